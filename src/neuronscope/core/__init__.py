@@ -1,0 +1,1 @@
+"""The one place that touches a model's internals: addresses, hooks, metadata, receptive fields."""

@@ -1,0 +1,119 @@
+"""What a model expects as input: shape, value range, normalization, class names.
+
+A model travels with its `InputSpec` as the attribute ``model.input_spec`` (set by
+the loaders and the zoo); :func:`input_spec` reads it back, or returns None.
+
+Two spaces matter. The *display space* is what a person looks at: images with
+values in ``value_range`` (``(0, 1)`` for every built-in dataset). The *model
+space* is what the model's forward takes: ``(x - mean) / std`` per channel when
+``mean``/``std`` are set, else the display values unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+KINDS = ("image", "text", "audio", "vector")
+
+
+@dataclass
+class InputSpec:
+    """The input a model expects.
+
+    Example:
+        >>> spec = InputSpec(shape=(3, 64, 64), kind="image", class_names=["a", "b"])
+        >>> spec.example().shape
+        torch.Size([1, 3, 64, 64])
+    """
+
+    shape: tuple[int, ...]
+    kind: str = "image"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    class_names: list[str] | None = None
+    vocab: str | None = None  # text models: the characters, index = token id
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(int(s) for s in self.shape)
+        self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
+        if self.kind not in KINDS:
+            raise ValueError(f"InputSpec.kind must be one of {KINDS}, got {self.kind!r}")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("InputSpec: give both mean and std, or neither")
+        if self.mean is not None:
+            self.mean = tuple(float(m) for m in self.mean)
+            self.std = tuple(float(s) for s in self.std)
+
+    @property
+    def channels(self) -> int:
+        """Number of input channels (1 for inputs without a channel axis)."""
+        return self.shape[0] if self.kind == "image" and len(self.shape) == 3 else 1
+
+    @property
+    def n_classes(self) -> int | None:
+        return len(self.class_names) if self.class_names else None
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
+        return mean, std
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Display space -> model space (applies the normalization, if any)."""
+        if self.mean is None:
+            return x
+        mean, std = self._stats(x)
+        return (x - mean) / std
+
+    def to_display(self, x: torch.Tensor) -> torch.Tensor:
+        """Model space -> display space (undoes the normalization, if any)."""
+        if self.mean is None:
+            return x
+        mean, std = self._stats(x)
+        return x * std + mean
+
+    def example(self, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
+        """A deterministic example batch in model space, for shape discovery."""
+        if self.kind == "text":
+            return torch.zeros((batch, *self.shape), dtype=torch.long, device=device)
+        lo, hi = self.value_range
+        g = torch.Generator().manual_seed(0)
+        x = lo + (hi - lo) * torch.rand((batch, *self.shape), generator=g)
+        return self.to_model(x.to(device) if device is not None else x)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> InputSpec:
+        d = json.loads(text)
+        for key in ("shape", "value_range", "mean", "std"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def input_spec(model: nn.Module) -> InputSpec | None:
+    """The `InputSpec` attached to a model, or None.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> input_spec(nn.Linear(2, 2)) is None
+        True
+    """
+    spec = getattr(model, "input_spec", None)
+    return spec if isinstance(spec, InputSpec) else None
+
+
+def attach_spec(model: nn.Module, spec: InputSpec) -> nn.Module:
+    """Attach `spec` to `model` (as ``model.input_spec``) and return the model."""
+    object.__setattr__(model, "input_spec", spec)
+    return model

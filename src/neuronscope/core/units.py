@@ -1,0 +1,289 @@
+"""Layer and unit addresses: parsing, printing, and resolving them on a model.
+
+An address is a string such as ``"conv3"`` (a layer), ``"conv3:17"`` (channel 17
+of it) or ``"conv3:17@4,5"`` (channel 17 at row 4, column 5). See `GRAMMAR`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import AddressError, LayerNotFoundError, UnitOutOfRangeError
+
+GRAMMAR = """\
+address grammar:
+  LAYER                 a layer: a named_modules() path, e.g. conv3, features.3, layer2.1.conv2
+  LAYER[KEY]...         element of a tuple, list or dict output: lstm[0], lstm[1][0], head[logits]
+  LAYER:C               unit (channel) C of the layer, e.g. conv3:17 (feature 17 of a linear layer)
+  LAYER:C@I,J           unit C at one position: conv3:17@4,5 is row 4, column 5
+                        (one index per spatial or time axis of the output)"""
+
+_NAME = r"[A-Za-z0-9_\-]+"
+_PATTERN = re.compile(
+    rf"^(?P<path>{_NAME}(?:\.{_NAME})*)"
+    rf"(?P<keys>(?:\[{_NAME}\])*)"
+    r"(?::(?P<channel>\d+)(?:@(?P<pos>\d+(?:,\d+)*))?)?$"
+)
+_KEY = re.compile(rf"\[({_NAME})\]")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A layer, a unit of a layer, or a unit at one position.
+
+    ``layer`` is the full layer address including output keys (``"lstm[0]"``);
+    ``channel`` is None for a whole layer; ``pos`` is None for a whole channel.
+
+    Example:
+        >>> u = Unit.parse("conv3:17@4,5")
+        >>> u.layer, u.channel, u.pos
+        ('conv3', 17, (4, 5))
+        >>> str(u)
+        'conv3:17@4,5'
+    """
+
+    layer: str
+    channel: int | None = None
+    pos: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pos is not None and self.channel is None:
+            raise AddressError(f"a position needs a channel: got pos={self.pos}\n{GRAMMAR}")
+        if self.pos is not None:
+            object.__setattr__(self, "pos", tuple(int(p) for p in self.pos))
+        if not _PATTERN.match(self.layer) or ":" in self.layer:
+            raise AddressError(f"malformed layer address {self.layer!r}\n{GRAMMAR}")
+
+    @classmethod
+    def parse(cls, address: str | Unit | Any) -> Unit:
+        """Parse an address string (a `Unit` or `LayerInfo` passes through as a Unit).
+
+        Example:
+            >>> Unit.parse("lstm[1][0]:3")
+            Unit(layer='lstm[1][0]', channel=3, pos=None)
+        """
+        if isinstance(address, Unit):
+            return address
+        if hasattr(address, "name") and hasattr(address, "n_units"):  # a LayerInfo
+            return cls(address.name)
+        if not isinstance(address, str):
+            raise AddressError(f"an address must be a string, got {type(address).__name__}")
+        text = address.strip()
+        m = _PATTERN.match(text)
+        if not m:
+            raise AddressError(f"malformed address {address!r}: {_diagnose(text)}\n{GRAMMAR}")
+        channel = int(m["channel"]) if m["channel"] is not None else None
+        pos = tuple(int(p) for p in m["pos"].split(",")) if m["pos"] else None
+        return cls(m["path"] + m["keys"], channel, pos)
+
+    @property
+    def module_path(self) -> str:
+        """The named_modules() path, without output keys."""
+        return self.layer.split("[", 1)[0]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Output element keys, outermost first (strings; integers for sequences)."""
+        return tuple(_KEY.findall(self.layer))
+
+    @property
+    def is_layer(self) -> bool:
+        return self.channel is None
+
+    def __str__(self) -> str:
+        text = self.layer
+        if self.channel is not None:
+            text += f":{self.channel}"
+        if self.pos is not None:
+            text += "@" + ",".join(str(p) for p in self.pos)
+        return text
+
+
+def _diagnose(text: str) -> str:
+    if not text:
+        return "it is empty"
+    if "@" in text and ":" not in text:
+        return "a position (@) needs a channel first, as in conv3:17@4,5"
+    if text.count(":") > 1:
+        return "only one ':' is allowed"
+    if re.search(r"\s", text):
+        return "spaces are not allowed"
+    if ":" in text and not re.search(r":\d+(@|$)", text):
+        return "the channel after ':' must be a non-negative integer"
+    if "@" in text and not re.search(r"@\d+(,\d+)*$", text):
+        return "positions after '@' are non-negative integers separated by commas"
+    return "unexpected characters"
+
+
+def suggest(name: str, candidates: list[str], n: int = 5) -> list[str]:
+    """The candidates closest to `name`: suffix matches first, then by similarity."""
+    tail = [c for c in candidates if c.endswith("." + name) or c.split(".")[-1] == name]
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.4)
+    out: list[str] = []
+    for c in tail + close:
+        if c not in out:
+            out.append(c)
+    return out[:n]
+
+
+def find_module(model: nn.Module, path: str) -> nn.Module:
+    """The submodule at a named_modules() path, or a LayerNotFoundError naming close ones.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> find_module(m, "1")
+        ReLU()
+    """
+    modules = dict(model.named_modules())
+    modules.pop("", None)
+    if path in modules:
+        return modules[path]
+    close = suggest(path, list(modules))
+    hint = f" Closest: {', '.join(close)}." if close else ""
+    listing = ", ".join(list(modules)[:30]) + (" ..." if len(modules) > 30 else "")
+    raise LayerNotFoundError(
+        f"no layer {path!r} in {type(model).__name__}.{hint} Layers: {listing}. "
+        "ns.layers(model, x) lists every addressable layer."
+    )
+
+
+def _elements(output: Any) -> list[str]:
+    if isinstance(output, dict):
+        return [str(k) for k in output]
+    if isinstance(output, (tuple, list)):
+        return [str(i) for i in range(len(output))]
+    return []
+
+
+def select_output(output: Any, keys: tuple[str, ...], layer: str = "") -> Any:
+    """Walk a module's output along `keys` (dict keys, or indices of tuples and lists)."""
+    cur = output
+    for depth, key in enumerate(keys):
+        here = layer.split("[", 1)[0] + "".join(f"[{k}]" for k in keys[:depth])
+        if isinstance(cur, dict) and key in cur:
+            cur = cur[key]
+        elif isinstance(cur, (tuple, list)) and key.isdigit() and int(key) < len(cur):
+            cur = cur[int(key)]
+        else:
+            options = ", ".join(f"{here}[{e}]" for e in _elements(cur)) or "none"
+            raise LayerNotFoundError(
+                f"{here} returns a {type(cur).__name__}; it has no element [{key}]. "
+                f"Elements: {options}."
+            )
+    return cur
+
+
+def replace_output(output: Any, keys: tuple[str, ...], new: Any) -> Any:
+    """A copy of `output` with the element at `keys` replaced by `new`."""
+    if not keys:
+        return new
+    key, rest = keys[0], keys[1:]
+    if isinstance(output, dict):
+        out = output.copy()
+        out[key] = replace_output(output[key], rest, new)
+        return out
+    items = list(output)
+    items[int(key)] = replace_output(items[int(key)], rest, new)
+    if isinstance(output, list):
+        return items
+    if hasattr(output, "_fields"):  # namedtuple
+        return type(output)(*items)
+    return type(output)(items)
+
+
+def leaves(output: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+    """Every tensor inside a (nested) output, with its key suffix such as ``"[1][0]"``."""
+    if isinstance(output, torch.Tensor):
+        return [(prefix, output)]
+    found: list[tuple[str, torch.Tensor]] = []
+    if isinstance(output, dict):
+        items = [(str(k), v) for k, v in output.items()]
+    elif isinstance(output, (tuple, list)):
+        items = [(str(i), v) for i, v in enumerate(output)]
+    else:
+        return found
+    for key, value in items:
+        if _PATTERN.match(f"x[{key}]"):
+            found.extend(leaves(value, f"{prefix}[{key}]"))
+    return found
+
+
+_CHANNELS_FIRST_1D = (
+    nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d,
+    nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.LPPool1d,
+)
+_CHANNELS_LAST = (
+    nn.Linear, nn.Bilinear, nn.RNNBase, nn.Embedding, nn.LayerNorm, nn.MultiheadAttention,
+    nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+)
+
+
+def unit_axis(model: nn.Module, path: str, ndim: int) -> int | None:
+    """Which axis of a batched output holds the units (None: one unit per example).
+
+    Images and linear outputs keep units on axis 1. A 3-d output ``[B, X, Y]`` is
+    channels-first after Conv1d-like modules and channels-last (``[B, T, F]``) after
+    linear, recurrent and attention modules; an element-wise module (ReLU, Dropout)
+    follows the nearest earlier module of known layout.
+    """
+    if ndim <= 1:
+        return None
+    if ndim != 3:
+        return 1
+    names = [n for n, _ in model.named_modules()]
+    modules = dict(model.named_modules())
+    start = names.index(path) if path in names else len(names) - 1
+    for name in reversed(names[: start + 1]):
+        module = modules[name]
+        if isinstance(module, _CHANNELS_FIRST_1D):
+            return 1
+        if isinstance(module, _CHANNELS_LAST):
+            return 2
+    return 2
+
+
+def check_unit(unit: Unit, shape: tuple[int, ...], axis: int | None) -> None:
+    """Raise UnitOutOfRangeError when `unit` does not fit a batched output `shape`."""
+    if unit.channel is None:
+        return
+    n = shape[axis] if axis is not None else 1
+    if not 0 <= unit.channel < n:
+        raise UnitOutOfRangeError(
+            f"unit {unit} is out of range: layer {unit.layer} has {n} units "
+            f"(valid channels 0-{n - 1}; output shape {tuple(shape[1:])} without batch)"
+        )
+    if unit.pos is None:
+        return
+    spatial = [s for i, s in enumerate(shape) if i not in (0, axis)]
+    if len(unit.pos) != len(spatial):
+        raise UnitOutOfRangeError(
+            f"unit {unit} gives {len(unit.pos)} position indices but layer {unit.layer} has "
+            f"{len(spatial)} position axes of sizes {tuple(spatial)}"
+        )
+    for p, s in zip(unit.pos, spatial, strict=True):
+        if not 0 <= p < s:
+            ranges = ", ".join(f"0-{s - 1}" for s in spatial)
+            raise UnitOutOfRangeError(
+                f"unit {unit} is out of range: positions of layer {unit.layer} span {ranges}"
+            )
+
+
+def unit_index(unit: Unit, ndim: int, axis: int | None) -> tuple[Any, ...]:
+    """An index into a batched output that selects `unit` for every example."""
+    index: list[Any] = [slice(None)] * ndim
+    if unit.channel is None:
+        return tuple(index)
+    if axis is None:
+        return tuple(index)
+    index[axis] = unit.channel
+    if unit.pos is not None:
+        others = [i for i in range(1, ndim) if i != axis]
+        for i, p in zip(others, unit.pos, strict=True):
+            index[i] = p
+    return tuple(index)
