@@ -1,0 +1,147 @@
+"""Built-in datasets and their registry.
+
+Every dataset is a ``torch.utils.data.Dataset``. Image datasets give ``(x, label)`` items
+(x a float32 tensor [C, H, W] in model space, label an int) and have ``classes``, ``spec``
+(an :class:`~neuronscope.core.spec.InputSpec`) and ``tensors()`` (the whole split in memory).
+Nothing is downloaded: the data come from installed packages or are generated with a seed.
+
+=============  ============================================================  ===========
+name           what                                                          splits
+=============  ============================================================  ===========
+shapes         generated 64x64 scenes of colored shapes, concept masks       10,000/2,000
+digits         scikit-learn's 8x8 handwritten digits                         1,437/360
+faces          scikit-image's LFW subset: 25x25 faces and non-faces          160/40
+photos         photographs bundled with scikit-image and scikit-learn        all (20)
+pysource       the Python standard library's source, next-character pairs    by file, 90/10
+folder:PATH    your own image folder (class subfolders, or flat)             80/20
+=============  ============================================================  ===========
+
+Example:
+    >>> from neuronscope import data
+    >>> ds = data.load("digits", split="test")
+    >>> x, label = ds[0]
+    >>> x.shape, ds.classes[label] in ds.classes
+    (torch.Size([1, 8, 8]), True)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from neuronscope.core.errors import DatasetNotFoundError
+from neuronscope.data.base import SPLITS, check_split
+
+FOLDER_PREFIX = "folder:"
+
+Factory = Callable[..., Dataset]
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Register a dataset: ``factory(split=..., **kwargs)`` must return it.
+
+    Registering an existing name replaces it.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> register("ones", lambda split="train": TensorDataset(torch.ones(3, 2)))
+        >>> len(load("ones"))
+        3
+    """
+    if not isinstance(name, str) or not name or name.startswith(FOLDER_PREFIX):
+        raise ValueError(f"a dataset name must be a non-empty string not starting with "
+                         f"{FOLDER_PREFIX!r}, got {name!r}")  # fmt: skip
+    if not callable(factory):
+        raise TypeError(f"factory for {name!r} must be callable, got {type(factory).__name__}")
+    _REGISTRY[name] = factory
+
+
+def names() -> list[str]:
+    """The registered dataset names, sorted (``"folder:PATH"`` is always available too).
+
+    Example:
+        >>> "shapes" in names()
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+def load(name: str, split: str | None = None, **kwargs: Any) -> Dataset:
+    """Load a dataset by name.
+
+    ``split`` is "train", "test" or "all"; None (the default) means the dataset's own
+    default: "train" for the built-ins with a held-out part, "all" for ``photos`` and
+    ``folder:PATH``. Keyword arguments go to the dataset (e.g. ``n=`` and ``masks=`` for
+    ``shapes``, ``size=`` for ``photos``, ``seq_len=`` for ``pysource``).
+
+    Example:
+        >>> ds = load("shapes", split="test", n=16)
+        >>> len(ds), ds.spec.shape
+        (16, (3, 64, 64))
+    """
+    if split is not None:
+        check_split(split)
+    split_kw = {} if split is None else {"split": split}
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        from neuronscope.data.folder import ImageFolder
+
+        return ImageFolder(name[len(FOLDER_PREFIX) :], **split_kw, **kwargs)
+    if name not in _REGISTRY:
+        known = names()
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise DatasetNotFoundError(
+            f"unknown dataset {name!r}; {hint}available datasets: {', '.join(known)} "
+            f"(or '{FOLDER_PREFIX}PATH' for a folder of images)"
+        )
+    return _REGISTRY[name](**split_kw, **kwargs)
+
+
+# built-in factories import their module on first use, so importing neuronscope stays fast
+
+
+def _shapes(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.shapes import Shapes
+
+    return Shapes(split, **kwargs)
+
+
+def _digits(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.digits import Digits
+
+    return Digits(split, **kwargs)
+
+
+def _faces(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.faces import Faces
+
+    return Faces(split, **kwargs)
+
+
+def _photos(split: str = "all", **kwargs: Any) -> Dataset:
+    from neuronscope.data.photos import Photos
+
+    return Photos(split, **kwargs)
+
+
+def _pysource(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.pysource import PySource
+
+    return PySource(split, **kwargs)
+
+
+for _name, _factory in [
+    ("shapes", _shapes),
+    ("digits", _digits),
+    ("faces", _faces),
+    ("photos", _photos),
+    ("pysource", _pysource),
+]:
+    register(_name, _factory)
+
+__all__ = ["FOLDER_PREFIX", "SPLITS", "load", "names", "register"]
