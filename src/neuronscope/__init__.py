@@ -1,3 +1,61 @@
-"""neuronscope: neuroscience on artificial neural networks."""
+"""neuronscope: neuroscience on artificial neural networks.
+
+Record every unit of a trained PyTorch model, silence units and watch what breaks,
+and look at what they do. This module only re-exports the public API.
+
+Example:
+    >>> import torch, neuronscope as ns
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    >>> with ns.record(model, ["0"]) as rec:
+    ...     _ = model(torch.ones(2, 4))
+    >>> rec["0"].shape
+    torch.Size([2, 3])
+"""
+
+from . import data as datasets
+from . import zoo
+from .core.errors import (
+    AddressError,
+    AmbiguousCallError,
+    DatasetNotFoundError,
+    LayerNotFoundError,
+    ModelLoadError,
+    NeuronscopeError,
+    UnitOutOfRangeError,
+    UnsafeCheckpointError,
+)
+from .core.hooks import Recording, ablate, patch, record, trace
+from .core.layers import LayerInfo, layers
+from .core.model import load_model
+from .core.receptive import ReceptiveField, receptive_field
+from .core.spec import InputSpec, input_spec
+from .core.units import GRAMMAR, Unit
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GRAMMAR",
+    "AddressError",
+    "AmbiguousCallError",
+    "DatasetNotFoundError",
+    "InputSpec",
+    "LayerInfo",
+    "LayerNotFoundError",
+    "ModelLoadError",
+    "NeuronscopeError",
+    "ReceptiveField",
+    "Recording",
+    "Unit",
+    "UnitOutOfRangeError",
+    "UnsafeCheckpointError",
+    "ablate",
+    "datasets",
+    "input_spec",
+    "layers",
+    "load_model",
+    "patch",
+    "receptive_field",
+    "record",
+    "trace",
+    "zoo",
+]

@@ -1,1 +1,1 @@
-"""render"""
+"""Results to pictures: image grids, weight images, heatmaps (render never runs a model)."""

@@ -1,0 +1,175 @@
+"""The `neuronscope` command: one subcommand per job.
+
+    neuronscope layers MODEL                 list every addressable layer
+    neuronscope train NAME                   train (or load) a built-in model, print accuracy
+    neuronscope weights MODEL LAYER --out f.png
+    neuronscope overview MODEL --out DIR     the overview page (layers, receptive fields, weights)
+
+MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
+``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from torch import nn
+
+from .core.errors import NeuronscopeError
+
+
+def _load(args: argparse.Namespace) -> nn.Module:
+    from . import zoo
+    from .core.model import load_model
+    from .core.spec import InputSpec, attach_spec, input_spec
+
+    spec = args.model
+    if ":" not in spec and spec in zoo.names():
+        spec = f"zoo:{spec}"
+    model = load_model(spec, weights=args.weights)
+    if args.input_shape:
+        shape = _shape(args.input_shape)
+        old = input_spec(model)
+        kind = old.kind if old is not None else ("image" if len(shape) == 3 else "vector")
+        attach_spec(model, InputSpec(shape=shape, kind=kind,
+                                     class_names=old.class_names if old else None))
+    return model
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    parts = [s.strip() for s in re.split(r"[,x]", text)]
+    shape = tuple(int(s) for s in parts) if all(s.isdigit() for s in parts) else ()
+    if not shape or any(s < 1 for s in shape):
+        raise NeuronscopeError(
+            f"--input-shape {text!r}: expected positive sizes without the batch axis, "
+            "such as 3,64,64 (an image) or 64 (a vector)"
+        )
+    return shape
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(line.format(*r) for r in [header, *rows])
+
+
+def cmd_layers(args: argparse.Namespace) -> None:
+    from .core.layers import layers
+    from .core.receptive import receptive_field
+
+    model = _load(args)
+    rows = []
+    for info in layers(model):
+        rf = ""
+        if len(info.shape) >= 2 and info.unit_axis == 1:
+            try:
+                field = receptive_field(model, info.name)
+                rf = "x".join(map(str, field.size)) + " /" + "x".join(map(str, field.stride))
+            except NeuronscopeError:
+                rf = "?"
+        shape = "x".join(map(str, info.shape))
+        rows.append([info.name, info.kind, info.module_type, shape, str(info.n_units), rf])
+    print(_table(rows, ["layer", "kind", "module", "shape", "units", "receptive field /stride"]))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from . import zoo
+
+    if args.list or not args.name:
+        for name in zoo.names():
+            print(f"{name:<12} {zoo.recipe(name).description}")
+        return
+    _, metrics = zoo.train(args.name, retrain=args.retrain, progress=not args.quiet)
+    seconds = f"{metrics['seconds']:.1f} s"
+    source = f"cached; trained in {seconds}" if metrics.get("cached") else f"trained in {seconds}"
+    print(f"{args.name}: test accuracy {metrics['test_accuracy']:.4f} ({source})")
+    print(f"weights: {metrics['cache_path']}")
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from .core.spec import input_spec
+    from .core.units import Unit, find_module
+    from .render.grid import save_png
+    from .render.weights import weight_image
+
+    model = _load(args)
+    spec = input_spec(model)
+    module = find_module(model, Unit.parse(args.layer).module_path)
+    image = weight_image(
+        module,
+        input_shape=spec.shape if spec else None,
+        class_names=spec.class_names if spec else None,
+    )
+    save_png(image, args.out)
+    print(f"wrote {args.out} ({image.width}x{image.height})")
+
+
+def cmd_overview(args: argparse.Namespace) -> None:
+    from .atlas.overview import write_overview
+
+    model = _load(args)
+    index = write_overview(model, Path(args.out), title=args.model)
+    print(f"wrote {index}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuronscope",
+        description="Neuroscience on artificial neural networks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="zoo:NAME, a built-in name, file.py:factory, torchvision:NAME")
+        p.add_argument("--weights", help="safetensors or .pt state dict for file.py:factory")
+        p.add_argument("--input-shape", metavar="C,H,W",
+                       help="input shape without batch, for a model that carries no InputSpec")
+
+    p = sub.add_parser("layers", help="list every addressable layer")
+    model_args(p)
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("train", help="train a built-in model (cached) and print its accuracy")
+    p.add_argument("name", nargs="?", help="a built-in model name (see `neuronscope train --list`)")
+    p.add_argument("--list", action="store_true", help="list the built-in models")
+    p.add_argument("--retrain", action="store_true", help="ignore the cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("weights", help="first-layer filters or linear templates as a PNG")
+    model_args(p)
+    p.add_argument("layer", help="a conv or linear layer, e.g. conv1 or fc1")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("overview", help="write the overview page of a model")
+    model_args(p)
+    p.add_argument("--out", default="neuronscope-out", help="output folder")
+    p.set_defaults(func=cmd_overview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `neuronscope` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except NeuronscopeError as err:
+        print(f"neuronscope {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
