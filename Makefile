@@ -7,6 +7,7 @@ TORCH  ?= torch==2.13.0
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neuronscope-installed
+LINTED := $(wildcard src tests benchmarks experiments)
 OUT    ?= neuronscope-out
 
 .PHONY: demo test lint setup clean
@@ -26,12 +27,11 @@ demo: $(STAMP)
 	@echo "Open $(OUT)/index.html in a browser."
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks experiments
-	$(BIN)/ruff format --check src tests benchmarks experiments
+	$(BIN)/ruff check $(LINTED)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks experiments
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/python -m pytest -n 2 --doctest-modules tests src/neuronscope
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis
