@@ -47,7 +47,7 @@ def test_model_without_spec_asks_for_an_input_shape(
     net: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["layers", net]) == 2
-    assert "example input" in capsys.readouterr().err
+    assert "--input-shape 3,64,64" in capsys.readouterr().err
     assert main(["layers", net, "--input-shape", "3,x"]) == 2
     assert "expected positive sizes" in capsys.readouterr().err
 
@@ -91,3 +91,20 @@ def test_train_lists_and_reports_accuracy(capsys: pytest.CaptureFixture[str]) ->
 def test_unknown_model_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "shapes_cnn"]) == 2
     assert "Did you mean 'shapes-cnn'" in capsys.readouterr().err
+    assert main(["layers", "shape-cnn"]) == 2
+    assert "Did you mean 'shapes-cnn'" in capsys.readouterr().err
+
+
+def test_input_shape_keeps_the_rest_of_the_spec(tmp_path: Path) -> None:
+    from neuronscope.cli import _load, build_parser
+    from neuronscope.core.spec import input_spec
+
+    path = tmp_path / "normed.py"
+    path.write_text(textwrap.dedent(NET_FILE) + textwrap.dedent("""
+        from neuronscope.core.spec import InputSpec
+        def normed():
+            return build(), InputSpec(shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.2,) * 3)
+    """))
+    args = build_parser().parse_args(["layers", f"{path}:normed", "--input-shape", "3x32x32"])
+    spec = input_spec(_load(args))
+    assert spec.shape == (3, 32, 32) and spec.mean == (0.5,) * 3 and spec.std == (0.2,) * 3

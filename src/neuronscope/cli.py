@@ -22,21 +22,38 @@ from torch import nn
 from .core.errors import NeuronscopeError
 
 
-def _load(args: argparse.Namespace) -> nn.Module:
+def _load(args: argparse.Namespace, need_spec: bool = True) -> nn.Module:
+    import dataclasses
+    import difflib
+
     from . import zoo
     from .core.model import load_model
     from .core.spec import InputSpec, attach_spec, input_spec
 
     spec = args.model
-    if ":" not in spec and spec in zoo.names():
+    if ":" not in spec:
+        if spec not in zoo.names():
+            close = difflib.get_close_matches(spec, zoo.names(), n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise NeuronscopeError(
+                f"no built-in model {spec!r}.{hint} Built-in models: {', '.join(zoo.names())}; "
+                "or give file.py:factory or torchvision:NAME"
+            )
         spec = f"zoo:{spec}"
     model = load_model(spec, weights=args.weights)
+    old = input_spec(model)
     if args.input_shape:
         shape = _shape(args.input_shape)
-        old = input_spec(model)
-        kind = old.kind if old is not None else ("image" if len(shape) == 3 else "vector")
-        attach_spec(model, InputSpec(shape=shape, kind=kind,
-                                     class_names=old.class_names if old else None))
+        if old is not None:
+            new = dataclasses.replace(old, shape=shape)
+        else:
+            new = InputSpec(shape=shape, kind="image" if len(shape) == 3 else "vector")
+        attach_spec(model, new)
+    elif old is None and need_spec:
+        raise NeuronscopeError(
+            f"{args.model} carries no input description: give its input shape without the "
+            "batch axis, e.g. --input-shape 3,64,64"
+        )
     return model
 
 
@@ -96,7 +113,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
     from .render.grid import save_png
     from .render.weights import weight_image
 
-    model = _load(args)
+    model = _load(args, need_spec=False)
     spec = input_spec(model)
     module = find_module(model, Unit.parse(args.layer).module_path)
     image = weight_image(

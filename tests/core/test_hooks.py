@@ -222,3 +222,47 @@ def test_record_before_forward_says_what_to_do() -> None:
             rec["0"]
         with pytest.raises(KeyError, match="was not recorded"):
             rec["2"]
+
+
+def test_scalar_kinds_repeated_addresses_and_membership(caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+
+    model = nn.Sequential(nn.Linear(4, 3))
+    x = torch.randn(2, 4)
+    with record(model, ["0", "0", "0:1"]) as rec:
+        assert "0" in rec and "fc" not in rec and "no such address!" not in rec
+        model(x)
+    assert list(rec) == ["0", "0:1"] and rec["0"].shape == (2, 3)
+    for value in (torch.tensor(0.5), np.float32(0.5)):
+        with ablate(model, "0:1", value=value), torch.no_grad():
+            assert torch.all(model(x)[:, 1] == 0.5)
+    with ablate(model, "0:1", value="mean"), torch.no_grad():
+        model(x[:1])
+    assert "changes nothing" in caplog.text
+
+
+def test_dict_outputs_with_int_keys() -> None:
+    class IntKeys(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> dict:
+            return {0: self.fc(x), "z": -self.fc(x)}
+
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.d = IntKeys()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.d(x)
+            return out[0] + out["z"] * 2
+
+    model, x = Outer(), torch.randn(2, 4)
+    with record(model, ["d[0]", "d[z]:1"]) as rec, torch.no_grad():
+        model(x)
+    assert torch.allclose(rec["d[0]"], model.d.fc(x)) and rec["d[z]:1"].shape == (2,)
+    with ablate(model, "d[0]:2"), torch.no_grad():
+        y = model(x)
+    assert torch.allclose(y[:, 2], -2 * model.d.fc(x)[:, 2])

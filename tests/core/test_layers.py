@@ -56,3 +56,36 @@ def test_sequence_layouts() -> None:
 def test_example_from_input_spec() -> None:
     model = attach_spec(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), InputSpec((3, 2, 2)))
     assert [i.name for i in layers(model)] == ["0", "1"]
+
+
+class _Permute(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1)
+
+
+class _ActFirst(nn.Module):
+    """The activation is registered before the Conv1d it follows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = nn.ReLU()
+        self.conv = nn.Conv1d(4, 16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def test_unit_axis_follows_the_module_that_made_the_output() -> None:
+    x = torch.randn(2, 4, 50)
+    block = by_name(nn.Sequential(nn.Sequential(nn.Conv1d(4, 16, 3), nn.ReLU())), x)
+    assert block["0"].n_units == 16 and block["0.1"].n_units == 16
+    assert by_name(_ActFirst(), x)["act"].n_units == 16
+    channels_last = nn.Sequential(nn.Conv2d(3, 8, 1), _Permute(), nn.Linear(8, 32), nn.GELU())
+    info = by_name(channels_last, torch.randn(1, 3, 5, 5))
+    assert info["2"].n_units == 32 and info["2"].unit_axis == 3
+    assert info["3"].n_units == 32  # the activation after it too
+
+
+def test_example_input_takes_the_model_dtype() -> None:
+    model = attach_spec(nn.Sequential(nn.Conv2d(3, 4, 3)).double(), InputSpec(shape=(3, 8, 8)))
+    assert layers(model)[0].shape == (4, 6, 6)

@@ -234,3 +234,39 @@ def test_malicious_checkpoint_is_refused_and_never_runs(tmp_path: Path) -> None:
     # the payload is real: an unsafe load would have run it
     torch.load(path, weights_only=False)
     assert marker.exists()
+
+
+def test_a_refused_weights_file_changes_nothing(tmp_path: Path) -> None:
+    good = _net().state_dict()
+    partial = {k: torch.full_like(v, 7.0) for k, v in good.items() if not k.startswith("fc2")}
+    path = save_weights(partial, tmp_path / "partial.safetensors")
+    target = _net()
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ModelLoadError, match="missing"):
+        load_weights(target, path)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+    torch.save(good, tmp_path / "model.pth.tar")
+    assert set(read_state_dict(tmp_path / "model.pth.tar")) == set(good)
+
+
+def test_factory_file_with_dataclass_and_sibling_import(tmp_path: Path) -> None:
+    (tmp_path / "blocks.py").write_text("from torch import nn\nWIDTH = 6\n")
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        from __future__ import annotations
+        import pickle
+        from dataclasses import dataclass
+        from torch import nn
+        from blocks import WIDTH
+
+        @dataclass
+        class Config:
+            width: int = WIDTH
+
+        def build() -> nn.Module:
+            return nn.Linear(4, Config().width)
+    """))
+    model = load_model(f"{tmp_path / 'net.py'}:build")
+    assert model.out_features == 6
+    import pickle
+
+    assert pickle.loads(pickle.dumps(model)).out_features == 6

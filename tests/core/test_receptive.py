@@ -166,3 +166,9 @@ def test_errors() -> None:
         receptive_field(model, "0", torch.zeros(1, 1, 8, 8), method="exact")
     with pytest.raises(NeuronscopeError, match="example input"):
         receptive_field(model, "0")
+
+
+def test_channels_last_sequence_fields_are_along_time() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())  # per time step: [B, T, F]
+    rf = receptive_field(model, "1", torch.randn(1, 20, 4))
+    assert rf.size == (1,) and rf.stride == (1,)

@@ -12,6 +12,7 @@ and patches apply to every call.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,14 +32,17 @@ from .units import (
     unit_index,
 )
 
+logger = logging.getLogger(__name__)
+
 # fn(tensor, call) -> replacement tensor or None (keep the output as it is)
 Edit = Callable[[torch.Tensor, int], "torch.Tensor | None"]
 
 
 def _as_units(addresses: Any) -> list[Unit]:
+    """Parse one address or many; repeated addresses are kept once, in first order."""
     if isinstance(addresses, (str, Unit)) or hasattr(addresses, "n_units"):
         addresses = [addresses]
-    return [Unit.parse(a) for a in addresses]
+    return list(dict.fromkeys(Unit.parse(a) for a in addresses))
 
 
 @contextmanager
@@ -117,6 +121,12 @@ class Recording(Mapping[str, torch.Tensor]):
         self._names = names
         self._calls: dict[str, list[torch.Tensor]] = {n: [] for n in names}
 
+    def __contains__(self, name: object) -> bool:
+        try:
+            return str(Unit.parse(name)) in self._calls
+        except NeuronscopeError:
+            return False
+
     def _key(self, name: Any) -> str:
         key = str(Unit.parse(name))
         if key not in self._calls:
@@ -181,10 +191,9 @@ def record(model: nn.Module, layers: Any, *, detach: bool = True,
             check_unit(unit, tuple(t.shape), axis)
             value = t[unit_index(unit, t.dim(), axis)]
             value = value.detach() if detach else value
-            if to is not None and torch.device(to) != value.device:
-                value = value.to(to)  # a copy already
-            else:
-                value = value.clone()  # later in-place ops must not reach the record
+            moved = value.to(to) if to is not None else value
+            # a copy, so that later in-place ops cannot reach the record
+            value = moved.clone() if moved.data_ptr() == value.data_ptr() else moved
             rec._calls[key].append(value)
 
         return store
@@ -198,7 +207,7 @@ def _fill_values(value: Any, n: int) -> list[float | str]:
         if value != "mean":
             raise ValueError(f"value must be a number, 'mean' or one number per unit: {value!r}")
         return ["mean"] * n
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) or getattr(value, "ndim", None) == 0:  # numpy, 0-d tensor
         return [float(value)] * n
     values = [float(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)]
     if len(values) != n:
@@ -209,6 +218,9 @@ def _fill_values(value: Any, n: int) -> list[float | str]:
 def _mean_fill(t: torch.Tensor, unit: Unit, index: tuple[Any, ...], axis: int | None
                ) -> torch.Tensor:
     """The batch mean of what `index` selects: per unit for a layer, one number for a unit."""
+    if t.shape[0] == 1 and t[index].numel() == 1:
+        logger.warning("ablating %s with value='mean' on a batch of one example changes nothing"
+                       " (the mean is the value itself); pass dataset means instead", unit)
     if unit.channel is None and axis is not None:
         dims = [d for d in range(t.dim()) if d != axis]
         return t.mean(dim=dims, keepdim=True)

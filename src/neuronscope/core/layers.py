@@ -91,8 +91,9 @@ def resolve_example(model: nn.Module, example_input: Any = None) -> Any:
             f"{type(model).__name__} carries no input description: pass an example input "
             "(a batched tensor such as torch.zeros(1, 3, 64, 64))"
         )
-    device = next((p.device for p in model.parameters()), None)
-    return spec.example(device=device)
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    x = spec.example(device=param.device if param is not None else None)
+    return x.to(param.dtype) if param is not None and x.is_floating_point() else x
 
 
 def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:

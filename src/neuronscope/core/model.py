@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import pickle
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ model specs:
                            or a (module, InputSpec) pair
   torchvision:NAME         a torchvision architecture, random weights, e.g. torchvision:resnet18"""
 
-_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")  # .tar: the classic .pth.tar
 _NESTED_KEYS = ("state_dict", "model", "model_state_dict")
 
 
@@ -94,12 +95,17 @@ def _factory_model(spec: str) -> nn.Module:
     if import_spec is None or import_spec.loader is None:
         raise ModelLoadError(f"model spec {spec!r}: cannot import {str(path)!r} as Python")
     module = importlib.util.module_from_spec(import_spec)
+    sys.modules[module_name] = module  # dataclasses and pickle look modules up there
+    sys.path.insert(0, str(resolved.parent))  # sibling imports (from blocks import Block)
     try:
         import_spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(module_name, None)
         raise ModelLoadError(
             f"model spec {spec!r}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        sys.path.remove(str(resolved.parent))
     factory = getattr(module, factory_name, None)
     if factory is None or not callable(factory):
         found = sorted(
@@ -260,14 +266,10 @@ def load_weights(model: nn.Module, weights: str | Path) -> nn.Module:
         >>> load_weights(model, "run3.safetensors")  # doctest: +SKIP
     """
     state = read_state_dict(weights)
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise ModelLoadError(
-            f"weights {str(weights)!r} do not fit {type(model).__name__}: {exc}"
-        ) from exc
-    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
-    if missing or unexpected:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:  # checked before loading, so a refused file changes nothing
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing keys ({_few(missing)})")
@@ -278,6 +280,14 @@ def load_weights(model: nn.Module, weights: str | Path) -> nn.Module:
             + "; ".join(parts) + ". Check that the architecture is the one the weights were "
             "saved from."
         )
+    wrong = [f"{k}: file {tuple(state[k].shape)}, model {tuple(v.shape)}"
+             for k, v in own.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ModelLoadError(
+            f"weights {str(weights)!r} do not fit {type(model).__name__}: {len(wrong)} "
+            f"tensors differ in shape ({_few(wrong, 3)})"
+        )
+    model.load_state_dict(state, strict=True)
     return model
 
 

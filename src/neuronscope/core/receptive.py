@@ -143,6 +143,11 @@ def _input_tensor(example: Any) -> torch.Tensor:
     return args[0]
 
 
+def _first_module(model: nn.Module) -> str:
+    """The first registered submodule: the layout of the input follows it."""
+    return next((name for name, _ in model.named_modules() if name), "")
+
+
 def _spatial_size(x: torch.Tensor) -> tuple[int, ...]:
     return tuple(x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
 
@@ -299,8 +304,13 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
     if not x.is_floating_point():
         raise NeuronscopeError(f"the gradient footprint needs a floating-point input, got {x.dtype}"
                                " (token inputs have no pixels to measure)")
-    in_axes = list(range(2, x.dim())) if x.dim() >= 3 else [1]
-    in_size = _spatial_size(x)
+    if x.dim() < 3:
+        in_axes = [1]
+    elif unit_axis(model, _first_module(model), x.dim()) == x.dim() - 1:
+        in_axes = list(range(1, x.dim() - 1))  # channels-last input: [B, T, F]
+    else:
+        in_axes = list(range(2, x.dim()))
+    in_size = tuple(x.shape[a] for a in in_axes)
     g = torch.Generator().manual_seed(seed)
     xb = torch.randn((max(1, samples), *x.shape[1:]), generator=g)
     xb = xb.to(device=x.device, dtype=x.dtype).requires_grad_(True)

@@ -166,8 +166,8 @@ def select_output(output: Any, keys: tuple[str, ...], layer: str = "") -> Any:
     cur = output
     for depth, key in enumerate(keys):
         here = layer.split("[", 1)[0] + "".join(f"[{k}]" for k in keys[:depth])
-        if isinstance(cur, dict) and key in cur:
-            cur = cur[key]
+        if isinstance(cur, dict) and _dict_key(cur, key) is not None:
+            cur = cur[_dict_key(cur, key)]
         elif isinstance(cur, (tuple, list)) and key.isdigit() and int(key) < len(cur):
             cur = cur[int(key)]
         else:
@@ -179,6 +179,13 @@ def select_output(output: Any, keys: tuple[str, ...], layer: str = "") -> Any:
     return cur
 
 
+def _dict_key(d: dict, key: str) -> Any:
+    """The key of `d` whose text is `key` (dict keys may be ints), or None."""
+    if key in d:
+        return key
+    return next((k for k in d if str(k) == key), None)
+
+
 def replace_output(output: Any, keys: tuple[str, ...], new: Any) -> Any:
     """A copy of `output` with the element at `keys` replaced by `new`."""
     if not keys:
@@ -186,7 +193,8 @@ def replace_output(output: Any, keys: tuple[str, ...], new: Any) -> Any:
     key, rest = keys[0], keys[1:]
     if isinstance(output, dict):
         out = output.copy()
-        out[key] = replace_output(output[key], rest, new)
+        real = _dict_key(output, key)
+        out[real] = replace_output(output[real], rest, new)
         return out
     items = list(output)
     items[int(key)] = replace_output(items[int(key)], rest, new)
@@ -214,38 +222,55 @@ def leaves(output: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
     return found
 
 
-_CHANNELS_FIRST_1D = (
-    nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d,
-    nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.LPPool1d,
+_CHANNELS_FIRST = (
+    nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LocalResponseNorm,
+    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._LPPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
 )
 _CHANNELS_LAST = (
-    nn.Linear, nn.Bilinear, nn.RNNBase, nn.Embedding, nn.LayerNorm, nn.MultiheadAttention,
+    nn.Linear, nn.Bilinear, nn.RNNBase, nn.Embedding, nn.MultiheadAttention,
     nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
 )
+
+
+def _layout(module: nn.Module) -> str | None:
+    """"first" or "last" when the module fixes where units are, else None (element-wise)."""
+    if isinstance(module, _CHANNELS_FIRST):
+        return "first"
+    if isinstance(module, _CHANNELS_LAST):
+        return "last"
+    if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
+        return "last"
+    return None
 
 
 def unit_axis(model: nn.Module, path: str, ndim: int) -> int | None:
     """Which axis of a batched output holds the units (None: one unit per example).
 
-    Images and linear outputs keep units on axis 1. A 3-d output ``[B, X, Y]`` is
-    channels-first after Conv1d-like modules and channels-last (``[B, T, F]``) after
-    linear, recurrent and attention modules; an element-wise module (ReLU, Dropout)
-    follows the nearest earlier module of known layout.
+    Two-dimensional outputs keep units on axis 1. Longer outputs take the layout of
+    the module that made them: axis 1 after convolutions, batch norm and pooling
+    (``[B, C, ...]``), the last axis after linear, recurrent, embedding and attention
+    modules (``[B, T, F]``, or ``[B, H, W, C]`` in channels-last networks). An
+    element-wise module (ReLU, Dropout) or a block takes the layout of the nearest
+    module of known layout: inside the block first (last registered first), then the
+    modules registered before it, then those after it. With no evidence at all, 3-d
+    outputs are taken as ``[B, T, F]`` and longer ones as ``[B, C, ...]``.
     """
     if ndim <= 1:
         return None
-    if ndim != 3:
+    if ndim == 2:
         return 1
-    names = [n for n, _ in model.named_modules()]
-    modules = dict(model.named_modules())
-    start = names.index(path) if path in names else len(names) - 1
-    for name in reversed(names[: start + 1]):
-        module = modules[name]
-        if isinstance(module, _CHANNELS_FIRST_1D):
-            return 1
-        if isinstance(module, _CHANNELS_LAST):
-            return 2
-    return 2
+    named = [(n, m) for n, m in model.named_modules() if n]
+    names = [n for n, _ in named]
+    at = names.index(path) if path in names else len(names)
+    inside = [m for n, m in named[at:] if n == path or n.startswith(path + ".")]
+    before = [m for _, m in named[:at]]
+    after = [m for n, m in named[at:] if m not in inside]
+    for module in [*reversed(inside), *reversed(before), *after]:
+        layout = _layout(module)
+        if layout is not None:
+            return 1 if layout == "first" else ndim - 1
+    return 2 if ndim == 3 else 1
 
 
 def check_unit(unit: Unit, shape: tuple[int, ...], axis: int | None) -> None:
