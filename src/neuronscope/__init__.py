@@ -30,6 +30,7 @@ from .core.model import load_model
 from .core.receptive import ReceptiveField, receptive_field
 from .core.spec import InputSpec, input_spec
 from .core.units import GRAMMAR, Unit
+from .methods.examples import LayerExamples, TopExamples, top_examples
 
 __version__ = "0.1.0"
 
@@ -39,12 +40,14 @@ __all__ = [
     "AmbiguousCallError",
     "DatasetNotFoundError",
     "InputSpec",
+    "LayerExamples",
     "LayerInfo",
     "LayerNotFoundError",
     "ModelLoadError",
     "NeuronscopeError",
     "ReceptiveField",
     "Recording",
+    "TopExamples",
     "Unit",
     "UnitOutOfRangeError",
     "UnsafeCheckpointError",
@@ -56,6 +59,7 @@ __all__ = [
     "patch",
     "receptive_field",
     "record",
+    "top_examples",
     "trace",
     "zoo",
 ]

@@ -72,6 +72,20 @@ def _carry(flat: torch.Tensor) -> None:
     flat[:, :N_LIMBS] = low
 
 
+def canonical(acc: torch.Tensor) -> torch.Tensor:
+    """The unique limb form of the same sums: every limb but the top one in [0, 2**16).
+
+    Two accumulators hold equal sums exactly when their canonical forms are equal.
+    """
+    out = acc.clone()
+    flat = out.view(-1, N_LIMBS + 1)
+    for i in range(N_LIMBS - 1):
+        high = flat[:, i] >> _BITS
+        flat[:, i] -= high << _BITS
+        flat[:, i + 1] += high
+    return out
+
+
 def merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The accumulator of both sums (exact)."""
     out = a + b

@@ -289,6 +289,40 @@ def patch(model: nn.Module, layer: str | Unit, fn: Callable[[torch.Tensor], torc
         yield
 
 
+@contextmanager
+def tap(model: nn.Module, layers: Any, fn: Callable[[str, torch.Tensor], None]
+        ) -> Iterator[None]:
+    """Call ``fn(layer, output)`` the moment each layer produces its output; change nothing.
+
+    Nothing is copied: `fn` reads the tensor at once (a reduction, a statistic) and
+    must not keep it, since later in-place operations may change it. This is what
+    streaming methods use instead of `record`. A layer that runs twice in one pass
+    is seen twice.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True))
+        >>> seen = {}
+        >>> with tap(model, ["0"], lambda name, t: seen.update({name: float(t.min())})):
+        ...     _ = model(-torch.ones(1, 4))
+        >>> seen["0"] < 0  # seen before the in-place ReLU
+        True
+    """
+    units = _as_units(layers)
+    for unit in units:
+        if not unit.is_layer:
+            raise ValueError(f"tap takes layer addresses, not the unit {unit}")
+
+    def make(name: str) -> Edit:
+        def call(t: torch.Tensor, _: int) -> None:
+            fn(name, t)
+
+        return call
+
+    with _installed(model, [(u, make(str(u))) for u in units]):
+        yield
+
+
 @dataclass
 class Call:
     """One module call seen by `trace`: start order, the module, its inputs and output."""

@@ -1,0 +1,108 @@
+"""Cost of mining dataset examples, measured side by side in one run.
+
+(a) ``top_examples`` over every unit of every conv layer of shapes-cnn on 10,000
+    shapes images, divided by a bare forward pass over the same batches (goal <= 1.15).
+    The two are interleaved over several rounds and the median of each is taken.
+(b) Peak memory (resident set, in a fresh process each) of mining N and 4N images
+    drawn on the fly, so the dataset itself holds nothing (goal: flat).
+
+    .venv/bin/python benchmarks/bench_examples.py [--n 10000] [--rounds 3] [--mem-n 2500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch.utils.data import Dataset
+
+import neuronscope as ns
+from neuronscope.methods.examples.mine import _batches, batch_input
+
+
+class Drawn(Dataset):
+    """shapes images drawn on every access and never stored."""
+
+    def __init__(self, n: int) -> None:
+        from neuronscope.data.shapes import Shapes
+
+        self.shapes = Shapes("train", n=n)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        img, _, _ = self.shapes._render(i)
+        return torch.from_numpy(img).float().div_(255.0)
+
+
+def bare_pass(model: torch.nn.Module, data: Dataset, batch_size: int) -> None:
+    batches = list(range((len(data) + batch_size - 1) // batch_size))
+    with torch.no_grad():
+        for _, batch in _batches(data, batches, batch_size, 0):
+            model(batch_input(batch))
+
+
+def speed(n: int, rounds: int, batch_size: int) -> None:
+    model = ns.zoo.load("shapes-cnn")
+    data = ns.datasets.load("shapes", split="train", n=n)
+    data.tensors()  # draw every image once, outside the timings
+    convs = [i.name for i in ns.layers(model) if i.kind == "conv"]
+    units = sum(i.n_units for i in ns.layers(model) if i.kind == "conv")
+    bare, mined = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        bare_pass(model, data, batch_size)
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ns.top_examples(model, data, layers=convs, k=9, batch_size=batch_size, progress=False)
+        mined.append(time.perf_counter() - start)
+    b, m = statistics.median(bare), statistics.median(mined)
+    print(f"(a) {n:,} images, {len(convs)} conv layers, {units} units, batch {batch_size}, "
+          f"{torch.get_num_threads()} threads, {rounds} rounds (median)")
+    print(f"    bare forward {b:.2f} s, top_examples {m:.2f} s: ratio {m / b:.3f} (goal <= 1.15)")
+
+
+def peak_child(n: int, batch_size: int) -> float:
+    code = (
+        "import resource, sys, torch; sys.path.insert(0, 'benchmarks');"
+        "import bench_examples as b, neuronscope as ns;"
+        "model = ns.zoo.load('shapes-cnn');"
+        f"ns.top_examples(model, b.Drawn({n}), layers=None, batch_size={batch_size},"
+        " progress=False);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def memory(n: int, batch_size: int) -> None:
+    small, large = peak_child(n, batch_size), peak_child(4 * n, batch_size)
+    print(f"(b) peak resident memory, every conv and linear layer, batch {batch_size}: "
+          f"{n:,} images {small:.0f} MiB, {4 * n:,} images {large:.0f} MiB "
+          f"(ratio {large / small:.3f}; goal: flat)")
+    print(json.dumps({"mem_small_mib": small, "mem_large_mib": large}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--mem-n", type=int, default=2_500)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    speed(args.n, args.rounds, args.batch)
+    if not args.skip_memory:
+        memory(args.mem_n, args.batch)
+    _ = resource  # the child processes use it
+
+
+if __name__ == "__main__":
+    main()

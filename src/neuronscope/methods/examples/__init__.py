@@ -1,0 +1,13 @@
+"""Dataset examples: the inputs that drive each unit most and least, found in one pass.
+
+`top_examples` (mine.py) streams a dataset through the model once; the per-layer
+state (state.py) keeps top and bottom examples, statistics, a histogram and random
+examples per quantile band in constant memory and merges exactly; `TopExamples`
+(result.py) is the saved and merged result.
+"""
+
+from .mine import batch_input, top_examples
+from .result import LayerExamples, TopExamples
+from .state import LayerState
+
+__all__ = ["LayerExamples", "LayerState", "TopExamples", "batch_input", "top_examples"]
