@@ -4,6 +4,8 @@
     neuronscope train NAME                   train (or load) a built-in model, print accuracy
     neuronscope weights MODEL LAYER --out f.png
     neuronscope overview MODEL --out DIR     the overview page (layers, receptive fields, weights)
+    neuronscope examples MODEL --data NAME --layer L --out DIR
+                                             top and bottom dataset examples of every unit
 
 MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
 ``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
@@ -133,6 +135,49 @@ def cmd_overview(args: argparse.Namespace) -> None:
     print(f"wrote {index}")
 
 
+def _units(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
+            raise NeuronscopeError(f"--units {text!r}: expected numbers and ranges, e.g. 0-15,40")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def cmd_examples(args: argparse.Namespace) -> None:
+    from . import data
+    from .atlas.examples_page import write_examples
+    from .core.spec import attach_spec, input_spec
+    from .methods.examples import top_examples
+
+    model = _load(args, need_spec=False)
+    dataset = data.load(args.data, split=args.split)
+    if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
+        attach_spec(model, dataset.spec)
+    out = Path(args.out)
+    checkpoint = args.checkpoint or out / "examples.ckpt"
+    res = top_examples(model, dataset, layers=args.layer, k=args.k, reduce=args.reduce,
+                       batch_size=args.batch_size, checkpoint=checkpoint)
+    saved = res.save(out / "examples.safetensors")
+    units = _units(args.units)
+    if units is not None:
+        for name in res:
+            bad = [u for u in units if u >= res[name].n_units]
+            if bad:
+                raise NeuronscopeError(f"--units: {name} has units 0-{res[name].n_units - 1}, "
+                                       f"not {bad[0]}")
+    folders = write_examples(model, dataset, res, out,
+                             units={name: units for name in res} if units else None)
+    print(f"mined {len(dataset):,} {args.data} items; examples of {len(folders)} layers:")
+    for name, folder in folders.items():
+        print(f"  {name:<12} {res[name].n_units:>5} units -> {folder}/")
+    print(f"results: {saved}  (load with ns.TopExamples.load)")
+    print(f"open {out / 'index.html'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuronscope",
@@ -170,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--out", default="neuronscope-out", help="output folder")
     p.set_defaults(func=cmd_overview)
+
+    p = sub.add_parser("examples", help="the dataset inputs that drive each unit most and least")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a dataset name (shapes, digits, ...) or "
+                   "folder:PATH")
+    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    p.add_argument("--layer", action="append", help="a layer (repeat for several; default: "
+                   "every conv and linear layer)")
+    p.add_argument("--k", type=int, default=9, help="examples per unit and side (default 9)")
+    p.add_argument("--reduce", choices=["max", "mean"], default="max",
+                   help="how a unit's map becomes one number per input")
+    p.add_argument("--units", help="units to draw, e.g. 0-15,40 (default: all)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--checkpoint", help="resume file (default OUT/examples.ckpt)")
+    p.add_argument("--out", default="neuronscope-out/examples", help="output folder")
+    p.set_defaults(func=cmd_examples)
     return parser
 
 

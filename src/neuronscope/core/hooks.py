@@ -301,12 +301,12 @@ def tap(model: nn.Module, layers: Any, fn: Callable[[str, torch.Tensor], None]
 
     Example:
         >>> import torch, torch.nn as nn
-        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True))
+        >>> model = nn.Sequential(nn.Identity(), nn.ReLU(inplace=True))
         >>> seen = {}
         >>> with tap(model, ["0"], lambda name, t: seen.update({name: float(t.min())})):
-        ...     _ = model(-torch.ones(1, 4))
-        >>> seen["0"] < 0  # seen before the in-place ReLU
-        True
+        ...     y = model(-torch.ones(1, 4))
+        >>> seen["0"], float(y.min())  # seen before the in-place ReLU changed it
+        (-1.0, 0.0)
     """
     units = _as_units(layers)
     for unit in units:

@@ -109,6 +109,29 @@ def _reduce(t: torch.Tensor, axis: int | None, how: str
     return (peak if how == "max" else flat.mean(dim=2)), where
 
 
+def _reduce_for(state: LayerState, t: torch.Tensor, axis: int | None, how: str
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Like `_reduce`, but the position of the maximum (an argmax, which costs five times
+    a max) is found only where the value can still enter the state's top or bottom k."""
+    if axis is None:
+        return t.reshape(t.shape[0], 1), None
+    flat = t.movedim(axis, 1).reshape(t.shape[0], t.shape[axis], -1)
+    if flat.shape[2] == 1:
+        return flat[:, :, 0], None
+    values = flat.amax(dim=2) if how == "max" else flat.mean(dim=2)
+    if state.count < state.k:
+        maybe = torch.ones_like(values, dtype=torch.bool)
+    else:  # the state only gets stricter until these values reach it: a superset
+        maybe = values >= state.top_values[:, -1].to(values.device)
+        if state.bottom:
+            maybe |= values <= state.bot_values[:, -1].to(values.device)
+    pos = torch.full(values.shape, -1, dtype=torch.int64, device=values.device)
+    rows, units = maybe.nonzero(as_tuple=True)
+    if len(rows):
+        pos[rows, units] = flat[rows, units].argmax(dim=1)
+    return values, pos
+
+
 def _fingerprint(cfg: dict[str, Any]) -> str:
     return json.dumps(cfg, sort_keys=True)
 
@@ -238,7 +261,7 @@ def _mine(model: nn.Module, dataset: Dataset, infos: list[LayerInfo],
         i.name: [] for i in infos}
 
     def observe(name: str, t: torch.Tensor) -> None:
-        values, pos = _reduce(t.detach(), axis[name], reduce)
+        values, pos = _reduce_for(states[name], t.detach(), axis[name], reduce)
         pending[name].append((values, current["index"].to(values.device), pos))
 
     def flush() -> None:
@@ -259,7 +282,8 @@ def _mine(model: nn.Module, dataset: Dataset, infos: list[LayerInfo],
             current["index"] = index
             model(_to(batch_input(batch), device))
             rows += len(index)
-            if rows >= FLUSH_ROWS:
+            # until a state holds k examples, every value needs its position: fill it first
+            if rows >= FLUSH_ROWS or any(st.count < st.k for st in states.values()):
                 flush()
                 rows = 0
             bar.update(1)

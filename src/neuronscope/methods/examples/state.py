@@ -33,7 +33,7 @@ _M31 = (1 << 31) - 1
 TENSORS = (
     "top_values", "top_index", "top_pos", "bot_values", "bot_index", "bot_pos",
     "n_positive", "n_nonfinite", "vmin", "vmax", "sum1", "sum2", "hist_exp", "hist_start",
-    "hist", "res_values", "res_index", "res_pos",
+    "hist", "res_values", "res_index",
 )
 
 
@@ -45,10 +45,10 @@ def priority(index: torch.Tensor, unit: torch.Tensor, seed: int) -> torch.Tensor
     return h ^ (h >> 16)
 
 
-def _compact(mask: torch.Tensor, v: torch.Tensor, idx: torch.Tensor, p: torch.Tensor,
-             pad: float = float("-inf")) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The columns of (v, idx, p) [U, N] where `mask` holds, in order, padded per unit with
-    (pad, -1, -1) entries; None when no column is picked."""
+def _compact(mask: torch.Tensor, *columns: tuple[torch.Tensor, float]
+             ) -> list[torch.Tensor] | None:
+    """The columns [U, N] of each tensor where `mask` holds, in order, padded per unit with
+    that tensor's pad value; None when no column is picked."""
     c = int(mask.sum(1).max())
     if c == 0:
         return None
@@ -57,9 +57,7 @@ def _compact(mask: torch.Tensor, v: torch.Tensor, idx: torch.Tensor, p: torch.Te
     cols = torch.topk(cols, c, dim=1, largest=False, sorted=True).values
     real = cols < n
     cols = cols.clamp_max(n - 1)
-    return (torch.where(real, v.gather(1, cols), pad),
-            torch.where(real, idx.gather(1, cols), -1),
-            torch.where(real, p.gather(1, cols), -1))
+    return [torch.where(real, t.gather(1, cols), pad) for t, pad in columns]
 
 
 class LayerState:
@@ -95,14 +93,14 @@ class LayerState:
         r = bins * per_bin
         self.res_values = full((u, r), float("nan"), torch.float32)
         self.res_index = full((u, r), -1, torch.int64)
-        self.res_pos = full((u, r), -1, torch.int64)
 
     # ------------------------------------------------------------------ update
 
     def update(self, values: torch.Tensor, index: torch.Tensor,
                pos: torch.Tensor | None = None) -> None:
         """Add a batch: ``values`` [B, U] reduced activations, ``index`` [B] dataset indices,
-        ``pos`` [B, U] flat positions of the maxima (None for layers without positions)."""
+        ``pos`` [B, U] flat positions of the maxima (None for layers without positions).
+        Only entries that can enter the top or bottom k need a position (-1 elsewhere)."""
         b = values.shape[0]
         if b == 0:
             return
@@ -116,7 +114,8 @@ class LayerState:
             if ordered:  # only values that beat the current k-th can enter
                 kth = getattr(self, f"{side}_values")[:, -1:]
                 better = v > kth if side == "top" else v < kth
-                picked = _compact(better, v, idx, p, float("-inf" if side == "top" else "inf"))
+                pad = float("-inf" if side == "top" else "inf")
+                picked = _compact(better, (v, pad), (idx, -1), (p, -1))
                 if picked is not None:
                     self._merge_side(side, *picked, ordered=True)
             else:
@@ -132,7 +131,7 @@ class LayerState:
                             torch.maximum(self.vmax, big.amax(1).double()))
         rel = self._bin_of(v)
         self.hist.scatter_add_(1, rel.clamp(0, self.bins - 1), finite.to(torch.int64))
-        self._reservoir(v, idx, p, finite, bins_moved=moved)
+        self._reservoir(v, idx, finite, bins_moved=moved)
 
     def _max_index(self) -> int:
         index = torch.cat([self.top_index, self.bot_index], 1)
@@ -202,22 +201,21 @@ class LayerState:
 
     # --------------------------------------------------------------- reservoir
 
-    def _reservoir(self, v: torch.Tensor, idx: torch.Tensor, p: torch.Tensor,
-                   finite: torch.Tensor, bins_moved: bool = True) -> None:
+    def _reservoir(self, v: torch.Tensor, idx: torch.Tensor, finite: torch.Tensor,
+                   bins_moved: bool = True) -> None:
         if not bins_moved:  # every bin keeps what it had: only entries below its cut can enter
             units = torch.arange(self.n_units, device=v.device).view(-1, 1)
             prio = priority(idx, units, self.seed)
             full, cut = self._cuts()
             rel = self._bin_of(v).clamp(0, self.bins - 1)
             enter = finite & (~full.gather(1, rel) | (prio < cut.gather(1, rel)))
-            picked = _compact(enter, v, idx, p)
+            picked = _compact(enter, (v, float("nan")), (idx, -1))
             if picked is None:
                 return
-            v, idx, p = picked
+            v, idx = picked
             finite = idx >= 0
         values = torch.cat([self.res_values, v], 1)
         index = torch.cat([self.res_index, torch.where(finite, idx, -1)], 1)
-        where = torch.cat([self.res_pos, p], 1)
         units = torch.arange(self.n_units, device=v.device).view(-1, 1)
         rel = self._bin_of(values).clamp(0, self.bins - 1)
         key = torch.where(index >= 0, (rel << 32) | priority(index, units, self.seed), _MAX_KEY)
@@ -234,7 +232,6 @@ class LayerState:
         kept = keep.gather(1, o2)
         self.res_values = torch.where(kept, values.gather(1, chosen), torch.nan)
         self.res_index = torch.where(kept, index.gather(1, chosen), -1)
-        self.res_pos = torch.where(kept, where.gather(1, chosen), -1)
 
     def _cuts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per bin [U, bins]: whether it holds `per_bin` entries, and their highest priority."""
@@ -271,7 +268,7 @@ class LayerState:
         theirs._rebin(out.vmin, out.vmax)  # the same bins as `out` now
         out.hist = out.hist + theirs.hist
         finite = torch.isfinite(o["res_values"]) & (o["res_index"] >= 0)
-        out._reservoir(o["res_values"], o["res_index"], o["res_pos"], finite)
+        out._reservoir(o["res_values"], o["res_index"], finite)
         return out
 
     # ------------------------------------------------------------- persistence

@@ -1,0 +1,102 @@
+"""Pages of dataset examples: per unit a grid of top and bottom crops (images) or shaded
+snippets (text), and an index page with every unit of every mined layer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.errors import NeuronscopeError
+from ..core.spec import input_spec
+from ..methods.examples import LayerExamples, TopExamples
+from ..methods.examples.show import field_of, unit_crops, unit_traces
+from ..render.examples import example_grid, text_html
+from ..render.grid import save_png
+from ..render.html import esc, page, write_text
+
+log = logging.getLogger(__name__)
+
+
+def _vocab(model: nn.Module, data: Any) -> str | None:
+    for spec in (input_spec(model), getattr(data, "spec", None)):
+        if spec is not None and getattr(spec, "vocab", None):
+            return spec.vocab
+    return None
+
+
+def _image_unit(model: nn.Module, data: Any, ex: LayerExamples, u: int, folder: Path,
+                rf: Any) -> str:
+    cells = []
+    for bottom in (False, True) if ex.bottom_indices.shape[1] else (False,):
+        crops, values = unit_crops(model, data, ex, u, bottom=bottom, rf=rf)
+        name = f"unit-{u:04d}-{'bottom' if bottom else 'top'}.png"
+        save_png(example_grid(crops, values), folder / name)
+        cells.append(f"<img src='{esc(folder.name)}/{name}' alt='{'bottom' if bottom else 'top'}"
+                     f" examples of unit {u}'>")
+    return " ".join(cells)
+
+
+def _text_unit(model: nn.Module, data: Any, ex: LayerExamples, u: int, vocab: str) -> str:
+    parts = []
+    for bottom in (False, True) if ex.bottom_indices.shape[1] else (False,):
+        ids, act = unit_traces(model, data, ex, u, bottom=bottom)
+        texts = ["".join(vocab[int(t)] for t in row) for row in ids]
+        parts.append(f"<h4>{'lowest' if bottom else 'highest'}</h4>"
+                     + text_html(texts, act.tolist()))
+    return "".join(parts)
+
+
+def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Path,
+                   units: dict[str, list[int]] | None = None, progress: bool = True
+                   ) -> dict[str, Path]:
+    """Draw the examples of `res` into `out`: ``out/LAYER/unit-0017-top.png`` (and
+    ``-bottom``) for images, shaded snippets for text, and ``out/index.html``.
+
+    `units` limits the units drawn per layer (default: every unit). Returns the
+    folder of each layer.
+
+    Example:
+        >>> import torch, tempfile, torch.nn as nn, neuronscope as ns
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+        >>> x = torch.rand(10, 1, 8, 8)
+        >>> res = ns.top_examples(model, x, k=3, progress=False)
+        >>> folders = write_examples(model, x, res, tempfile.mkdtemp(), progress=False)
+        >>> sorted(p.name for p in folders["0"].iterdir())[:2]
+        ['unit-0000-bottom.png', 'unit-0000-top.png']
+    """
+    out = Path(out)
+    vocab = _vocab(model, data)
+    folders: dict[str, Path] = {}
+    sections = []
+    for name in res:
+        ex = res[name]
+        chosen = units.get(name, list(range(ex.n_units))) if units else range(ex.n_units)
+        folder = out / name
+        folders[name] = folder
+        rf = None
+        if vocab is None and ex.spatial_shape:
+            try:
+                rf = field_of(model, ex, data)
+            except NeuronscopeError as err:
+                log.info("no receptive field for %s (%s): whole images shown", name, err)
+        rows = []
+        for u in tqdm(chosen, desc=f"drawing {name}", disable=not progress, leave=False):
+            stats = (f"mean {float(ex.mean[u]):.3g}, std {float(ex.std[u]):.3g}, "
+                     f"positive {float(ex.frac_positive[u]):.0%}")
+            body = (_text_unit(model, data, ex, u, vocab) if vocab is not None
+                    else _image_unit(model, data, ex, u, folder, rf))
+            rows.append(f"<div class='unit' id='{esc(name)}:{u}'><h3>{esc(name)}:{u}</h3>"
+                        f"<p class='muted'>{stats}</p>{body}</div>")
+        folder.mkdir(parents=True, exist_ok=True)
+        where = (f"receptive field {'x'.join(map(str, rf.size))} px around the maximum"
+                 if rf is not None and not rf.is_global else "whole inputs")
+        sections.append(f"<h2>{esc(name)}</h2><p class='muted'>{ex.n_units} units, "
+                        f"{ex.count:,} examples, reduce={esc(ex.reduce)}; {esc(where)}. Left: "
+                        "the inputs that drive the unit most; right: least.</p>" + "".join(rows))
+    write_text(out / "index.html", page("neuronscope: dataset examples",
+                                        "<h1>Dataset examples</h1>" + "".join(sections)))
+    return folders

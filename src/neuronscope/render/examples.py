@@ -1,0 +1,66 @@
+"""Pictures of dataset examples: a grid of crops, and text shaded by a unit's activation."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+
+from .grid import image_grid
+
+
+def example_grid(crops: torch.Tensor, values: Sequence[float], nrow: int | None = None,
+                 scale: int | None = None) -> Image.Image:
+    """The crops [k, C, S, S] (display space, values in [0, 1]) in a grid, each labelled
+    with its activation.
+
+    Example:
+        >>> example_grid(torch.rand(9, 3, 16, 16), [float(v) for v in range(9)]).mode
+        'RGB'
+    """
+    if len(crops) == 0:
+        return Image.new("RGB", (64, 16), "white")
+    side = crops.shape[-1]
+    scale = scale if scale is not None else max(1, 64 // side)
+    labels = [f"{v:.3g}" for v in values]
+    return image_grid(crops, nrow=nrow or min(len(crops), 9), pad=2, scale=scale,
+                      normalize=None, labels=labels)
+
+
+def _shade(value: float, vmax: float) -> str:
+    """Red for positive, blue for negative, stronger for larger magnitude."""
+    alpha = min(1.0, abs(value) / vmax) if vmax > 0 else 0.0
+    rgb = "220, 40, 40" if value >= 0 else "40, 90, 220"
+    return f"rgba({rgb}, {alpha:.2f})"
+
+
+def text_html(texts: Sequence[str], activations: Sequence[Sequence[float]],
+              vmax: float | None = None, titles: Sequence[str] | None = None) -> str:
+    """Snippets with every character's background shaded by the unit's activation there.
+
+    `texts[i]` and `activations[i]` have one entry per character. The shading scale
+    is `vmax` (default: the largest magnitude over all snippets). Returns an HTML
+    fragment; each character carries its value in a tooltip.
+
+    Example:
+        >>> "rgba(220, 40, 40, 1.00)" in text_html(["ab"], [[1.0, -0.5]])
+        True
+    """
+    if len(texts) != len(activations):
+        raise ValueError(f"{len(texts)} texts but {len(activations)} activation rows")
+    flat = [abs(float(a)) for row in activations for a in row]
+    scale = vmax if vmax is not None else (max(flat) if flat else 1.0)
+    blocks = []
+    for n, (text, row) in enumerate(zip(texts, activations, strict=True)):
+        if len(text) != len(row):
+            raise ValueError(f"snippet {n} has {len(text)} characters and {len(row)} values")
+        spans = "".join(
+            f'<span title="{float(a):.3f}" style="background:{_shade(float(a), scale)}">'
+            f"{html.escape(ch) if ch != chr(10) else '&#8629;<br>'}</span>"
+            for ch, a in zip(text, row, strict=True)
+        )
+        title = f"<div class='muted'>{html.escape(titles[n])}</div>" if titles else ""
+        blocks.append(f"<div class='snippet'>{title}<pre>{spans}</pre></div>")
+    return "\n".join(blocks)

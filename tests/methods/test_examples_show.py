@@ -1,0 +1,89 @@
+"""Crops around receptive fields, text traces, the examples pages and the CLI command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.atlas.examples_page import write_examples
+from neuronscope.cli import main
+from neuronscope.core.spec import InputSpec, attach_spec
+from neuronscope.methods.examples.show import _crop, unit_crops, unit_traces
+from neuronscope.render.examples import example_grid, text_html
+
+
+def test_crop_pads_outside_the_image_with_gray() -> None:
+    image = torch.arange(16.0).view(1, 4, 4) / 16
+    crop = _crop(image, (-1, 2, 2, 5))  # one row above, one column right of the image
+    assert crop.shape == (1, 3, 3)
+    assert torch.all(crop[:, 0] == 0.5) and torch.all(crop[:, :, 2] == 0.5)
+    assert torch.equal(crop[0, 1:, :2], image[0, :2, 2:])
+
+
+def test_crops_centre_on_the_maximum() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, bias=False))
+    model[0].weight.data.fill_(1.0)  # a 3x3 box filter: the max sits on the brightest patch
+    x = torch.zeros(6, 1, 12, 12)
+    for i in range(6):
+        x[i, 0, i + 2 : i + 5, 3:6] = 1.0 + i  # a bright 3x3 square, brighter each image
+    ex = ns.top_examples(model, x, k=3, progress=False)["0"]
+    assert ex.indices[0].tolist() == [5, 4, 3]
+    crops, values = unit_crops(model, x, ex, 0, min_size=3)
+    assert crops.shape == (3, 1, 3, 3) and values == sorted(values, reverse=True)
+    assert torch.all(crops[0] == 6.0)  # the crop is exactly the bright square
+
+
+def test_example_grid_and_text_html() -> None:
+    grid = example_grid(torch.rand(4, 3, 8, 8), [4.0, 3.0, 2.0, 1.0])
+    assert grid.mode == "RGB" and grid.width > 4 * 8
+    page = text_html(["a<b\n"], [[1.0, 0.0, -1.0, 0.5]], titles=["x & y"])
+    assert "a</span>" in page and "&lt;" in page and "x &amp; y" in page
+    assert "rgba(40, 90, 220, 1.00)" in page and "rgba(220, 40, 40, 0.50)" in page
+
+
+class CharNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 4)
+        self.rnn = nn.GRU(4, 3, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(self.emb(x))[0]
+
+
+def test_text_examples_are_shaded_snippets(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = attach_spec(CharNet().eval(), InputSpec(shape=(6,), kind="text", vocab="abcd\n"))
+    tokens = torch.randint(0, 5, (20, 6))
+    res = ns.top_examples(model, tokens, layers=["rnn[0]"], k=2, progress=False)
+    ids, act = unit_traces(model, tokens, res["rnn[0]"], unit=1)
+    assert ids.shape == (2, 6) and act.shape == (2, 6)
+    assert torch.isclose(act[0].max(), res["rnn[0]"].values[1, 0])
+    write_examples(model, tokens, res, tmp_path, progress=False)
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("class='snippet'") == 3 * 2 * 2  # units x sides x examples
+    assert "rgba(220, 40, 40" in page
+
+
+def test_examples_command_writes_grids_and_a_page(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "ex"
+    code = main(["examples", "digits-cnn", "--data", "digits", "--layer", "conv2",
+                 "--units", "0-2", "--k", "4", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "conv2" in printed and str(out / "conv2") in printed
+    assert sorted(p.name for p in (out / "conv2").iterdir()) == [
+        f"unit-000{u}-{side}.png" for u in range(3) for side in ("bottom", "top")]
+    with Image.open(out / "conv2" / "unit-0000-top.png") as im:
+        assert im.width > 4 * 24
+    page = (out / "index.html").read_text()
+    assert len(re.findall(r"<div class='unit'", page)) == 3
+    res = ns.TopExamples.load(out / "examples.safetensors")
+    assert res["conv2"].indices.shape == (32, 4) and res["conv2"].count == 360
+    assert main(["examples", "digits-cnn", "--data", "digits", "--layer", "conv2",
+                 "--units", "99", "--out", str(out)]) == 2
