@@ -158,10 +158,15 @@ def cmd_examples(args: argparse.Namespace) -> None:
     if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
         attach_spec(model, dataset.spec)
     out = Path(args.out)
-    checkpoint = args.checkpoint or out / "examples.ckpt"
+    checkpoint = Path(args.checkpoint) if args.checkpoint else out / "examples.ckpt"
+    which = ", ".join(args.layer) if args.layer else "every conv, linear and recurrent layer"
+    print(f"mining {which} of {args.model} over {len(dataset):,} {args.data} inputs "
+          f"(resumable: {checkpoint})")
     res = top_examples(model, dataset, layers=args.layer, k=args.k, reduce=args.reduce,
                        batch_size=args.batch_size, checkpoint=checkpoint)
     saved = res.save(out / "examples.safetensors")
+    if not args.checkpoint:
+        checkpoint.unlink(missing_ok=True)  # the result is saved: a rerun starts afresh
     units = _units(args.units)
     if units is not None:
         for name in res:
@@ -222,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "folder:PATH")
     p.add_argument("--split", default="test", help="train, test or all (default test)")
     p.add_argument("--layer", action="append", help="a layer (repeat for several; default: "
-                   "every conv and linear layer)")
+                   "every conv, linear and recurrent layer)")
     p.add_argument("--k", type=int, default=9, help="examples per unit and side (default 9)")
     p.add_argument("--reduce", choices=["max", "mean"], default="max",
                    help="how a unit's map becomes one number per input")

@@ -134,3 +134,40 @@ def test_dataset_items_and_sequence_layers() -> None:
     tokens = torch.randint(0, 10, (12, 7))
     seq = ns.top_examples(emb, tokens, layers=["1"], k=2, progress=False)["1"]
     assert seq.n_units == 3 and seq.positions.shape == (3, 2, 1)  # the time step
+
+
+def test_nan_float64_and_one_position_maps() -> None:
+    conv = torch.nn.Conv2d(1, 1, 1, bias=False)
+    conv.weight.data.fill_(1.0)
+    model = torch.nn.Sequential(conv).eval()
+    x = torch.rand(12, 1, 1, 1)
+    x[5] = float("nan")
+    whole = ns.top_examples(model, x, k=2, batch_size=12, progress=False)["0"]
+    small = ns.top_examples(model, x, k=2, batch_size=4, progress=False)["0"]
+    assert whole.indices[0, 0] == 5 and torch.equal(whole.indices, small.indices)  # NaN first
+    assert whole.positions[0].tolist() == [[0, 0], [0, 0]]  # a 1x1 map has position (0, 0)
+    wide = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False)).double().eval()
+    wide[0].weight.data.fill_(1.0)
+    xs = torch.tensor([[1.0], [1.0 + 2e-12], [1.0 + 1e-12]], dtype=torch.float64)
+    ex = ns.top_examples(wide, xs, k=3, progress=False)["0"]
+    assert ex.indices[0].tolist() == [1, 2, 0] and ex.values.dtype == torch.float64
+
+
+def test_checkpoint_of_other_weights_or_data_is_refused(tmp_path: Path) -> None:
+    model, x = make_model(), make_inputs()
+    path = tmp_path / "c.ckpt"
+    ns.top_examples(model, x, k=3, progress=False, checkpoint=path)
+    with pytest.raises(NeuronscopeError, match="another run"):
+        ns.top_examples(model, x.flip(0), k=3, progress=False, checkpoint=path)
+    with torch.no_grad():
+        model[0].weight.mul_(-1)
+    with pytest.raises(NeuronscopeError, match="another run"):
+        ns.top_examples(model, x, k=3, progress=False, checkpoint=path)
+
+
+def test_exact_sums_of_more_rows_than_one_step_holds() -> None:
+    from neuronscope.core import exactsum
+
+    acc = exactsum.zeros(1)
+    exactsum.add(acc, torch.full((600_000, 1), 255.99998, dtype=torch.float64))
+    assert exactsum.to_float(acc).item() == pytest.approx(600_000 * 255.99998, rel=1e-12)

@@ -33,9 +33,15 @@ def test_crops_centre_on_the_maximum() -> None:
         x[i, 0, i + 2 : i + 5, 3:6] = 1.0 + i  # a bright 3x3 square, brighter each image
     ex = ns.top_examples(model, x, k=3, progress=False)["0"]
     assert ex.indices[0].tolist() == [5, 4, 3]
-    crops, values = unit_crops(model, x, ex, 0, min_size=3)
+    crops, values, box = unit_crops(model, x, ex, 0, min_size=3, context=0)
     assert crops.shape == (3, 1, 3, 3) and values == sorted(values, reverse=True)
-    assert torch.all(crops[0] == 6.0)  # the crop is exactly the bright square
+    assert box == (0, 0, 3, 3) and torch.all(crops[0] == 6.0)  # exactly the bright square
+    wide, _, box = unit_crops(model, x, ex, 0, min_size=9, context=9)
+    assert wide.shape == (3, 1, 9, 9) and box == (3, 3, 6, 6)  # the field in its context
+    assert torch.all(wide[0, :, 3:6, 3:6] == 6.0)
+    assert torch.all(wide[0, :, 8] == 0.5) and wide[0].sum() == 6.0 * 9 + 0.5 * 9  # gray: outside
+    grid = example_grid(wide, values, box=box)
+    assert grid.mode == "RGB"
 
 
 def test_example_grid_and_text_html() -> None:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -32,11 +33,13 @@ def _image_unit(model: nn.Module, data: Any, ex: LayerExamples, u: int, folder: 
                 rf: Any) -> str:
     cells = []
     for bottom in (False, True) if ex.bottom_indices.shape[1] else (False,):
-        crops, values = unit_crops(model, data, ex, u, bottom=bottom, rf=rf)
-        name = f"unit-{u:04d}-{'bottom' if bottom else 'top'}.png"
-        save_png(example_grid(crops, values), folder / name)
-        cells.append(f"<img src='{esc(folder.name)}/{name}' alt='{'bottom' if bottom else 'top'}"
-                     f" examples of unit {u}'>")
+        crops, values, box = unit_crops(model, data, ex, u, bottom=bottom, rf=rf)
+        side = "bottom" if bottom else "top"
+        name = f"unit-{u:04d}-{side}.png"
+        save_png(example_grid(crops, values, box=box), folder / name)
+        caption = "lowest" if bottom else "highest"
+        cells.append(f"<figure><img src='{esc(folder.name)}/{name}' alt='{caption} examples "
+                     f"of unit {u}'><figcaption>{caption}</figcaption></figure>")
     return " ".join(cells)
 
 
@@ -48,6 +51,14 @@ def _text_unit(model: nn.Module, data: Any, ex: LayerExamples, u: int, vocab: st
         parts.append(f"<h4>{'lowest' if bottom else 'highest'}</h4>"
                      + text_html(texts, act.tolist()))
     return "".join(parts)
+
+
+def _drawable(data: Any) -> bool:
+    """Whether the inputs are images [C, H, W] (other signals get statistics only)."""
+    from ..methods.examples.mine import as_dataset, batch_input
+
+    x = batch_input(as_dataset(data)[0])
+    return isinstance(x, torch.Tensor) and x.dim() == 3
 
 
 def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Path,
@@ -70,6 +81,7 @@ def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Pat
     """
     out = Path(out)
     vocab = _vocab(model, data)
+    images = vocab is None and _drawable(data)
     folders: dict[str, Path] = {}
     sections = []
     for name in res:
@@ -78,25 +90,34 @@ def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Pat
         folder = out / name
         folders[name] = folder
         rf = None
-        if vocab is None and ex.spatial_shape:
+        if images and ex.spatial_shape:
             try:
                 rf = field_of(model, ex, data)
             except NeuronscopeError as err:
                 log.info("no receptive field for %s (%s): whole images shown", name, err)
         rows = []
+        mean, std, positive = ex.mean, ex.std, ex.frac_positive  # once: each converts every unit
         for u in tqdm(chosen, desc=f"drawing {name}", disable=not progress, leave=False):
-            stats = (f"mean {float(ex.mean[u]):.3g}, std {float(ex.std[u]):.3g}, "
-                     f"positive {float(ex.frac_positive[u]):.0%}")
-            body = (_text_unit(model, data, ex, u, vocab) if vocab is not None
-                    else _image_unit(model, data, ex, u, folder, rf))
+            stats = (f"per-input {ex.reduce}: mean {float(mean[u]):.3g}, std "
+                     f"{float(std[u]):.3g}, positive {float(positive[u]):.0%}")
+            if vocab is not None:
+                body = _text_unit(model, data, ex, u, vocab)
+            elif images:
+                body = _image_unit(model, data, ex, u, folder, rf)
+            else:
+                body = "<p class='muted'>(inputs are not images: statistics only)</p>"
             rows.append(f"<div class='unit' id='{esc(name)}:{u}'><h3>{esc(name)}:{u}</h3>"
                         f"<p class='muted'>{stats}</p>{body}</div>")
         folder.mkdir(parents=True, exist_ok=True)
-        where = (f"receptive field {'x'.join(map(str, rf.size))} px around the maximum"
-                 if rf is not None and not rf.is_global else "whole inputs")
-        sections.append(f"<h2>{esc(name)}</h2><p class='muted'>{ex.n_units} units, "
-                        f"{ex.count:,} examples, reduce={esc(ex.reduce)}; {esc(where)}. Left: "
-                        "the inputs that drive the unit most; right: least.</p>" + "".join(rows))
+        where = (f"the receptive field ({'x'.join(map(str, rf.size))} px, outlined) around "
+                 "each input's maximum" if rf is not None and not rf.is_global
+                 else "whole inputs")
+        sections.append(f"<h2 id='{esc(name)}'>{esc(name)}</h2><p class='muted'>{ex.n_units} "
+                        f"units, {ex.count:,} inputs ranked by their {esc(ex.reduce)} over "
+                        f"positions; crops show {esc(where)}. Highest: the inputs that drive the "
+                        "unit most; lowest: least.</p>" + "".join(rows))
+    toc = " · ".join(f"<a href='#{esc(n)}'>{esc(n)}</a>" for n in res)
     write_text(out / "index.html", page("neuronscope: dataset examples",
-                                        "<h1>Dataset examples</h1>" + "".join(sections)))
+                                        f"<h1>Dataset examples</h1><p>{toc}</p>"
+                                        + "".join(sections)))
     return folders

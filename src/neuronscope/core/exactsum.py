@@ -21,6 +21,7 @@ OFFSET = 1074  # 2**-1074 is the lowest bit of the smallest float64 subnormal
 _BITS = 16
 N_LIMBS = (OFFSET + 1024 + 64) // _BITS + 2
 _MASK = (1 << _BITS) - 1
+_CHUNK = 1 << 18  # rows per step: 2 * 2**18 contributions of < 2**42 stay below 2**62
 
 
 def zeros(*shape: int) -> torch.Tensor:
@@ -38,8 +39,12 @@ def zeros(*shape: int) -> torch.Tensor:
 def add(acc: torch.Tensor, values: torch.Tensor) -> None:
     """Add ``values`` [N, *shape] (summed over the first axis) into ``acc`` in place.
 
-    At most about a million numbers per call per sum (the limbs' headroom).
+    Any N: rows are added in chunks that keep every limb far below overflow.
     """
+    if values.shape[0] > _CHUNK:
+        for part in values.split(_CHUNK):
+            add(acc, part)
+        return
     x = values.detach().to(device=acc.device, dtype=torch.float64)
     x = x.reshape(x.shape[0], -1)
     flat = acc.view(-1, N_LIMBS + 1)

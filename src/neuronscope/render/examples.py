@@ -12,9 +12,11 @@ from .grid import image_grid
 
 
 def example_grid(crops: torch.Tensor, values: Sequence[float], nrow: int | None = None,
-                 scale: int | None = None) -> Image.Image:
+                 scale: int | None = None, box: Sequence[int] | None = None,
+                 outline: tuple[float, float, float] = (1.0, 0.85, 0.0)) -> Image.Image:
     """The crops [k, C, S, S] (display space, values in [0, 1]) in a grid, each labelled
-    with its activation.
+    with its activation; `box` (top, left, bottom, right in crop pixels) is outlined
+    in every crop, to mark the receptive field inside its context.
 
     Example:
         >>> example_grid(torch.rand(9, 3, 16, 16), [float(v) for v in range(9)]).mode
@@ -22,6 +24,18 @@ def example_grid(crops: torch.Tensor, values: Sequence[float], nrow: int | None 
     """
     if len(crops) == 0:
         return Image.new("RGB", (64, 16), "white")
+    crops = crops.float()
+    if box is not None:
+        if crops.shape[1] == 1:
+            crops = crops.repeat(1, 3, 1, 1)
+        t, left, b, r = (int(v) for v in box)
+        color = torch.tensor(outline).view(1, 3, 1)
+        t, left = max(t, 0), max(left, 0)
+        b, r = min(b, crops.shape[-2]) - 1, min(r, crops.shape[-1]) - 1
+        crops[:, :, t, left:r + 1] = color
+        crops[:, :, b, left:r + 1] = color
+        crops[:, :, t:b + 1, left] = color
+        crops[:, :, t:b + 1, r] = color
     side = crops.shape[-1]
     scale = scale if scale is not None else max(1, 64 // side)
     labels = [f"{v:.3g}" for v in values]

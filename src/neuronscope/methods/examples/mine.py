@@ -32,6 +32,7 @@ from .state import LayerState
 logger = logging.getLogger(__name__)
 
 REDUCE = ("max", "mean")
+DEFAULT_KINDS = ("conv", "linear", "recurrent")  # the layers mined when none are named
 FLUSH_ROWS = 2048  # reduced activations are buffered and fed to the states this many at once
 _INPUT_KEYS = ("image", "input", "x", "inputs")
 
@@ -72,9 +73,10 @@ def _world() -> tuple[int, int]:
 def _choose_layers(model: nn.Module, example: Any, layers: Any) -> list[LayerInfo]:
     infos = {info.name: info for info in list_layers(model, example)}
     if layers is None:
-        chosen = [i for i in infos.values() if i.kind in ("conv", "linear")]
+        chosen = [i for i in infos.values() if i.kind in DEFAULT_KINDS]
         if not chosen:
-            raise NeuronscopeError("the model has no conv or linear layer; name the layers")
+            raise NeuronscopeError("the model has no conv, linear or recurrent layer; "
+                                   "name the layers")
         return chosen
     names = [layers] if isinstance(layers, (str, Unit)) else list(layers)
     out = []
@@ -103,7 +105,7 @@ def _reduce(t: torch.Tensor, axis: int | None, how: str
     if axis is None:
         return t.reshape(t.shape[0], 1), None
     flat = t.movedim(axis, 1).reshape(t.shape[0], t.shape[axis], -1)
-    if flat.shape[2] == 1:
+    if t.dim() == 2:
         return flat[:, :, 0], None
     peak, where = flat.max(dim=2)
     return (peak if how == "max" else flat.mean(dim=2)), where
@@ -116,20 +118,49 @@ def _reduce_for(state: LayerState, t: torch.Tensor, axis: int | None, how: str
     if axis is None:
         return t.reshape(t.shape[0], 1), None
     flat = t.movedim(axis, 1).reshape(t.shape[0], t.shape[axis], -1)
-    if flat.shape[2] == 1:
+    if t.dim() == 2:
         return flat[:, :, 0], None
     values = flat.amax(dim=2) if how == "max" else flat.mean(dim=2)
     if state.count < state.k:
         maybe = torch.ones_like(values, dtype=torch.bool)
     else:  # the state only gets stricter until these values reach it: a superset
-        maybe = values >= state.top_values[:, -1].to(values.device)
+        top = state.top_values[:, -1].to(values)
+        maybe = (values >= top) | torch.isnan(values)
         if state.bottom:
-            maybe |= values <= state.bot_values[:, -1].to(values.device)
+            bot = state.bot_values[:, -1].to(values)
+            maybe |= (values <= bot) | torch.isnan(bot)
     pos = torch.full(values.shape, -1, dtype=torch.int64, device=values.device)
     rows, units = maybe.nonzero(as_tuple=True)
     if len(rows):
         pos[rows, units] = flat[rows, units].argmax(dim=1)
     return values, pos
+
+
+def _param_dtype(model: nn.Module) -> torch.dtype:
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A short hash of every parameter and buffer (names, shapes and values)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def data_fingerprint(dataset: Dataset, samples: int = 8) -> str:
+    """A short hash of the dataset's length and a few of its inputs (first, last, between)."""
+    import hashlib
+
+    n = len(dataset)
+    h = hashlib.sha256(str(n).encode())
+    for i in sorted({round(j * (n - 1) / max(1, samples - 1)) for j in range(samples)}):
+        x = torch.as_tensor(batch_input(dataset[i])).detach().cpu().contiguous()
+        h.update(x.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _fingerprint(cfg: dict[str, Any]) -> str:
@@ -158,10 +189,12 @@ def top_examples(
 
     `data` is a Dataset (items: a tensor, a tuple whose first element is the input,
     or a dict with an ``image`` / ``input`` key) or a tensor of inputs. `layers`
-    defaults to every conv and linear layer. Per unit the k highest and lowest
+    defaults to every conv, linear and recurrent layer. Per unit the k highest and lowest
     activations are kept with dataset index and the position of the maximum, plus
     mean, std, fraction positive, a histogram and random examples per quantile band
-    (see `LayerExamples`). Memory stays constant in the dataset size.
+    (see `LayerExamples`). Memory stays constant in the dataset size. Values keep the
+    model's precision (float64 models: float64). NaN activations rank above every
+    number, as in ``torch.sort``.
 
     With `checkpoint` (a file path) the state is saved every `checkpoint_every`
     batches; a rerun after an interruption resumes there and gives exactly the
@@ -199,7 +232,8 @@ def top_examples(
         infos = _choose_layers(model, example, layers)
         cfg = {"layers": [i.name for i in infos], "k": k, "reduce": reduce, "bottom": bottom,
                "bins": bins, "per_bin": per_bin, "seed": seed, "batch_size": batch_size,
-               "n": n, "rank": rank, "world": world}
+               "n": n, "rank": rank, "world": world, "model": model_fingerprint(model),
+               "data": data_fingerprint(dataset)}
         path = None
         if checkpoint is not None:
             path = Path(checkpoint)
@@ -209,7 +243,8 @@ def top_examples(
             states = {name: ex.state.copy(device) for name, ex in resumed[0].layers.items()}
             done = resumed[1]
         else:
-            states = {i.name: LayerState(i.n_units, k, bottom, bins, per_bin, seed, device)
+            dtype = torch.float64 if _param_dtype(model) == torch.float64 else torch.float32
+            states = {i.name: LayerState(i.n_units, k, bottom, bins, per_bin, seed, device, dtype)
                       for i in infos}
             done = 0
         mine = list(range(rank, math.ceil(n / batch_size), world))

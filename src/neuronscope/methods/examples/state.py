@@ -45,6 +45,13 @@ def priority(index: torch.Tensor, unit: torch.Tensor, seed: int) -> torch.Tensor
     return h ^ (h >> 16)
 
 
+def _beats(v: torch.Tensor, kth: torch.Tensor, side: str) -> torch.Tensor:
+    """Where v ranks strictly before kth in the side's order (torch's sort: NaN is largest)."""
+    if side == "top":
+        return (v > kth) | (torch.isnan(v) & ~torch.isnan(kth))
+    return (v < kth) | (~torch.isnan(v) & torch.isnan(kth))
+
+
 def _compact(mask: torch.Tensor, *columns: tuple[torch.Tensor, float]
              ) -> list[torch.Tensor] | None:
     """The columns [U, N] of each tensor where `mask` holds, in order, padded per unit with
@@ -64,8 +71,8 @@ class LayerState:
     """Streaming statistics of `n_units` units (see the module docstring)."""
 
     def __init__(self, n_units: int, k: int, bottom: bool = True, bins: int = 64,
-                 per_bin: int = 4, seed: int = 0, device: torch.device | str | None = None
-                 ) -> None:
+                 per_bin: int = 4, seed: int = 0, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.n_units, self.k, self.bottom = n_units, k, bool(bottom)
         self.bins, self.per_bin, self.seed = bins, per_bin, seed
         self.count = 0
@@ -75,8 +82,8 @@ class LayerState:
         def full(shape: tuple[int, ...], value: float, dtype: torch.dtype) -> torch.Tensor:
             return torch.full(shape, value, dtype=dtype, device=dev)
 
-        self.top_values = full((u, k), float("-inf"), torch.float32)
-        self.bot_values = full((u, kb), float("inf"), torch.float32)
+        self.top_values = full((u, k), float("-inf"), dtype)
+        self.bot_values = full((u, kb), float("inf"), dtype)
         self.top_index = full((u, k), PAD_INDEX, torch.int64)
         self.bot_index = full((u, kb), PAD_INDEX, torch.int64)
         self.top_pos = full((u, k), -1, torch.int64)
@@ -91,7 +98,7 @@ class LayerState:
         self.hist_start = full((u,), 0, torch.int64)
         self.hist = full((u, bins), 0, torch.int64)
         r = bins * per_bin
-        self.res_values = full((u, r), float("nan"), torch.float32)
+        self.res_values = full((u, r), float("nan"), dtype)
         self.res_index = full((u, r), -1, torch.int64)
 
     # ------------------------------------------------------------------ update
@@ -104,7 +111,7 @@ class LayerState:
         b = values.shape[0]
         if b == 0:
             return
-        v = values.detach().to(self.top_values.device, torch.float32).t().contiguous()  # [U, B]
+        v = values.detach().to(self.top_values.device, self.top_values.dtype).t().contiguous()
         idx = index.to(v.device, torch.int64).view(1, b).expand(self.n_units, b)
         p = (pos.to(v.device, torch.int64).t() if pos is not None
              else torch.full_like(idx, -1))
@@ -113,7 +120,7 @@ class LayerState:
         for side in ("top", "bot") if self.bottom else ("top",):
             if ordered:  # only values that beat the current k-th can enter
                 kth = getattr(self, f"{side}_values")[:, -1:]
-                better = v > kth if side == "top" else v < kth
+                better = _beats(v, kth, side)
                 pad = float("-inf" if side == "top" else "inf")
                 picked = _compact(better, (v, pad), (idx, -1), (p, -1))
                 if picked is not None:
@@ -287,7 +294,8 @@ class LayerState:
     def from_parts(cls, meta: dict[str, int | bool], tensors: dict[str, torch.Tensor],
                    device: torch.device | str | None = None) -> LayerState:
         state = cls(meta["n_units"], meta["k"], bool(meta["bottom"]), meta["bins"],
-                    meta["per_bin"], meta["seed"], device=device)
+                    meta["per_bin"], meta["seed"], device=device,
+                    dtype=tensors["top_values"].dtype)
         state.count = int(meta["count"])
         for name in TENSORS:
             setattr(state, name, tensors[name].to(device) if device is not None
