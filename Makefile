@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.neuronscope-installed
 LINTED := $(wildcard src tests benchmarks experiments)
 OUT    ?= neuronscope-out
 
-.PHONY: demo test lint setup clean
+.PHONY: demo test lint setup clean lucent-venv
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest -n 2 --doctest-modules tests src/neuronscope
+
+# Lucent (torch-lucent 0.1.8) in a venv of its own, only for benchmarks/bench_featvis.py (c):
+# it needs torchvision and kornia<=0.4.1, which do not install beside the pinned torch.
+# torch 2.14.1 and torchvision 0.29.1 come from this machine's disk (a CUDA build, ~5.6 GB).
+lucent-venv:
+	test -x .venv-lucent/bin/python || $(PYTHON) -m venv .venv-lucent
+	.venv-lucent/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	.venv-lucent/bin/python -m pip install --quiet --no-deps "kornia==0.4.1" "torch-lucent==0.1.8"
+	.venv-lucent/bin/python -m pip install --quiet tqdm decorator pillow numpy ipython safetensors
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis

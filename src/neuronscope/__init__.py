@@ -30,7 +30,9 @@ from .core.model import load_model
 from .core.receptive import ReceptiveField, receptive_field
 from .core.spec import InputSpec, input_spec
 from .core.units import GRAMMAR, Unit
+from .methods import featvis
 from .methods.examples import LayerExamples, TopExamples, top_examples
+from .methods.featvis import Visualization, visualize
 
 __version__ = "0.1.0"
 
@@ -51,8 +53,10 @@ __all__ = [
     "Unit",
     "UnitOutOfRangeError",
     "UnsafeCheckpointError",
+    "Visualization",
     "ablate",
     "datasets",
+    "featvis",
     "input_spec",
     "layers",
     "load_model",
@@ -61,5 +65,6 @@ __all__ = [
     "record",
     "top_examples",
     "trace",
+    "visualize",
     "zoo",
 ]

@@ -6,6 +6,8 @@
     neuronscope overview MODEL --out DIR     the overview page (layers, receptive fields, weights)
     neuronscope examples MODEL --data NAME --layer L --out DIR
                                              top and bottom dataset examples of every unit
+    neuronscope visualize MODEL UNIT... --out DIR
+                                             the synthetic image each unit wants
 
 MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
 ``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
@@ -183,6 +185,23 @@ def cmd_examples(args: argparse.Namespace) -> None:
     print(f"open {out / 'index.html'}")
 
 
+def cmd_visualize(args: argparse.Namespace) -> None:
+    from .methods.featvis import visualize
+
+    model = _load(args, need_spec=False)
+    size = _shape(args.size) if args.size else None
+    if size is not None and len(size) not in (1, 2):
+        raise NeuronscopeError(f"--size {args.size!r}: one number or H,W")
+    vis = visualize(model, args.units, size=(size[0] if size and len(size) == 1 else size),
+                    steps=args.steps, seed=args.seed, n_starts=args.n_starts,
+                    negative=args.negative, preset=args.preset, param=args.param)
+    folder = vis.save(args.out)
+    print(f"{len(vis.images)} images of {len(vis.targets)} targets, {args.steps} steps -> "
+          f"{folder}/grid.png")
+    for label, value in zip(vis.labels, vis.activations.tolist(), strict=True):
+        print(f"  {label:<24} activation {value:.4g}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuronscope",
@@ -236,6 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="resume file (default OUT/examples.ckpt)")
     p.add_argument("--out", default="neuronscope-out/examples", help="output folder")
     p.set_defaults(func=cmd_examples)
+
+    from .methods.featvis.render import PRESETS
+
+    p = sub.add_parser("visualize", help="synthesize the image each unit wants (feature "
+                       "visualization)")
+    model_args(p)
+    p.add_argument("units", nargs="+", help="targets: conv3:17 (a channel), conv3:17@4,5 "
+                   "(one neuron), conv3 (the layer, DeepDream), 'conv3:1+conv3:2' (both)")
+    p.add_argument("--steps", type=int, default=256)
+    p.add_argument("--size", help="image size: N or H,W (default: the model's input size)")
+    p.add_argument("--preset", default="lucid", choices=sorted(PRESETS))
+    p.add_argument("--param", choices=["fourier", "pixel"], help="override the preset's")
+    p.add_argument("--n-starts", type=int, default=1, help="random starts per unit")
+    p.add_argument("--negative", action="store_true", help="minimize: what turns units off")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="neuronscope-out/visualize", help="output folder")
+    p.set_defaults(func=cmd_visualize)
     return parser
 
 

@@ -51,7 +51,7 @@ def unit_crops(model: nn.Module, data: Any, ex: LayerExamples, unit: int,
         >>> ex = ns.top_examples(model, x, k=4, progress=False)["0"]
         >>> crops, values, box = unit_crops(model, x, ex, unit=1)
         >>> crops.shape, len(values), box
-        (torch.Size([4, 1, 24, 24]), 4, (9, 9, 15, 15))
+        (torch.Size([4, 1, 24, 24]), 4, (9, 9, 14, 14))
     """
     dataset = as_dataset(data)
     spec = input_spec(model)
