@@ -150,8 +150,11 @@ def test_any_channels_and_size_pixel_and_presets() -> None:
     assert ((contrib.display - 0.5).abs().sum(1) < 1e-6).float().mean() >= 0.85
     with pytest.raises(ValueError, match="preset"):
         ns.visualize(small_net(), "3:1", preset="lucent")
-    with pytest.raises(ValueError, match="pixel"):
+    with pytest.raises(ns.NeuronscopeError, match="param='pixel'"):
         ns.visualize(small_net(), "3:1", steps=2, preset="lucid", norm_pct=10)
+    off = ns.visualize(small_net(), "3:1", steps=1, preset="yosinski3", decay=0, blur_every=0,
+                       progress=False)
+    assert off.settings["decay"] == 0 and off.settings["blur_every"] == 0
 
 
 def test_text_models_are_refused() -> None:
@@ -199,3 +202,33 @@ def test_callback_sees_every_step_and_may_run_the_model() -> None:
     vis = ns.visualize(model, ["3:1"], steps=3, progress=False, callback=look)
     assert seen == [(0, (1, 3, 16, 16)), (1, (1, 3, 16, 16)), (2, (1, 3, 16, 16))]
     assert vis.settings["loop_seconds"] > 0
+
+
+def test_nested_targets_tuple_outputs_and_other_value_ranges() -> None:
+    inner = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    model = attach_spec(nn.Sequential(inner, nn.Conv2d(4, 2, 3)).eval(),
+                        InputSpec(shape=(3, 12, 12)))
+    for targets in (["0:1", "0.0:1"], ["0.0:1", "0:1", "1:0"]):
+        vis = ns.visualize(model, targets, steps=2, progress=False)  # the block ends last
+        assert torch.isfinite(vis.activations).all()
+
+    class Pair(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3 * 8 * 8, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.fc(x.flatten(1))
+            return out, out.softmax(1)
+
+    pair = attach_spec(Pair().eval(), InputSpec(shape=(3, 8, 8)))
+    up = ns.visualize(pair, O.class_logit(1), steps=20, progress=False)
+    assert up.activations[0] > ns.visualize(pair, O.class_logit(1), steps=0,
+                                            progress=False).activations[0]
+    wide = attach_spec(small_net(), InputSpec(shape=(3, 16, 16), value_range=(0.0, 255.0)))
+    seen = []
+    ns.visualize(wide, "3:1", steps=1, progress=False,
+                 callback=lambda step, x: seen.append(x[0, :, 0, 0].clone()))
+    assert torch.allclose(seen[0], torch.full((3,), 127.5), atol=1.0)  # gray border, mid-range
+    c = O.Context({}, {}, torch.full((1, 1, 2, 2), 127.5), value_range=(0.0, 255.0))
+    assert O.l1()(c).item() == 0.0 and O.l2()(c).item() == pytest.approx(0.0, abs=1e-5)

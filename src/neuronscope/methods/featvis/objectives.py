@@ -31,6 +31,21 @@ class Context:
     axes: dict[str, int | None]
     image: torch.Tensor
     output: Any = None
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def middle(self) -> float:
+        """The middle of the input's value range (mid-gray)."""
+        return (self.value_range[0] + self.value_range[1]) / 2
+
+    def logits(self) -> torch.Tensor:
+        """The model output: a tensor, or the first tensor (``logits`` key) of a tuple or dict."""
+        out = self.output
+        if isinstance(out, dict):
+            out = out.get("logits", next(iter(out.values())))
+        while isinstance(out, (tuple, list)):
+            out = out[0]
+        return out
 
     def units_first(self, layer: str) -> torch.Tensor:
         """The layer's output as [N, units, *positions]."""
@@ -133,7 +148,7 @@ def layer(layer_name: str) -> Objective:
 
 def class_logit(index: int) -> Objective:
     """The model's output (logit, before any softmax) for one class."""
-    return Objective(lambda c: c.output[:, index], frozenset(), f"logit {index}",
+    return Objective(lambda c: c.logits()[:, index], frozenset(), f"logit {index}",
                      needs_output=True)
 
 
@@ -171,15 +186,26 @@ def diversity(layer_name: str, groups: torch.Tensor | None = None) -> Objective:
     return Objective(fn, frozenset({layer_name}), f"diversity({layer_name})")
 
 
-def l1(center: float = 0.5) -> Objective:
-    """Mean absolute distance of the image from `center` (a penalty: subtract it)."""
-    return Objective(lambda c: (c.image - center).abs().flatten(1).mean(1), frozenset(), "l1")
+def l1(center: float | None = None) -> Objective:
+    """Mean absolute distance of the image from `center` (default: the middle of the
+    model's value range; a penalty: subtract it)."""
+
+    def fn(c: Context) -> torch.Tensor:
+        mid = c.middle if center is None else center
+        return (c.image - mid).abs().flatten(1).mean(1)
+
+    return Objective(fn, frozenset(), "l1")
 
 
-def l2(center: float = 0.5) -> Objective:
-    """Root mean square distance of the image from `center` (a penalty: subtract it)."""
-    return Objective(lambda c: (c.image - center).pow(2).flatten(1).mean(1).add(1e-12).sqrt(),
-                     frozenset(), "l2")
+def l2(center: float | None = None) -> Objective:
+    """Root mean square distance of the image from `center` (default: the middle of the
+    model's value range; a penalty: subtract it)."""
+
+    def fn(c: Context) -> torch.Tensor:
+        mid = c.middle if center is None else center
+        return (c.image - mid).pow(2).flatten(1).mean(1).add(1e-12).sqrt()
+
+    return Objective(fn, frozenset(), "l2")
 
 
 def total_variation() -> Objective:

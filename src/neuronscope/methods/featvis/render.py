@@ -32,14 +32,16 @@ from .result import Visualization
 
 # named settings; "yosinski1".."yosinski4" are the four regularization combinations of
 # Yosinski et al. 2015, Table 1 (decay, blur every / width, small-norm and
-# small-contribution percentiles); "yosinski" is the third, the toolbox's own default
+# small-contribution percentiles); "yosinski" is the third, the toolbox's own default.
+# The paper's decay of 0.3 (combination 2) assumed its plain gradient steps; under Adam
+# at lr 0.01 it pins every pixel within 0.03 of gray, so it is rescaled to 0.01 here.
 PRESETS: dict[str, dict[str, Any]] = {
     "lucid": {"param": "fourier", "decorrelate": True, "squash": "sigmoid",
               "transforms": "standard", "lr": 0.05},
     "pixel": {"param": "pixel", "decorrelate": False, "squash": "clip", "transforms": "none",
               "lr": 0.01},
     "yosinski1": {"decay": 0.0, "blur_every": 4, "blur_width": 0.5, "norm_pct": 50.0},
-    "yosinski2": {"decay": 0.3, "norm_pct": 20.0},
+    "yosinski2": {"decay": 0.01, "norm_pct": 20.0},
     "yosinski3": {"decay": 1e-4, "blur_every": 4, "blur_width": 1.0},
     "yosinski4": {"contrib_pct": 90.0},
 }
@@ -91,8 +93,9 @@ def visualize(
     preset: str = "lucid", param: str | None = None, decorrelate: bool | None = None,
     squash: str | None = None, transforms: Any = None, lr: float | None = None,
     extra: Objective | None = None, diversity_weight: float = 0.0,
-    decay: float = 0.0, blur_every: int = 0, blur_width: float = 0.0, norm_pct: float = 0.0,
-    contrib_pct: float = 0.0, channels: int | None = None, progress: bool = True,
+    decay: float | None = None, blur_every: int | None = None, blur_width: float | None = None,
+    norm_pct: float | None = None, contrib_pct: float | None = None,
+    channels: int | None = None, progress: bool = True,
     callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> Visualization:
     """Synthesize, from noise, the input that drives each target most (or least).
@@ -106,8 +109,10 @@ def visualize(
     and "yosinski": the DeepVis settings); the other arguments override it. `extra`
     is added to every image's objective (e.g. ``-1e-3 * total_variation()``);
     `diversity_weight` pushes the starts of one target apart. `callback(step, images)`
-    is called after every step with the current images (display space, detached),
-    e.g. to show progress live.
+    is called after every step with the images the model saw at that step (display
+    space, transformed, detached), e.g. to show progress live. `activations` score
+    the final images with each target as given (a penalty written into a target
+    counts; `extra` does not).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -124,7 +129,11 @@ def visualize(
     cfg.update({k: v for k, v in given.items() if v is not None})
     for k, v in {"decay": decay, "blur_every": blur_every, "blur_width": blur_width,
                  "norm_pct": norm_pct, "contrib_pct": contrib_pct}.items():
-        cfg[k] = v if v else cfg.get(k, 0)
+        cfg[k] = v if v is not None else cfg.get(k, 0)  # an explicit 0 switches it off
+    edits = [k for k in ("decay", "blur_every", "norm_pct", "contrib_pct") if cfg[k]]
+    if edits and cfg["param"] != "pixel":
+        raise NeuronscopeError(f"{', '.join(edits)} edit pixels and need param='pixel' (the "
+                               f"yosinski presets use it), not {cfg['param']!r}")
     if steps < 0 or n_starts < 1:
         raise ValueError(f"steps must be >= 0 and n_starts >= 1, got {steps}, {n_starts}")
     targets = list(units) if isinstance(units, (list, tuple)) else [units]
@@ -141,10 +150,12 @@ def visualize(
     objective = per_image(targets, n_starts)
     groups = torch.arange(len(targets)).repeat_interleave(n_starts)
     if diversity_weight and n_starts > 1:
-        div_layers = sorted(objective.layers)
-        if not div_layers:
+        first = next((Unit.parse(t).layer for t in targets if isinstance(t, (str, Unit))
+                      and "+" not in str(t)), None)
+        div_layer = first or (sorted(objective.layers)[-1] if objective.layers else None)
+        if div_layer is None:
             raise NeuronscopeError("diversity needs a target that reads a layer")
-        objective_total = objective + diversity_weight * diversity(div_layers[-1], groups)
+        objective_total = objective + diversity_weight * diversity(div_layer, groups)
     else:
         objective_total = objective
     if extra is not None:
@@ -162,7 +173,7 @@ def visualize(
 
         for step in tqdm(range(steps), desc="visualize", disable=not progress, leave=False,
                          mininterval=0.5):
-            x = T.apply(image(), steps_t, gens)
+            x = T.apply(image(), steps_t, gens, fill=sum(value_range) / 2)
             values = objective_total(run(x))
             loss = -(sign * values)
             (grad,) = torch.autograd.grad(loss.sum(), image.raw)
@@ -207,6 +218,17 @@ def _pixel_edits(image: ImageParam, grad: torch.Tensor, step: int, cfg: dict[str
                                                      cfg["contrib_pct"]))
 
 
+def _last_to_finish(started: list[str]) -> str:
+    """Of layers listed in the order they start, the one that finishes last: the last to
+    start, or a block around it (calls nest, so an enclosing block ends after it)."""
+    last = Unit.parse(started[-1]).module_path
+    for name in started:
+        path = Unit.parse(name).module_path
+        if last.startswith(path + ".") and len(path) < len(last):
+            return name
+    return started[-1]
+
+
 class _Runner:
     """Runs the model on display-space images and returns a `Context` for the objectives.
 
@@ -217,7 +239,7 @@ class _Runner:
     def __init__(self, model: nn.Module, objective: Objective, spec: InputSpec | None,
                  shape: tuple[int, int, int], units: list[Unit]) -> None:
         self.model, self.objective, self.spec, self.shape = model, objective, spec, shape
-        self.units, self.active = units, False
+        self.units, self.active, self.same_size = units, False, True
         self.layers = sorted(objective.layers)
         self.stack: list[Any] = []
 
@@ -238,7 +260,7 @@ class _Runner:
         self.rec = self.rec_cm.__enter__()
         self.stop_cm = None
         if infos and not self.objective.needs_output:
-            deepest = [name for name in infos if name in self.layers][-1]
+            deepest = _last_to_finish([name for name in infos if name in self.layers])
             self.stop_cm = tap(self.model, [Unit.parse(deepest).module_path], self._stop)
             self.stop_cm.__enter__()
         return self
@@ -271,7 +293,9 @@ class _Runner:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
     def _to_model(self, x: torch.Tensor) -> torch.Tensor:
-        return self.spec.to_model(x) if self.spec is not None else x
+        x = self.spec.to_model(x) if self.spec is not None else x
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+        return x.to(dtype) if dtype is not None else x
 
     def __call__(self, x: torch.Tensor) -> Context:
         output = None
@@ -280,8 +304,17 @@ class _Runner:
             output = self.model(self._to_model(x))
         except _Stop:
             pass
+        except RuntimeError as exc:
+            if self.same_size:
+                raise
+            raise NeuronscopeError(
+                f"the model cannot run on {self.shape[1]}x{self.shape[2]} images up to the "
+                f"layers asked for ({type(exc).__name__}: {exc}); pick layers below its fixed-"
+                f"size part, or the model's own size {tuple(self.spec.shape[1:])}"  # type: ignore[union-attr]
+            ) from exc
         finally:
             self.active = False
         acts = {name: self.rec[name] for name in self.layers}
-        return Context(acts, self.axes, x, output)
+        lo_hi = self.spec.value_range if self.spec is not None else (0.0, 1.0)
+        return Context(acts, self.axes, x, output, lo_hi)
 

@@ -51,8 +51,9 @@ class Visualization:
         """Every image in a grid, one row per target, labelled with target and activation."""
         h = self.display.shape[-1]
         scale = scale if scale is not None else max(1, 128 // h)
-        labels = [f"{name} {a:.3g}" for name, a in zip(self.labels, self.activations.tolist(),
-                                                         strict=True)]
+        labels = [f"{name} act={a:.3g}" for name, a in zip(self.labels,
+                                                             self.activations.tolist(),
+                                                             strict=True)]
         nrow = self.n_starts if self.n_starts > 1 else min(len(labels), 8)
         return image_grid(self.display, nrow=nrow, pad=2, scale=scale, normalize=None,
                           labels=labels)
@@ -71,7 +72,8 @@ class Visualization:
         files = []
         for i, label in enumerate(self.labels):
             name = f"{i:03d}-{_slug(label)}.png"
-            one = image_grid(self.display[i:i + 1], nrow=1, pad=0, normalize=None)
+            scale = max(1, 128 // self.display.shape[-1])  # small inputs drawn large
+            one = image_grid(self.display[i:i + 1], nrow=1, pad=0, scale=scale, normalize=None)
             save_png(one, folder / name)
             files.append(name)
         summary = {"targets": self.targets, "n_starts": self.n_starts, "files": files,

@@ -5,7 +5,8 @@ drawing its random numbers per image from that image's own generator, so that an
 image's stream never depends on its neighbours in the batch. Geometric transforms
 (jitter, scale, rotate) are gathered into one affine warp per image and applied
 with a single ``grid_sample``; what leaves the canvas is filled with `fill` (mid
-gray by default), so the model always sees the input size it expects.
+gray by default), so the model always sees the input size it expects. Blurs run
+after the geometric steps, wherever they stand in the list.
 
 ``standard(size)`` is the set Lucid and Lucent use by default (pad 12, jitter 8,
 scale 0.9-1.1, rotate -10..10 degrees, jitter 4 on images of 128-224 pixels), with
