@@ -96,7 +96,8 @@ def test_unknown_model_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_input_shape_keeps_the_rest_of_the_spec(tmp_path: Path) -> None:
-    from neuronscope.cli import _load, build_parser
+    from neuronscope.cli import build_parser
+    from neuronscope.commands.common import load
     from neuronscope.core.spec import input_spec
 
     path = tmp_path / "normed.py"
@@ -106,5 +107,5 @@ def test_input_shape_keeps_the_rest_of_the_spec(tmp_path: Path) -> None:
             return build(), InputSpec(shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.2,) * 3)
     """))
     args = build_parser().parse_args(["layers", f"{path}:normed", "--input-shape", "3x32x32"])
-    spec = input_spec(_load(args))
+    spec = input_spec(load(args))
     assert spec.shape == (3, 32, 32) and spec.mean == (0.5,) * 3 and spec.std == (0.2,) * 3

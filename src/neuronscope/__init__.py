@@ -31,15 +31,19 @@ from .core.receptive import ReceptiveField, receptive_field
 from .core.spec import InputSpec, input_spec
 from .core.units import GRAMMAR, Unit
 from .methods import featvis
+from .methods.ablation import AblationStudy, ablation_study, unit_sweep
 from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
+from .methods.selectivity import ClassSelectivity, class_selectivity
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRAMMAR",
+    "AblationStudy",
     "AddressError",
     "AmbiguousCallError",
+    "ClassSelectivity",
     "DatasetNotFoundError",
     "InputSpec",
     "LayerExamples",
@@ -55,6 +59,8 @@ __all__ = [
     "UnsafeCheckpointError",
     "Visualization",
     "ablate",
+    "ablation_study",
+    "class_selectivity",
     "datasets",
     "featvis",
     "input_spec",
@@ -65,6 +71,7 @@ __all__ = [
     "record",
     "top_examples",
     "trace",
+    "unit_sweep",
     "visualize",
     "zoo",
 ]

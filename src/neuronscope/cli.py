@@ -8,6 +8,8 @@
                                              top and bottom dataset examples of every unit
     neuronscope visualize MODEL UNIT... --out DIR
                                              the synthetic image each unit wants
+    neuronscope ablate MODEL --data NAME --layer L --out DIR
+                                             lesion study: importance, curves, selectivity
 
 MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
 ``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
@@ -17,189 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
-from pathlib import Path
 
-from torch import nn
-
+from .commands.ablate import cmd_ablate
+from .commands.examples import cmd_examples
+from .commands.models import cmd_layers, cmd_overview, cmd_train, cmd_weights
+from .commands.visualize import cmd_visualize
 from .core.errors import NeuronscopeError
-
-
-def _load(args: argparse.Namespace, need_spec: bool = True) -> nn.Module:
-    import dataclasses
-    import difflib
-
-    from . import zoo
-    from .core.model import load_model
-    from .core.spec import InputSpec, attach_spec, input_spec
-
-    spec = args.model
-    if ":" not in spec:
-        if spec not in zoo.names():
-            close = difflib.get_close_matches(spec, zoo.names(), n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise NeuronscopeError(
-                f"no built-in model {spec!r}.{hint} Built-in models: {', '.join(zoo.names())}; "
-                "or give file.py:factory or torchvision:NAME"
-            )
-        spec = f"zoo:{spec}"
-    model = load_model(spec, weights=args.weights)
-    old = input_spec(model)
-    if args.input_shape:
-        shape = _shape(args.input_shape)
-        if old is not None:
-            new = dataclasses.replace(old, shape=shape)
-        else:
-            new = InputSpec(shape=shape, kind="image" if len(shape) == 3 else "vector")
-        attach_spec(model, new)
-    elif old is None and need_spec:
-        raise NeuronscopeError(
-            f"{args.model} carries no input description: give its input shape without the "
-            "batch axis, e.g. --input-shape 3,64,64"
-        )
-    return model
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    parts = [s.strip() for s in re.split(r"[,x]", text)]
-    shape = tuple(int(s) for s in parts) if all(s.isdigit() for s in parts) else ()
-    if not shape or any(s < 1 for s in shape):
-        raise NeuronscopeError(
-            f"--input-shape {text!r}: expected positive sizes without the batch axis, "
-            "such as 3,64,64 (an image) or 64 (a vector)"
-        )
-    return shape
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(line.format(*r) for r in [header, *rows])
-
-
-def cmd_layers(args: argparse.Namespace) -> None:
-    from .core.layers import layers
-    from .core.receptive import receptive_field
-
-    model = _load(args)
-    rows = []
-    for info in layers(model):
-        rf = ""
-        if len(info.shape) >= 2 and info.unit_axis == 1:
-            try:
-                field = receptive_field(model, info.name)
-                rf = "x".join(map(str, field.size)) + " /" + "x".join(map(str, field.stride))
-            except NeuronscopeError:
-                rf = "?"
-        shape = "x".join(map(str, info.shape))
-        rows.append([info.name, info.kind, info.module_type, shape, str(info.n_units), rf])
-    print(_table(rows, ["layer", "kind", "module", "shape", "units", "receptive field /stride"]))
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    from . import zoo
-
-    if args.list or not args.name:
-        for name in zoo.names():
-            print(f"{name:<12} {zoo.recipe(name).description}")
-        return
-    _, metrics = zoo.train(args.name, retrain=args.retrain, progress=not args.quiet)
-    seconds = f"{metrics['seconds']:.1f} s"
-    source = f"cached; trained in {seconds}" if metrics.get("cached") else f"trained in {seconds}"
-    print(f"{args.name}: test accuracy {metrics['test_accuracy']:.4f} ({source})")
-    print(f"weights: {metrics['cache_path']}")
-
-
-def cmd_weights(args: argparse.Namespace) -> None:
-    from .core.spec import input_spec
-    from .core.units import Unit, find_module
-    from .render.grid import save_png
-    from .render.weights import weight_image
-
-    model = _load(args, need_spec=False)
-    spec = input_spec(model)
-    module = find_module(model, Unit.parse(args.layer).module_path)
-    image = weight_image(
-        module,
-        input_shape=spec.shape if spec else None,
-        class_names=spec.class_names if spec else None,
-    )
-    save_png(image, args.out)
-    print(f"wrote {args.out} ({image.width}x{image.height})")
-
-
-def cmd_overview(args: argparse.Namespace) -> None:
-    from .atlas.overview import write_overview
-
-    model = _load(args)
-    index = write_overview(model, Path(args.out), title=args.model)
-    print(f"wrote {index}")
-
-
-def _units(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
-            raise NeuronscopeError(f"--units {text!r}: expected numbers and ranges, e.g. 0-15,40")
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
-def cmd_examples(args: argparse.Namespace) -> None:
-    from . import data
-    from .atlas.examples_page import write_examples
-    from .core.spec import attach_spec, input_spec
-    from .methods.examples import top_examples
-
-    model = _load(args, need_spec=False)
-    dataset = data.load(args.data, split=args.split)
-    if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
-        attach_spec(model, dataset.spec)
-    out = Path(args.out)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else out / "examples.ckpt"
-    which = ", ".join(args.layer) if args.layer else "every conv, linear and recurrent layer"
-    print(f"mining {which} of {args.model} over {len(dataset):,} {args.data} inputs "
-          f"(resumable: {checkpoint})")
-    res = top_examples(model, dataset, layers=args.layer, k=args.k, reduce=args.reduce,
-                       batch_size=args.batch_size, checkpoint=checkpoint)
-    saved = res.save(out / "examples.safetensors")
-    if not args.checkpoint:
-        checkpoint.unlink(missing_ok=True)  # the result is saved: a rerun starts afresh
-    units = _units(args.units)
-    if units is not None:
-        for name in res:
-            bad = [u for u in units if u >= res[name].n_units]
-            if bad:
-                raise NeuronscopeError(f"--units: {name} has units 0-{res[name].n_units - 1}, "
-                                       f"not {bad[0]}")
-    folders = write_examples(model, dataset, res, out,
-                             units={name: units for name in res} if units else None)
-    print(f"mined {len(dataset):,} {args.data} items; examples of {len(folders)} layers:")
-    for name, folder in folders.items():
-        print(f"  {name:<12} {res[name].n_units:>5} units -> {folder}/")
-    print(f"results: {saved}  (load with ns.TopExamples.load)")
-    print(f"open {out / 'index.html'}")
-
-
-def cmd_visualize(args: argparse.Namespace) -> None:
-    from .methods.featvis import visualize
-
-    model = _load(args, need_spec=False)
-    size = _shape(args.size) if args.size else None
-    if size is not None and len(size) not in (1, 2):
-        raise NeuronscopeError(f"--size {args.size!r}: one number or H,W")
-    vis = visualize(model, args.units, size=(size[0] if size and len(size) == 1 else size),
-                    steps=args.steps, seed=args.seed, n_starts=args.n_starts,
-                    negative=args.negative, preset=args.preset, param=args.param)
-    folder = vis.save(args.out)
-    print(f"{len(vis.images)} images of {len(vis.targets)} targets, {args.steps} steps -> "
-          f"{folder}/grid.png")
-    for label, value in zip(vis.labels, vis.activations.tolist(), strict=True):
-        print(f"  {label:<24} activation {value:.4g}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="neuronscope-out/visualize", help="output folder")
     p.set_defaults(func=cmd_visualize)
+
+    p = sub.add_parser("ablate", help="silence units one by one and in groups (lesion study)")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
+    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    p.add_argument("--layer", required=True, help="the layer whose units are silenced")
+    p.add_argument("--metric", choices=["accuracy", "loss"], default="accuracy")
+    p.add_argument("--value", default="0", help="what a silenced unit outputs: a number or "
+                   "'mean' (its dataset mean)")
+    p.add_argument("--repeats", type=int, default=5, help="random orders for the curves")
+    p.add_argument("--out", default="neuronscope-out/ablate", help="output folder")
+    p.set_defaults(func=cmd_ablate)
     return parser
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +9,7 @@ from typing import Any
 
 import torch
 
-from neuronscope.core import exactsum
-from neuronscope.core.files import atomic_path
+from neuronscope.core import exactsum, store
 from neuronscope.core.units import Unit
 
 from .state import PAD_INDEX, LayerState
@@ -201,22 +199,12 @@ class TopExamples:
 
     def save(self, path: str | Path) -> Path:
         """Write one safetensors file (tensors, with the JSON description in its header)."""
-        from safetensors.torch import save_file
-
-        with atomic_path(path) as tmp:
-            save_file(self.tensors(), str(tmp), metadata={"neuronscope": json.dumps(self.meta())})
-        return Path(path)
+        return store.save(path, self.tensors(), self.meta())
 
     @classmethod
     def load(cls, path: str | Path) -> TopExamples:
         """Read a file written by `save`."""
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("neuronscope", "{}"))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a neuronscope top-examples file")
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+        tensors, meta = store.load(path, FORMAT)
         layers = {}
         for m in meta["layers"]:
             parts = {k.split("/", 1)[1]: t for k, t in tensors.items()

@@ -1,0 +1,1 @@
+"""The jobs of the `neuronscope` command, one module per kind of job (see cli.py)."""

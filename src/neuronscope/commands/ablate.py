@@ -1,0 +1,43 @@
+"""The ablate command: a lesion study of one layer."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from .common import load
+
+
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from .. import data
+    from ..methods.ablation import ablation_study
+    from ..methods.selectivity import class_selectivity
+    from ..render.plots import ablation_curves, importance_bars, selectivity_scatter
+
+    model = load(args, need_spec=False)
+    dataset = data.load(args.data, split=args.split)
+    value = args.value if args.value == "mean" else float(args.value)
+    sel = class_selectivity(model, dataset, args.layer)
+    study = ablation_study(model, dataset, args.layer, metric=args.metric, value=value,
+                           selectivity=sel, repeats=args.repeats)
+    out = Path(args.out)
+    study.save(out / "study.safetensors")
+    sel.save(out / "selectivity.safetensors")
+    rho = study.info.get("selectivity_importance_spearman")
+    files = [ablation_curves(study, out / "curves.png"),
+             importance_bars(study, out / "importance.png"),
+             selectivity_scatter(sel.selectivity, study.importance, study.layer,
+                                 out / "selectivity.png", rho)]
+    top = torch.argsort(study.importance, descending=True)[:5].tolist()
+    how = "split at the layer" if study.info["fast"] else f"full passes ({study.info['why_slow']})"
+    print(f"{study.layer}: {len(study.importance)} units, {args.metric} {study.baseline:.4f} on "
+          f"{len(dataset):,} {args.data} inputs ({how})")
+    print("  most important: " + ", ".join(f"{u} ({float(study.importance[u]):+.4f})"
+                                            for u in top))
+    print(f"  area under the cumulative curve: random {study.area('random'):.4f}, "
+          f"most important first {study.area('importance'):.4f}, most selective first "
+          f"{study.area('selectivity'):.4f}")
+    print(f"  Spearman(selectivity, importance) = {rho:.3f}")
+    print("  plots: " + ", ".join(str(f) for f in files))

@@ -1,0 +1,45 @@
+"""The examples command: top and bottom dataset examples of every unit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import NeuronscopeError
+from .common import load, units
+
+
+def cmd_examples(args: argparse.Namespace) -> None:
+    from .. import data
+    from ..atlas.examples_page import write_examples
+    from ..core.spec import attach_spec, input_spec
+    from ..methods.examples import top_examples
+
+    model = load(args, need_spec=False)
+    dataset = data.load(args.data, split=args.split)
+    if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
+        attach_spec(model, dataset.spec)
+    out = Path(args.out)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else out / "examples.ckpt"
+    which = ", ".join(args.layer) if args.layer else "every conv, linear and recurrent layer"
+    print(f"mining {which} of {args.model} over {len(dataset):,} {args.data} inputs "
+          f"(resumable: {checkpoint})")
+    res = top_examples(model, dataset, layers=args.layer, k=args.k, reduce=args.reduce,
+                       batch_size=args.batch_size, checkpoint=checkpoint)
+    saved = res.save(out / "examples.safetensors")
+    if not args.checkpoint:
+        checkpoint.unlink(missing_ok=True)  # the result is saved: a rerun starts afresh
+    chosen = units(args.units)
+    if chosen is not None:
+        for name in res:
+            bad = [u for u in chosen if u >= res[name].n_units]
+            if bad:
+                raise NeuronscopeError(f"--units: {name} has units 0-{res[name].n_units - 1}, "
+                                       f"not {bad[0]}")
+    folders = write_examples(model, dataset, res, out,
+                             units={name: chosen for name in res} if chosen else None)
+    print(f"mined {len(dataset):,} {args.data} items; examples of {len(folders)} layers:")
+    for name, folder in folders.items():
+        print(f"  {name:<12} {res[name].n_units:>5} units -> {folder}/")
+    print(f"results: {saved}  (load with ns.TopExamples.load)")
+    print(f"open {out / 'index.html'}")

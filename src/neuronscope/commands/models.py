@@ -1,0 +1,74 @@
+"""Commands about a model as a whole: layers, train, weights, overview."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import NeuronscopeError
+from .common import load
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(line.format(*r) for r in [header, *rows])
+
+
+def cmd_layers(args: argparse.Namespace) -> None:
+    from ..core.layers import layers
+    from ..core.receptive import receptive_field
+
+    model = load(args)
+    rows = []
+    for info in layers(model):
+        rf = ""
+        if len(info.shape) >= 2 and info.unit_axis == 1:
+            try:
+                field = receptive_field(model, info.name)
+                rf = "x".join(map(str, field.size)) + " /" + "x".join(map(str, field.stride))
+            except NeuronscopeError:
+                rf = "?"
+        shape = "x".join(map(str, info.shape))
+        rows.append([info.name, info.kind, info.module_type, shape, str(info.n_units), rf])
+    print(_table(rows, ["layer", "kind", "module", "shape", "units", "receptive field /stride"]))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .. import zoo
+
+    if args.list or not args.name:
+        for name in zoo.names():
+            print(f"{name:<12} {zoo.recipe(name).description}")
+        return
+    _, metrics = zoo.train(args.name, retrain=args.retrain, progress=not args.quiet)
+    seconds = f"{metrics['seconds']:.1f} s"
+    source = f"cached; trained in {seconds}" if metrics.get("cached") else f"trained in {seconds}"
+    print(f"{args.name}: test accuracy {metrics['test_accuracy']:.4f} ({source})")
+    print(f"weights: {metrics['cache_path']}")
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from ..core.spec import input_spec
+    from ..core.units import Unit, find_module
+    from ..render.grid import save_png
+    from ..render.weights import weight_image
+
+    model = load(args, need_spec=False)
+    spec = input_spec(model)
+    module = find_module(model, Unit.parse(args.layer).module_path)
+    image = weight_image(
+        module,
+        input_shape=spec.shape if spec else None,
+        class_names=spec.class_names if spec else None,
+    )
+    save_png(image, args.out)
+    print(f"wrote {args.out} ({image.width}x{image.height})")
+
+
+def cmd_overview(args: argparse.Namespace) -> None:
+    from ..atlas.overview import write_overview
+
+    model = load(args)
+    index = write_overview(model, Path(args.out), title=args.model)
+    print(f"wrote {index}")
