@@ -109,3 +109,26 @@ def test_input_shape_keeps_the_rest_of_the_spec(tmp_path: Path) -> None:
     args = build_parser().parse_args(["layers", f"{path}:normed", "--input-shape", "3x32x32"])
     spec = input_spec(load(args))
     assert spec.shape == (3, 32, 32) and spec.mean == (0.5,) * 3 and spec.std == (0.2,) * 3
+
+
+def test_visualize_command(net: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "vis"
+    assert main(["visualize", net, "conv2:1", "conv2:3", "--size", "16", "--steps", "3",
+                 "--input-shape", "3,16,16", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "conv2:1" in printed and "activation" in printed
+    assert (out / "grid.png").is_file() and (out / "summary.json").is_file()
+    assert main(["visualize", net, "conv2:1", "--preset", "yosinski", "--param", "fourier",
+                 "--input-shape", "3,16,16", "--steps", "1", "--out", str(out)]) == 2
+    assert "param='pixel'" in capsys.readouterr().err
+
+
+def test_ablate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "abl"
+    assert main(["ablate", "digits-mlp", "--data", "digits", "--layer", "relu2", "--repeats", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "relu2: 50 units" in printed and "Spearman" in printed
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["curves.png", "importance.png", "selectivity.png", "selectivity.safetensors",
+                     "study.safetensors"]
