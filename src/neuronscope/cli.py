@@ -10,6 +10,8 @@
                                              the synthetic image each unit wants
     neuronscope ablate MODEL --data NAME --layer L --out DIR
                                              lesion study: importance, curves, selectivity
+    neuronscope atlas MODEL --data NAME --out DIR   the microscope: a page per unit
+    neuronscope serve DIR [--model MODEL]    browse it, and probe the model live
 
 MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
 ``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
@@ -22,6 +24,7 @@ import logging
 import sys
 
 from .commands.ablate import cmd_ablate
+from .commands.atlas import cmd_atlas, cmd_serve
 from .commands.examples import cmd_examples
 from .commands.models import cmd_layers, cmd_overview, cmd_train, cmd_weights
 from .commands.visualize import cmd_visualize
@@ -110,6 +113,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="random orders for the curves")
     p.add_argument("--out", default="neuronscope-out/ablate", help="output folder")
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("atlas", help="build the microscope: a page of numbers and pictures "
+                       "per unit (resumable)")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
+    p.add_argument("--split", default="test")
+    p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
+    p.add_argument("--sections", help="comma-separated subset of weights,examples,ablation,"
+                   "featvis,dream")
+    p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
+    p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
+    p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")
+    p.set_defaults(func=cmd_atlas)
+
+    p = sub.add_parser("serve", help="browse an atlas and probe the model live")
+    p.add_argument("atlas", help="an atlas folder made by `neuronscope atlas`")
+    p.add_argument("--model", help="the model, for the live page (zoo:NAME, file.py:factory)")
+    p.add_argument("--weights", help="weights for file.py:factory")
+    p.add_argument("--input-shape", help="input shape for a model without an InputSpec")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
+                   "machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -67,7 +67,8 @@ class ImageParam(nn.Module):
                  size: tuple[int, int], kind: str = "fourier", decorrelate: bool = True,
                  squash: str = "sigmoid", value_range: tuple[float, float] = (0.0, 1.0),
                  sd: float = 0.01, decay_power: float = 1.0,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None,
+                 init: torch.Tensor | None = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"param must be one of {KINDS}, got {kind!r}")
@@ -81,8 +82,17 @@ class ImageParam(nn.Module):
             shape: tuple[int, ...] = (self.channels, self.h, self.w)
         else:
             shape = (self.channels, self.h, self.w // 2 + 1, 2)
-        init = torch.stack([torch.randn(shape, generator=g) for g in generators]) * sd
-        self.raw = nn.Parameter(init.to(device))
+        start = torch.stack([torch.randn(shape, generator=g) for g in generators]) * sd
+        if init is not None:  # start from given images (DeepDream): pixel parameters only
+            if kind != "pixel":
+                raise ValueError("starting from images needs param='pixel'")
+            lo, hi = self.value_range
+            x = ((init.float() - lo) / (hi - lo)).expand(start.shape[0], -1, -1, -1)
+            z = torch.logit(x.clamp(1e-4, 1 - 1e-4)) if squash == "sigmoid" else x - 0.5
+            if self.decorrelate:  # undo the colour mixing that `linear` applies
+                z = torch.einsum("nchw,dc->ndhw", z, torch.linalg.inv(COLOR_MIX))
+            start = z + start
+        self.raw = nn.Parameter(start.to(device))
         if kind == "fourier":
             freqs = rfft2d_freqs(self.h, self.w)
             scale = 1.0 / freqs.clamp_min(1.0 / max(self.h, self.w)) ** decay_power

@@ -97,6 +97,7 @@ def visualize(
     norm_pct: float | None = None, contrib_pct: float | None = None,
     channels: int | None = None, progress: bool = True,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    init: torch.Tensor | None = None,
 ) -> Visualization:
     """Synthesize, from noise, the input that drives each target most (or least).
 
@@ -112,7 +113,9 @@ def visualize(
     is called after every step with the images the model saw at that step (display
     space, transformed, detached), e.g. to show progress live. `activations` score
     the final images with each target as given (a penalty written into a target
-    counts; `extra` does not).
+    counts; `extra` does not). `init` (display-space images [1 or n, C, H, W], with
+    ``param="pixel"``) starts from real images instead of noise: DeepDream is
+    ``visualize(model, "conv3", init=photo, param="pixel", transforms="none")``.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -146,7 +149,7 @@ def visualize(
             for name in names for s in range(n_starts)]
     value_range = spec.value_range if spec is not None else (0.0, 1.0)
     image = ImageParam(gens, channels_, hw, cfg["param"], cfg["decorrelate"], cfg["squash"],
-                       value_range, device=device)
+                       value_range, device=device, init=init)
     objective = per_image(targets, n_starts)
     groups = torch.arange(len(targets)).repeat_interleave(n_starts)
     if diversity_weight and n_starts > 1:

@@ -1,0 +1,112 @@
+"""The atlas on disk: a versioned JSON manifest, arrays (safetensors), JSON and PNG files.
+
+Layout of an atlas folder::
+
+    manifest.json                      format, version, model, data, layers, sections done
+    model/weights-<layer>.png          first-layer filters, linear templates
+    arrays/examples.safetensors        the TopExamples of every layer
+    units/<layer>/<section>.json       per-unit numbers of one section (examples, featvis, ...)
+    examples/<layer>/unit-0017-top.png (and -bottom, -random)
+    featvis/<layer>/unit-0017-pos0.png (and -pos1, -neg)
+    layers/<layer>/dream.png           DeepDream of a bundled photograph
+    work/                              checkpoints of unfinished sections
+
+Every file is written atomically (temporary file, then rename) and a section is
+marked done in the manifest only after all its files are written, so a build
+killed at any point and started again redoes at most the unfinished section and
+ends with the same files. The manifest holds no times or paths outside the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..core import store
+from ..core.errors import NeuronscopeError
+from ..core.files import atomic_write
+from ..render.grid import save_png
+
+FORMAT = "neuronscope.atlas"
+VERSION = 1
+
+
+class AtlasStore:
+    """Reads and writes one atlas folder (see the module docstring).
+
+    Example:
+        >>> import tempfile
+        >>> atlas = AtlasStore(tempfile.mkdtemp())
+        >>> atlas.done("conv1", "featvis")
+        False
+        >>> atlas.mark("conv1", "featvis", {"units": 4})
+        >>> atlas.done("conv1", "featvis"), atlas.manifest["layers"]["conv1"]["featvis"]
+        (True, {'units': 4})
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.manifest = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        path = self.root / "manifest.json"
+        if not path.is_file():
+            return {"format": FORMAT, "version": VERSION, "model": {}, "data": {},
+                    "layers": {}, "sections": {}}
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") != FORMAT:
+            raise NeuronscopeError(f"{path} is not a neuronscope atlas manifest")
+        if manifest.get("version") != VERSION:
+            raise NeuronscopeError(f"atlas {self.root} has format version "
+                                   f"{manifest.get('version')}; this neuronscope reads {VERSION}")
+        return manifest
+
+    def save_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=1, sort_keys=True)
+        atomic_write(self.root / "manifest.json", lambda f: f.write(text), "w")
+
+    def set_header(self, model: dict[str, Any], data: dict[str, Any]) -> None:
+        """Record what the atlas is of; an atlas of other weights or data is refused."""
+        for key, value in (("model", model), ("data", data)):
+            old = self.manifest.get(key)
+            if old and old != value:
+                raise NeuronscopeError(
+                    f"the atlas in {self.root} was built for another {key} ({old}); use "
+                    "another --out folder, or delete this one")
+        self.manifest["model"], self.manifest["data"] = model, data
+        self.save_manifest()
+
+    def done(self, layer: str, section: str) -> bool:
+        return section in self.manifest["layers"].get(layer, {})
+
+    def mark(self, layer: str, section: str, info: dict[str, Any]) -> None:
+        """Record a finished section (after its files are written) and save the manifest."""
+        self.manifest["layers"].setdefault(layer, {})[section] = info
+        self.save_manifest()
+
+    def path(self, relative: str) -> Path:
+        """An absolute path inside the atlas; anything that would leave it is refused."""
+        target = (self.root / relative).resolve()
+        if not target.is_relative_to(self.root):
+            raise NeuronscopeError(f"{relative!r} is outside the atlas")
+        return target
+
+    def write_json(self, relative: str, data: Any) -> str:
+        text = json.dumps(data, indent=None, sort_keys=True, separators=(",", ":"))
+        atomic_write(self.path(relative), lambda f: f.write(text), "w")
+        return relative
+
+    def read_json(self, relative: str) -> Any:
+        return json.loads(self.path(relative).read_text())
+
+    def write_png(self, relative: str, image: Image.Image) -> str:
+        save_png(image, self.path(relative))
+        return relative
+
+    def write_arrays(self, relative: str, tensors: dict, meta: dict[str, Any]) -> str:
+        store.save(self.path(relative), tensors, meta)
+        return relative

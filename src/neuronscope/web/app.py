@@ -1,0 +1,275 @@
+"""The microscope server: atlas pages, atlas files, and the live probe of a model.
+
+Safety: files are served only from inside the atlas folder (the path is resolved,
+symbolic links included, and must stay inside); uploads are capped in bytes and in
+decoded pixels before any pixel is decoded; a bad upload gets a 400 (or 413) with a
+message and the server goes on. `neuronscope serve` binds to 127.0.0.1 unless told
+otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+
+from ..atlas.store import AtlasStore
+from ..core.errors import NeuronscopeError
+from ..core.hooks import record
+from ..core.layers import layers as list_layers
+from ..core.spec import input_spec
+from ..data.base import square_resize, to_chw
+from . import pages
+
+MAX_UPLOAD = 8 * 1024 * 1024  # bytes
+MAX_PIXELS = 16_000_000  # decoded pixels (a 4000 x 4000 photo)
+STATIC = ("live.html", "live.js", "style.css")
+
+
+def _image_from(body: bytes, max_pixels: int) -> Image.Image:
+    """Decode an uploaded image, refusing what is not one or would decode too large."""
+    try:
+        image = Image.open(io.BytesIO(body))
+        w, h = image.size
+        if w * h > max_pixels:  # checked from the header, before decoding any pixel
+            raise HTTPException(413, f"image of {w}x{h} pixels is over the limit of "
+                                     f"{max_pixels:,} pixels")
+        image.load()
+    except HTTPException:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise HTTPException(400, f"not a readable image ({type(exc).__name__})") from exc
+    return image
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"upload over the limit of {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"upload over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    if not size:
+        raise HTTPException(400, "empty upload: send the image bytes as the request body")
+    return b"".join(chunks)
+
+
+class Live:
+    """The model side of the live page: image in, every layer's activation maps out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+        self.spec = input_spec(model)
+        if self.spec is None or self.spec.kind != "image" or len(self.spec.shape) != 3:
+            raise NeuronscopeError("the live page needs an image model with an InputSpec")
+        self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        example = self.spec.example(device=self.device)
+        infos = list_layers(model, example)
+        self.layers = [i for i in infos if i.kind in ("conv", "linear")]
+
+    def tensor(self, image: Image.Image) -> torch.Tensor:
+        c, h, w = self.spec.shape  # type: ignore[union-attr]
+        image = image.convert("RGB" if c == 3 else "L")
+        image = square_resize(image, h).resize((w, h))
+        arr = to_chw(_hwc(image))
+        if arr.shape[0] != c:
+            arr = arr.mean(0, keepdim=True).expand(c, -1, -1)
+        return arr
+
+    @torch.no_grad()
+    def maps(self, x: torch.Tensor) -> list[dict[str, Any]]:
+        lo, hi = self.spec.value_range  # type: ignore[union-attr]
+        model_x = self.spec.to_model((lo + (hi - lo) * x).unsqueeze(0)).to(self.device)
+        names = [i.name for i in self.layers]
+        with record(self.model, names) as rec:
+            self.model(model_x)
+        out = []
+        for info in self.layers:
+            t = rec[info.name][0].float()
+            if info.unit_axis is not None and t.dim() >= 2:
+                t = t.movedim(info.unit_axis - 1, 0)
+            t = t.reshape(t.shape[0], *(t.shape[1:3] if t.dim() >= 3 else (1, 1)))
+            top = float(t.abs().max()) or 1.0
+            pixels = ((t / top).clamp(-1, 1) * 127.5 + 127.5).round().to(torch.uint8)
+            out.append({"name": info.name, "c": t.shape[0], "h": t.shape[1], "w": t.shape[2],
+                        "scale": top, "data": base64.b64encode(pixels.cpu().numpy()
+                                                               .tobytes()).decode()})
+        return out
+
+    def project(self, x: torch.Tensor, layer: str, unit: int, method: str) -> torch.Tensor:
+        """Guided backprop or deconvnet of one unit (its channel's sum) onto the image."""
+        from captum.attr import Deconvolution, GuidedBackprop
+
+        lo, hi = self.spec.value_range  # type: ignore[union-attr]
+        inp = self.spec.to_model((lo + (hi - lo) * x).unsqueeze(0)).to(self.device)
+        names = [i.name for i in self.layers]
+        if layer not in names:
+            raise HTTPException(404, f"no live layer {layer!r}; layers: {', '.join(names)}")
+        info = self.layers[names.index(layer)]
+        if not 0 <= unit < info.n_units:
+            raise HTTPException(404, f"{layer} has units 0-{info.n_units - 1}")
+
+        class Head(nn.Module):
+            def __init__(self, model: nn.Module) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, z: torch.Tensor) -> torch.Tensor:
+                with record(self.model, [layer], detach=False) as rec:
+                    self.model(z)
+                t = rec[layer]
+                t = t.movedim(info.unit_axis, 1) if info.unit_axis is not None else t
+                return t.reshape(t.shape[0], t.shape[1], -1).sum(2)
+
+        algo = GuidedBackprop if method == "guided" else Deconvolution
+        attr = algo(Head(self.model)).attribute(inp.requires_grad_(True), target=unit)
+        a = attr[0].detach().cpu()
+        return (a / (a.abs().max() + 1e-12) * 0.5 + 0.5).clamp(0, 1)
+
+
+def _hwc(image: Image.Image) -> Any:
+    import numpy as np
+
+    arr = np.asarray(image)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
+               max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS) -> FastAPI:
+    """The FastAPI app of an atlas folder; with `model`, the live page works too.
+
+    Example:
+        >>> import tempfile
+        >>> app = create_app(tempfile.mkdtemp())
+        >>> sorted(r.path for r in app.routes if "unit" in r.path)[:1]
+        ['/api/unit/{layer}/{unit}']
+    """
+    atlas = AtlasStore(atlas_dir)
+    live = Live(model) if model is not None else None
+    app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None)
+
+    def fresh() -> AtlasStore:
+        return AtlasStore(atlas.root)  # re-read: a build may be adding sections
+
+    def known(store: AtlasStore, layer: str) -> None:
+        if layer not in store.manifest["layers"]:
+            raise HTTPException(404, f"no layer {layer!r} in this atlas")
+
+    @app.exception_handler(NeuronscopeError)
+    async def bad_input(request: Request, exc: NeuronscopeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def model_page() -> str:
+        return pages.model_page(fresh())
+
+    @app.get("/layer/{layer}", response_class=HTMLResponse)
+    def layer_page(layer: str) -> str:
+        store = fresh()
+        known(store, layer)
+        return pages.layer_page(store, layer)
+
+    @app.get("/layer/{layer}/unit/{unit}", response_class=HTMLResponse)
+    def unit_page(layer: str, unit: int) -> str:
+        store = fresh()
+        known(store, layer)
+        n = store.manifest["layers"][layer].get("facts", {}).get("n_units", 0)
+        if not 0 <= unit < n:
+            raise HTTPException(404, f"{layer} has units 0-{n - 1}")
+        return pages.unit_page(store, layer, unit)
+
+    @app.get("/files/{path:path}")
+    def files(path: str) -> FileResponse:
+        try:
+            target = atlas.path(path)
+        except NeuronscopeError:
+            raise HTTPException(404, "no such file") from None
+        if not target.is_file():
+            raise HTTPException(404, "no such file")
+        return FileResponse(target)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC:
+            raise HTTPException(404, "no such file")
+        text = resources.files("neuronscope.web").joinpath("static", name).read_text()
+        kind = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
+        return Response(text, media_type=kind[name.rsplit(".", 1)[1]])
+
+    @app.get("/live", response_class=HTMLResponse)
+    def live_page() -> str:
+        return resources.files("neuronscope.web").joinpath("static", "live.html").read_text()
+
+    @app.get("/api/live/layers")
+    def live_layers() -> dict[str, Any]:
+        if live is None:
+            return {"layers": [], "message": "start the server with --model for live probing"}
+        return {"layers": [{"name": i.name, "units": i.n_units} for i in live.layers],
+                "shape": list(live.spec.shape),  # type: ignore[union-attr]
+                "photos": _photo_names()}
+
+    @app.post("/api/live")
+    async def live_maps(request: Request) -> dict[str, Any]:
+        if live is None:
+            raise HTTPException(409, "no model: start the server with --model")
+        image = _image_from(await _body(request, max_upload), max_pixels)
+        return {"layers": live.maps(live.tensor(image))}
+
+    @app.post("/api/project/{layer}/{unit}")
+    async def project(layer: str, unit: int, request: Request, method: str = "guided"
+                      ) -> Response:
+        if live is None:
+            raise HTTPException(409, "no model: start the server with --model")
+        if method not in ("guided", "deconv"):
+            raise HTTPException(400, "method must be 'guided' or 'deconv'")
+        image = _image_from(await _body(request, max_upload), max_pixels)
+        a = live.project(live.tensor(image), layer, unit, method)
+        return Response(_png(a), media_type="image/png")
+
+    @app.get("/api/photo/{name}")
+    def photo(name: str) -> Response:
+        from ..data.photos import photo as load_photo
+
+        if name not in _photo_names():
+            raise HTTPException(404, "no such photo")
+        return Response(_png(load_photo(name, size=128)), media_type="image/png")
+
+    @app.get("/api/unit/{layer}/{unit}")
+    def unit_panel(layer: str, unit: int) -> dict[str, Any]:
+        store = fresh()
+        entry = store.manifest["layers"].get(layer, {})
+        base = f"/files/featvis/{layer}/unit-{unit:04d}"
+        return {"layer": layer, "unit": unit, "url": f"/layer/{layer}/unit/{unit}",
+                "featvis": f"{base}-pos0.png" if "featvis" in entry else None,
+                "top": (f"/files/examples/{layer}/unit-{unit:04d}-top.png"
+                        if "examples" in entry else None)}
+
+    return app
+
+
+def _photo_names() -> list[str]:
+    from ..data.photos import PHOTO_NAMES
+
+    return list(PHOTO_NAMES)
+
+
+def _png(x: torch.Tensor) -> bytes:
+    from ..render.grid import to_uint8
+
+    arr = to_uint8(x.permute(1, 2, 0) if x.dim() == 3 else x)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,154 @@
+// The live page: send an image, draw every layer's activation maps, repeat for the webcam.
+"use strict";
+const state = { shape: [3, 64, 64], layers: [], selected: null, view: "maps", busy: false,
+                frames: 0, started: performance.now(), mode: "photo", lastBlob: null };
+const $ = (id) => document.getElementById(id);
+
+async function init() {
+  const info = await (await fetch("/api/live/layers")).json();
+  if (!info.layers.length) { $("status").textContent = info.message; return; }
+  state.shape = info.shape;
+  const view = $("input-view");
+  view.width = state.shape[2]; view.height = state.shape[1];
+  for (const name of info.photos) {
+    const o = document.createElement("option"); o.value = o.textContent = name;
+    $("photo").appendChild(o);
+  }
+  $("mode").onchange = () => setMode($("mode").value);
+  $("photo").onchange = () => showPhoto();
+  $("file").onchange = () => showFile();
+  for (const r of document.querySelectorAll("input[name=view]")) {
+    r.onchange = () => { state.view = r.value; refreshProjection(); };
+  }
+  const wanted = new URLSearchParams(location.search).get("source");
+  $("mode").value = wanted || "photo";
+  setMode($("mode").value);
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  if (mode === "webcam") startWebcam(); else if (mode === "upload") showFile(); else showPhoto();
+}
+
+async function startWebcam() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    const video = $("video"); video.srcObject = stream; video.hidden = false;
+    await video.play();
+    loop();
+  } catch (err) { $("status").textContent = "no webcam: " + err; }
+}
+
+function loop() {
+  if (state.mode !== "webcam") return;
+  const video = $("video"), view = $("input-view"), ctx = view.getContext("2d");
+  const side = Math.min(video.videoWidth, video.videoHeight) || 1;
+  ctx.drawImage(video, (video.videoWidth - side) / 2, (video.videoHeight - side) / 2, side,
+                side, 0, 0, view.width, view.height);
+  view.toBlob(async (blob) => { await send(blob); requestAnimationFrame(loop); }, "image/png");
+}
+
+async function showPhoto() {
+  const blob = await (await fetch("/api/photo/" + $("photo").value)).blob();
+  await drawBlob(blob);
+}
+
+async function showFile() {
+  const f = $("file").files[0];
+  if (f) await drawBlob(f);
+}
+
+async function drawBlob(blob) {
+  const bitmap = await createImageBitmap(blob);
+  const view = $("input-view"), ctx = view.getContext("2d");
+  const side = Math.min(bitmap.width, bitmap.height);
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side,
+                0, 0, view.width, view.height);
+  view.toBlob((b) => send(b), "image/png");
+}
+
+async function send(blob) {
+  state.lastBlob = blob;
+  const res = await fetch("/api/live", { method: "POST", body: blob,
+                                         headers: { "Content-Type": "image/png" } });
+  if (!res.ok) { $("status").textContent = (await res.json()).detail; return; }
+  const data = await res.json();
+  draw(data.layers);
+  state.frames += 1;
+  const f = $("frames"); f.textContent = state.frames; f.dataset.count = state.frames;
+  const secs = (performance.now() - state.started) / 1000;
+  $("fps").textContent = (state.frames / secs).toFixed(1);
+}
+
+function draw(layers) {
+  const box = $("layers-live");
+  for (const layer of layers) {
+    let canvas = document.getElementById("layer-" + layer.name);
+    const cols = Math.ceil(Math.sqrt(layer.c)), rows = Math.ceil(layer.c / cols);
+    const tile = Math.max(1, Math.floor(48 / Math.max(layer.h, layer.w)));
+    const tw = layer.w * tile + 1, th = layer.h * tile + 1;
+    if (!canvas) {
+      const div = document.createElement("div"); div.className = "live-layer";
+      div.innerHTML = "<h3>" + layer.name + " (" + layer.c + ")</h3>";
+      canvas = document.createElement("canvas"); canvas.id = "layer-" + layer.name;
+      canvas.width = cols * tw; canvas.height = rows * th;
+      canvas.dataset.layer = layer.name;
+      canvas.onclick = (e) => pick(layer, e, cols, tw, th, tile);
+      div.appendChild(canvas); box.appendChild(div);
+    }
+    const ctx = canvas.getContext("2d");
+    const bytes = Uint8Array.from(atob(layer.data), (ch) => ch.charCodeAt(0));
+    const img = ctx.createImageData(canvas.width, canvas.height);
+    img.data.fill(255);
+    for (let c = 0; c < layer.c; c++) {
+      const x0 = (c % cols) * tw, y0 = Math.floor(c / cols) * th;
+      for (let y = 0; y < layer.h * tile; y++) {
+        for (let x = 0; x < layer.w * tile; x++) {
+          const v = bytes[c * layer.h * layer.w + Math.floor(y / tile) * layer.w +
+                          Math.floor(x / tile)];
+          const i = ((y0 + y) * canvas.width + x0 + x) * 4;
+          img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+        }
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    const sel = state.selected;
+    if (sel && sel.layer === layer.name) {
+      ctx.strokeStyle = "#f0b000"; ctx.lineWidth = 2;
+      ctx.strokeRect((sel.unit % cols) * tw, Math.floor(sel.unit / cols) * th, tw, th);
+    }
+  }
+}
+
+async function pick(layer, event, cols, tw, th) {
+  const r = event.target.getBoundingClientRect();
+  const sx = event.target.width / r.width, sy = event.target.height / r.height;
+  const col = Math.floor((event.clientX - r.left) * sx / tw);
+  const row = Math.floor((event.clientY - r.top) * sy / th);
+  const unit = row * cols + col;
+  if (unit >= layer.c) return;
+  state.selected = { layer: layer.name, unit: unit };
+  const info = await (await fetch("/api/unit/" + layer.name + "/" + unit)).json();
+  $("panel").style.display = "block";
+  $("panel-title").textContent = layer.name + ":" + unit;
+  $("panel-link").href = info.url;
+  const imgs = [];
+  if (info.featvis) imgs.push('<img alt="feature visualization" src="' + info.featvis + '">');
+  if (info.top) imgs.push('<img alt="top examples" src="' + info.top + '">');
+  imgs.push('<img id="projection" alt="projection" hidden>');
+  $("panel-images").innerHTML = imgs.join("");
+  refreshProjection();
+}
+
+async function refreshProjection() {
+  const img = document.getElementById("projection");
+  if (!img || !state.selected || !state.lastBlob) return;
+  if (state.view === "maps") { img.hidden = true; return; }
+  const s = state.selected;
+  const res = await fetch("/api/project/" + s.layer + "/" + s.unit + "?method=" + state.view,
+                          { method: "POST", body: state.lastBlob });
+  if (!res.ok) { $("status").textContent = (await res.json()).detail; return; }
+  img.src = URL.createObjectURL(await res.blob()); img.hidden = false;
+}
+
+init();
