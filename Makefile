@@ -9,12 +9,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neuronscope-installed
 LINTED := $(wildcard src tests benchmarks experiments)
 OUT    ?= neuronscope-out
+PORT   ?= 8000
 
 .PHONY: demo test lint setup clean lucent-venv
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	@# the browser tests drive Debian's chromium (Playwright's own browser download does not work here)
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; } || echo "warning: could not install chromium; the browser tests will be skipped"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
@@ -24,7 +27,8 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/neuronscope train shapes-cnn
 	$(BIN)/neuronscope overview zoo:shapes-cnn --out $(OUT)
-	@echo "Open $(OUT)/index.html in a browser."
+	$(BIN)/neuronscope atlas zoo:shapes-cnn --data shapes --out $(OUT)/atlas
+	$(BIN)/neuronscope serve $(OUT)/atlas --model zoo:shapes-cnn --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
