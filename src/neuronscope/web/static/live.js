@@ -81,41 +81,47 @@ async function send(blob) {
 }
 
 function draw(layers) {
+  // one canvas pixel per activation; CSS scales the canvas up (pixelated), which is far
+  // cheaper than writing every enlarged pixel from JavaScript
   const box = $("layers-live");
   for (const layer of layers) {
     let canvas = document.getElementById("layer-" + layer.name);
     const cols = Math.ceil(Math.sqrt(layer.c)), rows = Math.ceil(layer.c / cols);
-    const tile = Math.max(1, Math.floor(48 / Math.max(layer.h, layer.w)));
-    const tw = layer.w * tile + 1, th = layer.h * tile + 1;
+    const tile = layer.h * layer.w === 1 ? 10 : Math.max(1, Math.floor(48 / Math.max(layer.h, layer.w)));
+    const tw = layer.w + 1, th = layer.h + 1;
     if (!canvas) {
       const div = document.createElement("div"); div.className = "live-layer";
       div.innerHTML = "<h3>" + layer.name + " (" + layer.c + ")</h3>";
       canvas = document.createElement("canvas"); canvas.id = "layer-" + layer.name;
       canvas.width = cols * tw; canvas.height = rows * th;
+      canvas.style.width = canvas.width * tile + "px";
+      canvas.style.height = canvas.height * tile + "px";
       canvas.dataset.layer = layer.name;
-      canvas.onclick = (e) => pick(layer, e, cols, tw, th, tile);
+      canvas.onclick = (e) => pick(layer, e, cols, tw, th);
       div.appendChild(canvas); box.appendChild(div);
     }
     const ctx = canvas.getContext("2d");
-    const bytes = Uint8Array.from(atob(layer.data), (ch) => ch.charCodeAt(0));
+    const bin = atob(layer.data);
     const img = ctx.createImageData(canvas.width, canvas.height);
-    img.data.fill(255);
+    const px = img.data;
+    px.fill(255);
+    const plane = layer.h * layer.w;
     for (let c = 0; c < layer.c; c++) {
       const x0 = (c % cols) * tw, y0 = Math.floor(c / cols) * th;
-      for (let y = 0; y < layer.h * tile; y++) {
-        for (let x = 0; x < layer.w * tile; x++) {
-          const v = bytes[c * layer.h * layer.w + Math.floor(y / tile) * layer.w +
-                          Math.floor(x / tile)];
-          const i = ((y0 + y) * canvas.width + x0 + x) * 4;
-          img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+      for (let y = 0; y < layer.h; y++) {
+        let i = ((y0 + y) * canvas.width + x0) * 4, k = c * plane + y * layer.w;
+        for (let x = 0; x < layer.w; x++, i += 4, k++) {
+          const v = bin.charCodeAt(k);
+          px[i] = px[i + 1] = px[i + 2] = v;
         }
       }
     }
     ctx.putImageData(img, 0, 0);
     const sel = state.selected;
     if (sel && sel.layer === layer.name) {
-      ctx.strokeStyle = "#f0b000"; ctx.lineWidth = 2;
-      ctx.strokeRect((sel.unit % cols) * tw, Math.floor(sel.unit / cols) * th, tw, th);
+      ctx.strokeStyle = "#f0b000"; ctx.lineWidth = 1;
+      ctx.strokeRect((sel.unit % cols) * tw + 0.5, Math.floor(sel.unit / cols) * th + 0.5,
+                     tw - 1, th - 1);
     }
   }
 }
