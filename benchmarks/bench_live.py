@@ -60,7 +60,7 @@ def main() -> None:
                     except httpx.TransportError:
                         time.sleep(0.1)
                 for img in images[:10]:  # warm-up
-                    client.post("/api/live", content=img)
+                    client.post("/api/live", content=img, headers={"Content-Type": "image/png"})
                 latencies = []
                 start = time.perf_counter()
                 for i in range(args.frames):

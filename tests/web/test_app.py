@@ -26,7 +26,9 @@ def atlas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(atlas_dir: Path) -> TestClient:
     app = create_app(atlas_dir, model=tiny_model(), max_upload=200_000, max_pixels=1_000_000)
-    return TestClient(app, raise_server_exceptions=False)
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    client.headers["Content-Type"] = "image/png"
+    return client
 
 
 def png(size: tuple[int, int] = (20, 20), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -85,9 +87,39 @@ def test_bad_uploads_are_refused_and_the_server_goes_on(client: TestClient) -> N
     assert client.post("/api/live", content=b"").status_code == 400
     assert client.post("/api/project/conv2/0?method=x", content=png()).status_code == 400
     assert client.post("/api/project/conv9/0", content=png()).status_code == 404
+    r = client.post("/api/live", content=png(), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415  # what a cross-site form or fetch without preflight sends
+    blp = b"BLP2" + b"\x01" * 200
+    assert client.post("/api/live", content=blp).status_code == 400
+    assert client.get("/files/manifest.json%00.png").status_code == 404
+    assert client.get("/files/" + "a" * 5000).status_code == 404
+    assert client.get("/api/unit/conv2/-5").status_code == 404
+    assert client.get("/", headers={"Host": "attacker.example"}).status_code == 400
     assert client.get("/").status_code == 200
     ok = client.post("/api/live", content=png())
     assert ok.status_code == 200
+
+
+def test_uploads_are_read_as_a_person_sees_them(client: TestClient) -> None:
+    import base64
+
+    import numpy as np
+
+    def conv1(body: bytes) -> np.ndarray:
+        layers = client.post("/api/live", content=body).json()["layers"]
+        return np.frombuffer(base64.b64decode(layers[0]["data"]), dtype=np.uint8)
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (16, 16), (255, 0, 0, 0)).save(buf, format="PNG")  # invisible red
+    invisible = conv1(buf.getvalue())
+    assert np.array_equal(invisible, conv1(png((16, 16), (128, 128, 128))))  # it is gray
+    deep = np.tile(np.linspace(0, 65535, 16, dtype=np.uint16), (16, 1))
+    buf = io.BytesIO()
+    Image.fromarray(deep).save(buf, format="PNG")  # a 16-bit gradient
+    shallow = Image.fromarray((deep / 257).round().astype(np.uint8)).convert("RGB")
+    buf8 = io.BytesIO()
+    shallow.save(buf8, format="PNG")
+    assert np.abs(conv1(buf.getvalue()).astype(int) - conv1(buf8.getvalue())).max() <= 2
 
 
 def test_live_maps_and_projection(client: TestClient) -> None:

@@ -52,6 +52,22 @@ def test_killed_build_resumes_to_the_same_atlas(tmp_path: Path) -> None:
     print(f"killed after sections: { {k: sorted(v) for k, v in partial['layers'].items()} }")
 
 
+@pytest.mark.parametrize("where", ["examples:conv2", "featvis:conv2", "ablation:fc"])
+def test_death_inside_a_section_resumes_to_the_same_atlas(tmp_path: Path, where: str) -> None:
+    whole = tmp_path / "whole"
+    build(str(whole))
+    dead = tmp_path / "dead"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+        "PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(JOB), str(dead), "--die-in", where], env=env,
+                          cwd=ROOT)
+    assert done.returncode == 9  # it died where asked
+    build(str(dead))
+    got, expected = snapshot(dead), snapshot(whole)
+    assert got.keys() == expected.keys()
+    assert [k for k in got if got[k] != expected[k]] == []
+
+
 def test_new_sections_only_compute_what_is_missing(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "atlas"

@@ -144,17 +144,33 @@ def _weights(model: nn.Module, infos: dict[str, LayerInfo], atlas: AtlasStore) -
 
 def _examples(model: nn.Module, data: Any, todo: list[str], k: int, atlas: AtlasStore,
               progress: bool) -> None:
-    if not todo:
-        return
-    res = top_examples(model, data, layers=todo, k=k, progress=progress,
-                       checkpoint=atlas.path("work/examples.ckpt"))
-    key = hashlib.sha256("|".join(todo).encode()).hexdigest()[:8]
+    """One pass for every layer still missing its examples. The set of layers is written
+    to the manifest first (the plan), so that a resumed build mines exactly the same set
+    with the same checkpoint and writes the same files."""
+    plan = atlas.manifest["sections"].get("examples_plan")
+    if plan is None:
+        if not todo:
+            return
+        key = hashlib.sha256("|".join(todo).encode()).hexdigest()[:8]
+        plan = {"layers": todo, "key": key}
+        atlas.manifest["sections"]["examples_plan"] = plan
+        atlas.save_manifest()
+    layers_, key = plan["layers"], plan["key"]
+    res = top_examples(model, data, layers=layers_, k=k, progress=progress,
+                       checkpoint=atlas.path(f"work/examples-{key}.ckpt"))
     atlas.write_arrays(f"arrays/examples-{key}.safetensors", res.tensors(), res.meta())
-    for layer in todo:
+    for layer in layers_:
+        if atlas.done(layer, "examples"):
+            continue
         _examples_layer(model, data, res, layer, atlas)
         atlas.mark(layer, "examples", {"arrays": f"arrays/examples-{key}.safetensors",
                                        "units": f"units/{layer}/examples.json"})
-    atlas.path("work/examples.ckpt").unlink(missing_ok=True)
+    del atlas.manifest["sections"]["examples_plan"]
+    atlas.save_manifest()
+    atlas.path(f"work/examples-{key}.ckpt").unlink(missing_ok=True)
+    rest = [n for n in todo if not atlas.done(n, "examples")]
+    if rest:  # asked for now, but not in the plan that was resumed
+        _examples(model, data, rest, k, atlas, progress)
 
 
 def _examples_layer(model: nn.Module, data: Any, res: TopExamples, layer: str,

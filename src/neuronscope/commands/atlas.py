@@ -34,6 +34,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from ..web.app import create_app
 
     model = load(args, need_spec=False) if args.model else None
-    app = create_app(args.atlas, model=model)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(args.atlas, model=model, hosts=("127.0.0.1", "localhost", "::1", "[::1]")
+                     if loopback else ("*",))
     print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
 from ..atlas.store import AtlasStore
@@ -31,26 +34,55 @@ from . import pages
 
 MAX_UPLOAD = 8 * 1024 * 1024  # bytes
 MAX_PIXELS = 16_000_000  # decoded pixels (a 4000 x 4000 photo)
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")  # what uploads may be
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 STATIC = ("live.html", "live.js", "style.css")
 
 
 def _image_from(body: bytes, max_pixels: int) -> Image.Image:
     """Decode an uploaded image, refusing what is not one or would decode too large."""
     try:
-        image = Image.open(io.BytesIO(body))
+        image = Image.open(io.BytesIO(body), formats=FORMATS)
         w, h = image.size
         if w * h > max_pixels:  # checked from the header, before decoding any pixel
             raise HTTPException(413, f"image of {w}x{h} pixels is over the limit of "
                                      f"{max_pixels:,} pixels")
         image.load()
+        return _upright(image)
     except HTTPException:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise HTTPException(400, f"not a readable image ({type(exc).__name__})") from exc
+    except Image.DecompressionBombError as exc:
+        raise HTTPException(413, f"image over the pixel limit ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, the upload is bad
+        raise HTTPException(400, f"not a readable {'/'.join(FORMATS)} image "
+                                 f"({type(exc).__name__})") from exc
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """EXIF-rotated, 8-bit, alpha composited on mid-gray: what the model should see."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        a = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        image = Image.fromarray((a.clip(0, top) / top * 255 + 0.5).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        gray = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
+        image = Image.alpha_composite(gray, rgba)
     return image
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not (kind.startswith("image/") or kind == "application/octet-stream"):
+        # browsers send other pages' cross-site posts as text/plain or forms; an image type
+        # needs a CORS preflight, which this server never grants
+        raise HTTPException(415, "send the image with Content-Type image/png (or image/jpeg, "
+                                 "application/octet-stream)")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"upload over the limit of {limit:,} bytes")
@@ -146,8 +178,12 @@ def _hwc(image: Image.Image) -> Any:
 
 
 def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
-               max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS) -> FastAPI:
+               max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
+               hosts: tuple[str, ...] = LOOPBACK) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
+
+    Requests must name one of `hosts` in their Host header (default: this machine's
+    loopback names, which stops DNS-rebinding pages); ``("*",)`` accepts any.
 
     Example:
         >>> import tempfile
@@ -158,6 +194,7 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
     atlas = AtlasStore(atlas_dir)
     live = Live(model) if model is not None else None
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
 
     def fresh() -> AtlasStore:
         return AtlasStore(atlas.root)  # re-read: a build may be adding sections
@@ -193,10 +230,10 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
     def files(path: str) -> FileResponse:
         try:
             target = atlas.path(path)
-        except NeuronscopeError:
+            if not target.is_file():
+                raise HTTPException(404, "no such file")
+        except (NeuronscopeError, ValueError, OSError):  # outside, NUL bytes, names too long
             raise HTTPException(404, "no such file") from None
-        if not target.is_file():
-            raise HTTPException(404, "no such file")
         return FileResponse(target)
 
     @app.get("/static/{name}")
@@ -219,12 +256,20 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
                 "shape": list(live.spec.shape),  # type: ignore[union-attr]
                 "photos": _photo_names()}
 
+    lock = threading.Lock()  # the model's hooks are not for two requests at once
+
+    def locked(fn: Any, *args: Any) -> Any:
+        with lock:
+            return fn(*args)
+
     @app.post("/api/live")
     async def live_maps(request: Request) -> dict[str, Any]:
         if live is None:
             raise HTTPException(409, "no model: start the server with --model")
-        image = _image_from(await _body(request, max_upload), max_pixels)
-        return {"layers": live.maps(live.tensor(image))}
+        body = await _body(request, max_upload)
+        image = await run_in_threadpool(_image_from, body, max_pixels)  # off the event loop
+        x = live.tensor(image)
+        return {"layers": await run_in_threadpool(locked, live.maps, x)}
 
     @app.post("/api/project/{layer}/{unit}")
     async def project(layer: str, unit: int, request: Request, method: str = "guided"
@@ -233,8 +278,9 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
             raise HTTPException(409, "no model: start the server with --model")
         if method not in ("guided", "deconv"):
             raise HTTPException(400, "method must be 'guided' or 'deconv'")
-        image = _image_from(await _body(request, max_upload), max_pixels)
-        a = live.project(live.tensor(image), layer, unit, method)
+        body = await _body(request, max_upload)
+        image = await run_in_threadpool(_image_from, body, max_pixels)
+        a = await run_in_threadpool(locked, live.project, live.tensor(image), layer, unit, method)
         return Response(_png(a), media_type="image/png")
 
     @app.get("/api/photo/{name}")
@@ -248,7 +294,11 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
     @app.get("/api/unit/{layer}/{unit}")
     def unit_panel(layer: str, unit: int) -> dict[str, Any]:
         store = fresh()
-        entry = store.manifest["layers"].get(layer, {})
+        known(store, layer)
+        entry = store.manifest["layers"][layer]
+        n = entry.get("facts", {}).get("n_units", 0)
+        if not 0 <= unit < n:
+            raise HTTPException(404, f"{layer} has units 0-{n - 1}")
         base = f"/files/featvis/{layer}/unit-{unit:04d}"
         return {"layer": layer, "unit": unit, "url": f"/layer/{layer}/unit/{unit}",
                 "featvis": f"{base}-pos0.png" if "featvis" in entry else None,

@@ -95,16 +95,25 @@ def unit_page(atlas: AtlasStore, layer: str, unit: int) -> str:
     nxt = (f" · <a href='/layer/{esc(layer)}/unit/{unit + 1}'>{unit + 1} &rarr;</a>"
            if unit + 1 < n else "")
     nav = f"<p class='neighbors'>{prev}<a href='/layer/{esc(layer)}'>{esc(layer)}</a>{nxt}</p>"
-    parts = [f"<h1>{esc(layer)}:{unit}</h1>", nav]
+    classes = atlas.manifest.get("model", {}).get("spec", {}).get("classes", [])
+    last = [n for n in atlas.manifest.get("order", []) if n in atlas.manifest["layers"]]
+    named = (f" <span class='muted'>class “{esc(classes[unit])}”</span>"
+             if last and layer == last[-1] and n == len(classes) and unit < n else "")
+    parts = [f"<h1>{esc(layer)}:{unit}{named}</h1>", nav]
     fv = _units(atlas, layer, "featvis")
     if fv:
         imgs = "".join(_file(f"featvis/{layer}/unit-{unit:04d}-pos{s}.png", f"start {s}")
                        for s in range(fv["n_starts"]))
         acts = ", ".join(f"{a:.3g}" for a in fv["positive"][unit])
+        weak = (" The optimization did not raise this unit above zero in "
+                f"{fv['steps']} steps: its images say little." if max(fv["positive"][unit]) <= 0
+                else "")
         parts.append(f"<h2>Feature visualization</h2><div class='row'>{imgs}"
                      f"{_file(f'featvis/{layer}/unit-{unit:04d}-neg.png', 'negative')}</div>"
-                     f"<p class='muted'>left: {fv['n_starts']} starts (activation {acts}); "
-                     f"right: what turns it off ({fv['negative'][unit]:.3g}).</p>")
+                     f"<p class='muted'>Synthetic images from noise. Left: {fv['n_starts']} "
+                     f"starts that drive the unit up (its mean over positions: {acts}); right: "
+                     f"one that drives it down ({fv['negative'][unit]:.3g}). The dataset "
+                     f"numbers below are per-input maxima, not means.{weak}</p>")
     ex = _units(atlas, layer, "examples")
     if ex:
         u = ex["units"][unit]

@@ -45,7 +45,10 @@ function loop() {
   const side = Math.min(video.videoWidth, video.videoHeight) || 1;
   ctx.drawImage(video, (video.videoWidth - side) / 2, (video.videoHeight - side) / 2, side,
                 side, 0, 0, view.width, view.height);
-  view.toBlob(async (blob) => { await send(blob); requestAnimationFrame(loop); }, "image/png");
+  view.toBlob(async (blob) => {
+    try { await send(blob); } catch (err) { $("status").textContent = String(err); }
+    finally { requestAnimationFrame(loop); }  // an error must not stop the camera
+  }, "image/png");
 }
 
 async function showPhoto() {
@@ -71,13 +74,19 @@ async function send(blob) {
   state.lastBlob = blob;
   const res = await fetch("/api/live", { method: "POST", body: blob,
                                          headers: { "Content-Type": "image/png" } });
-  if (!res.ok) { $("status").textContent = (await res.json()).detail; return; }
+  if (!res.ok) { $("status").textContent = await errorText(res); return; }
+  $("status").textContent = "";
   const data = await res.json();
+  state.last = data.layers;
   draw(data.layers);
   state.frames += 1;
   const f = $("frames"); f.textContent = state.frames; f.dataset.count = state.frames;
   const secs = (performance.now() - state.started) / 1000;
   $("fps").textContent = (state.frames / secs).toFixed(1);
+}
+
+async function errorText(res) {
+  try { return (await res.json()).detail; } catch (err) { return res.status + " " + res.statusText; }
 }
 
 function draw(layers) {
@@ -91,7 +100,9 @@ function draw(layers) {
     const tw = layer.w + 1, th = layer.h + 1;
     if (!canvas) {
       const div = document.createElement("div"); div.className = "live-layer";
-      div.innerHTML = "<h3>" + layer.name + " (" + layer.c + ")</h3>";
+      const title = document.createElement("h3");
+      title.textContent = layer.name + " (" + layer.c + ")";
+      div.appendChild(title);
       canvas = document.createElement("canvas"); canvas.id = "layer-" + layer.name;
       canvas.width = cols * tw; canvas.height = rows * th;
       canvas.style.width = canvas.width * tile + "px";
@@ -134,15 +145,24 @@ async function pick(layer, event, cols, tw, th) {
   const unit = row * cols + col;
   if (unit >= layer.c) return;
   state.selected = { layer: layer.name, unit: unit };
-  const info = await (await fetch("/api/unit/" + layer.name + "/" + unit)).json();
+  if (state.last) draw(state.last);  // the outline shows at once, also for a still photo
+  const res = await fetch("/api/unit/" + encodeURIComponent(layer.name) + "/" + unit);
+  const info = res.ok ? await res.json() : { url: "#" };
   $("panel").style.display = "block";
   $("panel-title").textContent = layer.name + ":" + unit;
   $("panel-link").href = info.url;
-  const imgs = [];
-  if (info.featvis) imgs.push('<img alt="feature visualization" src="' + info.featvis + '">');
-  if (info.top) imgs.push('<img alt="top examples" src="' + info.top + '">');
-  imgs.push('<img id="projection" alt="projection" hidden>');
-  $("panel-images").innerHTML = imgs.join("");
+  const box = $("panel-images");
+  box.replaceChildren();
+  for (const [src, alt, cls] of [[info.featvis, "feature visualization", "square"],
+                                 [info.top, "top dataset examples", "strip"]]) {
+    if (!src) continue;
+    const img = document.createElement("img"); img.src = src; img.alt = alt; img.className = cls;
+    box.appendChild(img);
+  }
+  const proj = document.createElement("img");
+  proj.id = "projection"; proj.alt = "projection"; proj.className = "square"; proj.hidden = true;
+  box.appendChild(proj);
+  $("panel").scrollIntoView({ block: "nearest" });
   refreshProjection();
 }
 
@@ -153,7 +173,7 @@ async function refreshProjection() {
   const s = state.selected;
   const res = await fetch("/api/project/" + s.layer + "/" + s.unit + "?method=" + state.view,
                           { method: "POST", body: state.lastBlob });
-  if (!res.ok) { $("status").textContent = (await res.json()).detail; return; }
+  if (!res.ok) { $("status").textContent = await errorText(res); return; }
   img.src = URL.createObjectURL(await res.blob()); img.hidden = false;
 }
 
