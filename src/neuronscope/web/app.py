@@ -267,9 +267,12 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
         if live is None:
             raise HTTPException(409, "no model: start the server with --model")
         body = await _body(request, max_upload)
-        image = await run_in_threadpool(_image_from, body, max_pixels)  # off the event loop
-        x = live.tensor(image)
-        return {"layers": await run_in_threadpool(locked, live.maps, x)}
+
+        def work() -> list[dict[str, Any]]:  # one trip to a worker thread, off the event loop
+            x = live.tensor(_image_from(body, max_pixels))
+            return locked(live.maps, x)
+
+        return {"layers": await run_in_threadpool(work)}
 
     @app.post("/api/project/{layer}/{unit}")
     async def project(layer: str, unit: int, request: Request, method: str = "guided"
@@ -279,9 +282,12 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
         if method not in ("guided", "deconv"):
             raise HTTPException(400, "method must be 'guided' or 'deconv'")
         body = await _body(request, max_upload)
-        image = await run_in_threadpool(_image_from, body, max_pixels)
-        a = await run_in_threadpool(locked, live.project, live.tensor(image), layer, unit, method)
-        return Response(_png(a), media_type="image/png")
+
+        def work() -> torch.Tensor:
+            x = live.tensor(_image_from(body, max_pixels))
+            return locked(live.project, x, layer, unit, method)
+
+        return Response(_png(await run_in_threadpool(work)), media_type="image/png")
 
     @app.get("/api/photo/{name}")
     def photo(name: str) -> Response:
