@@ -124,6 +124,16 @@ class TensorImageDataset(Dataset):
             shape=tuple(images.shape[1:]), kind="image", class_names=self.classes
         )
 
+    @classmethod
+    def gray_split(cls, images: np.ndarray, labels: np.ndarray, split: str,
+                   classes: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[str], InputSpec]:
+        """Constructor arguments for the `split` of grayscale images [N, H, W] in [0, 1]
+        (a fixed stratified split), for subclasses built from such arrays."""
+        keep = split_mask(labels, split)
+        spec = InputSpec(shape=(1, *images.shape[1:]), kind="image", class_names=list(classes))
+        return (torch.from_numpy(images[keep]).unsqueeze(1), torch.from_numpy(labels[keep]),
+                list(classes), spec)
+
     def __len__(self) -> int:
         return len(self.labels)
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import TensorImageDataset, check_split, split_mask
+from neuronscope.data.base import TensorImageDataset, check_split
 
 CLASSES = [str(d) for d in range(10)]
 
@@ -29,13 +27,6 @@ class Digits(TensorImageDataset):
         bunch = load_digits()
         images = np.asarray(bunch.images, dtype=np.float32) / 16.0
         labels = np.asarray(bunch.target, dtype=np.int64)
-        keep = split_mask(labels, split)
-        spec = InputSpec(shape=(1, 8, 8), kind="image", class_names=list(CLASSES))
-        super().__init__(
-            torch.from_numpy(images[keep]).unsqueeze(1),
-            torch.from_numpy(labels[keep]),
-            list(CLASSES),
-            spec,
-        )
+        super().__init__(*self.gray_split(images, labels, split, CLASSES))
         self.split = split
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import TensorImageDataset, check_split, split_mask
+from neuronscope.data.base import TensorImageDataset, check_split
 
 CLASSES = ["non-face", "face"]
 
@@ -31,12 +29,5 @@ class Faces(TensorImageDataset):
         images = np.asarray(lfw_subset(), dtype=np.float32)
         labels = np.zeros(len(images), dtype=np.int64)
         labels[:100] = 1  # the docstring: "100 first images are faces"
-        keep = split_mask(labels, split)
-        spec = InputSpec(shape=(1, 25, 25), kind="image", class_names=list(CLASSES))
-        super().__init__(
-            torch.from_numpy(images[keep]).unsqueeze(1),
-            torch.from_numpy(labels[keep]),
-            list(CLASSES),
-            spec,
-        )
+        super().__init__(*self.gray_split(images, labels, split, CLASSES))
         self.split = split
