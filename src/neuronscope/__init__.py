@@ -34,6 +34,7 @@ from .methods import featvis
 from .methods.ablation import AblationStudy, ablation_study, unit_sweep
 from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
+from .methods.projection import project
 from .methods.selectivity import ClassSelectivity, class_selectivity
 
 __version__ = "0.1.0"
@@ -67,6 +68,7 @@ __all__ = [
     "layers",
     "load_model",
     "patch",
+    "project",
     "receptive_field",
     "record",
     "top_examples",

@@ -25,11 +25,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
 from ..atlas.store import AtlasStore
-from ..core.errors import NeuronscopeError
+from ..core.errors import NeuronscopeError, UnitOutOfRangeError
 from ..core.hooks import record
 from ..core.layers import layers as list_layers
 from ..core.spec import input_spec
 from ..data.base import square_resize, to_chw
+from ..methods.projection import project
 from . import pages
 
 MAX_UPLOAD = 8 * 1024 * 1024  # bytes
@@ -140,34 +141,16 @@ class Live:
         return out
 
     def project(self, x: torch.Tensor, layer: str, unit: int, method: str) -> torch.Tensor:
-        """Guided backprop or deconvnet of one unit (its channel's sum) onto the image."""
-        from captum.attr import Deconvolution, GuidedBackprop
-
+        """Guided backprop or deconvnet of one unit onto the image (methods/projection.py)."""
         lo, hi = self.spec.value_range  # type: ignore[union-attr]
         inp = self.spec.to_model((lo + (hi - lo) * x).unsqueeze(0)).to(self.device)
         names = [i.name for i in self.layers]
         if layer not in names:
             raise HTTPException(404, f"no live layer {layer!r}; layers: {', '.join(names)}")
-        info = self.layers[names.index(layer)]
-        if not 0 <= unit < info.n_units:
-            raise HTTPException(404, f"{layer} has units 0-{info.n_units - 1}")
-
-        class Head(nn.Module):
-            def __init__(self, model: nn.Module) -> None:
-                super().__init__()
-                self.model = model
-
-            def forward(self, z: torch.Tensor) -> torch.Tensor:
-                with record(self.model, [layer], detach=False) as rec:
-                    self.model(z)
-                t = rec[layer]
-                t = t.movedim(info.unit_axis, 1) if info.unit_axis is not None else t
-                return t.reshape(t.shape[0], t.shape[1], -1).sum(2)
-
-        algo = GuidedBackprop if method == "guided" else Deconvolution
-        attr = algo(Head(self.model)).attribute(inp.requires_grad_(True), target=unit)
-        a = attr[0].detach().cpu()
-        return (a / (a.abs().max() + 1e-12) * 0.5 + 0.5).clamp(0, 1)
+        try:
+            return project(self.model, inp, f"{layer}:{unit}", method)[0].cpu()
+        except UnitOutOfRangeError as exc:
+            raise HTTPException(404, str(exc)) from exc
 
 
 def _hwc(image: Image.Image) -> Any:
