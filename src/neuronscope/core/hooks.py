@@ -13,7 +13,7 @@ and patches apply to every call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -380,7 +380,3 @@ def forward_kwargs(example: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return tuple(example), {}
     return (example,), {}
 
-
-def iter_units(addresses: Iterable[Any]) -> list[Unit]:
-    """Parse many addresses at once (strings, Units or LayerInfos)."""
-    return _as_units(list(addresses))

@@ -87,9 +87,12 @@ class LayerSplit:
 
     def _fallback(self, x: Any, variants: Variants, m: int) -> torch.Tensor:
         outputs = []
-        for i in range(m):
+        made: list[torch.Tensor] = []  # the layer's output is the same in every pass: make
+        for i in range(m):             # the M variants once, not once per pass
             def one(t: torch.Tensor, i: int = i) -> torch.Tensor:
-                return variants(t).view(m, *t.shape)[i]
+                if not made:
+                    made.append(variants(t).view(m, *t.shape))
+                return made[0][i]
 
             with patch(self.model, self.layer, one):
                 outputs.append(self.model(x))
