@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import Dataset
 
 import neuronscope as ns
-from neuronscope.methods.examples.mine import _batches, batch_input
+from neuronscope.core.data import batch_input
+from neuronscope.methods.examples.mine import batches
 
 
 class Drawn(Dataset):
@@ -43,9 +44,9 @@ class Drawn(Dataset):
 
 
 def bare_pass(model: torch.nn.Module, data: Dataset, batch_size: int) -> None:
-    batches = list(range((len(data) + batch_size - 1) // batch_size))
+    ids = list(range((len(data) + batch_size - 1) // batch_size))
     with torch.no_grad():
-        for _, batch in _batches(data, batches, batch_size, 0):
+        for _, batch in batches(data, ids, batch_size, 0):
             model(batch_input(batch))
 
 

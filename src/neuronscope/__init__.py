@@ -21,6 +21,7 @@ from .core.errors import (
     LayerNotFoundError,
     ModelLoadError,
     NeuronscopeError,
+    ResultFileError,
     UnitOutOfRangeError,
     UnsafeCheckpointError,
 )
@@ -28,13 +29,16 @@ from .core.hooks import Recording, ablate, patch, record, trace
 from .core.layers import LayerInfo, layers
 from .core.model import load_model
 from .core.receptive import ReceptiveField, receptive_field
+from .core.result import Result
 from .core.spec import InputSpec, input_spec
+from .core.stats import unit_stats
 from .core.units import GRAMMAR, Unit
 from .methods import featvis
-from .methods.ablation import AblationStudy, ablation_study, unit_sweep
+from .methods.ablation import AblationStudy, UnitSweep, ablation_study, unit_sweep
 from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
-from .methods.projection import project
+from .methods.live import LiveProbe
+from .methods.projection import Projection, project
 from .methods.selectivity import ClassSelectivity, class_selectivity
 
 __version__ = "0.1.0"
@@ -50,13 +54,18 @@ __all__ = [
     "LayerExamples",
     "LayerInfo",
     "LayerNotFoundError",
+    "LiveProbe",
     "ModelLoadError",
     "NeuronscopeError",
+    "Projection",
     "ReceptiveField",
     "Recording",
+    "Result",
+    "ResultFileError",
     "TopExamples",
     "Unit",
     "UnitOutOfRangeError",
+    "UnitSweep",
     "UnsafeCheckpointError",
     "Visualization",
     "ablate",
@@ -73,6 +82,7 @@ __all__ = [
     "record",
     "top_examples",
     "trace",
+    "unit_stats",
     "unit_sweep",
     "visualize",
     "zoo",

@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="neuronscope-out/examples", help="output folder")
     p.set_defaults(func=cmd_examples)
 
-    from .methods.featvis.render import PRESETS
+    from .atlas.sections import section_names
+    from .methods.featvis.settings import PRESETS
 
     p = sub.add_parser("visualize", help="synthesize the image each unit wants (feature "
                        "visualization)")
@@ -120,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
     p.add_argument("--split", default="test")
     p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
-    p.add_argument("--sections", help="comma-separated subset of weights,examples,ablation,"
-                   "featvis,dream")
+    p.add_argument("--sections", help="comma-separated subset of the sections "
+                   f"({','.join(section_names())}; default: all)")
     p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
     p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
     p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")

@@ -110,7 +110,7 @@ def test_silencing_the_whole_layer_gives_chance() -> None:
     x = torch.randn(60, 4, generator=g)
     y = torch.arange(60) % 3  # balanced: 20 per class
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
-    study = ns.ablation_study(model, TensorDataset(x, y), "1", steps=5, repeats=3,
+    study = ns.ablation_study(model, TensorDataset(x, y), "1", fractions=5, repeats=3,
                               progress=False)
     assert torch.allclose(study.curves["random"][:, -1], torch.tensor(1 / 3))
     assert study.curves["random"][0, 0] == pytest.approx(study.baseline)

@@ -9,7 +9,7 @@ import torch
 
 import neuronscope as ns
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.methods.examples.mine import _reduce
+from neuronscope.methods.examples.reduce import reduce_values
 
 from .examples_job import make_inputs, make_model
 
@@ -22,7 +22,7 @@ def brute(model: torch.nn.Module, x: torch.Tensor, layer: str, reduce: str
     info = {i.name: i for i in ns.layers(model, x[:1])}[layer]
     with ns.record(model, [layer]) as rec, torch.no_grad():
         model(x)
-    return _reduce(rec[layer], info.unit_axis, reduce)
+    return reduce_values(rec[layer], info.unit_axis, reduce)
 
 
 def assert_same(a: ns.TopExamples, b: ns.TopExamples) -> None:

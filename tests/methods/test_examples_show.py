@@ -1,4 +1,5 @@
-"""Crops around receptive fields, text traces, the examples pages and the CLI command."""
+"""What pictures of examples need (methods/examples/show.py), the image and text kinds
+that draw them (render/kinds), the examples pages and the CLI command."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import neuronscope as ns
 from neuronscope.atlas.examples_page import write_examples
 from neuronscope.cli import main
 from neuronscope.core.spec import InputSpec, attach_spec
-from neuronscope.methods.examples.show import _crop, unit_crops, unit_traces
+from neuronscope.methods.examples.show import field_of, unit_examples, unit_traces
 from neuronscope.render.examples import example_grid, text_html
+from neuronscope.render.kinds import kind_for
+from neuronscope.render.kinds.image import crop, unit_crops
 
 
 def test_crop_pads_outside_the_image_with_gray() -> None:
     image = torch.arange(16.0).view(1, 4, 4) / 16
-    crop = _crop(image, (-1, 2, 2, 5))  # one row above, one column right of the image
-    assert crop.shape == (1, 3, 3)
-    assert torch.all(crop[:, 0] == 0.5) and torch.all(crop[:, :, 2] == 0.5)
-    assert torch.equal(crop[0, 1:, :2], image[0, :2, 2:])
+    cut = crop(image, (-1, 2, 2, 5))  # one row above, one column right of the image
+    assert cut.shape == (1, 3, 3)
+    assert torch.all(cut[:, 0] == 0.5) and torch.all(cut[:, :, 2] == 0.5)
+    assert torch.equal(cut[0, 1:, :2], image[0, :2, 2:])
 
 
 def test_crops_centre_on_the_maximum() -> None:
@@ -33,10 +36,12 @@ def test_crops_centre_on_the_maximum() -> None:
         x[i, 0, i + 2 : i + 5, 3:6] = 1.0 + i  # a bright 3x3 square, brighter each image
     ex = ns.top_examples(model, x, k=3, progress=False)["0"]
     assert ex.indices[0].tolist() == [5, 4, 3]
-    crops, values, box = unit_crops(model, x, ex, 0, min_size=3, context=0)
+    shown = unit_examples(model, x, ex, 0, field=field_of(model, ex, x))
+    values = shown.values
+    crops, box = unit_crops(shown, min_size=3, context=0)
     assert crops.shape == (3, 1, 3, 3) and values == sorted(values, reverse=True)
     assert box == (0, 0, 3, 3) and torch.all(crops[0] == 6.0)  # exactly the bright square
-    wide, _, box = unit_crops(model, x, ex, 0, min_size=9, context=9)
+    wide, box = unit_crops(shown, min_size=9, context=9)
     assert wide.shape == (3, 1, 9, 9) and box == (3, 3, 6, 6)  # the field in its context
     assert torch.all(wide[0, :, 3:6, 3:6] == 6.0)
     assert torch.all(wide[0, :, 8] == 0.5) and wide[0].sum() == 6.0 * 9 + 0.5 * 9  # gray: outside
@@ -67,9 +72,12 @@ def test_text_examples_are_shaded_snippets(tmp_path: Path) -> None:
     model = attach_spec(CharNet().eval(), InputSpec(shape=(6,), kind="text", vocab="abcd\n"))
     tokens = torch.randint(0, 5, (20, 6))
     res = ns.top_examples(model, tokens, layers=["rnn[0]"], k=2, progress=False)
-    ids, act = unit_traces(model, tokens, res["rnn[0]"], unit=1)
-    assert ids.shape == (2, 6) and act.shape == (2, 6)
+    shown = unit_examples(model, tokens, res["rnn[0]"], 1, traces=True)
+    assert kind_for(model.input_spec, shown.inputs[0]).name == "text"
+    act = shown.traces
+    assert len(shown.inputs) == 2 and act.shape == (2, 6)
     assert torch.isclose(act[0].max(), res["rnn[0]"].values[1, 0])
+    assert torch.equal(act, unit_traces(model, tokens, res["rnn[0]"], 1, shown.indices))
     write_examples(model, tokens, res, tmp_path, progress=False)
     page = (tmp_path / "index.html").read_text()
     assert page.count("class='snippet'") == 3 * 2 * 2  # units x sides x examples

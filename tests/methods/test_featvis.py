@@ -14,6 +14,7 @@ from neuronscope.core.spec import InputSpec, attach_spec
 from neuronscope.methods.featvis import objectives as O
 from neuronscope.methods.featvis.param import ImageParam
 from neuronscope.methods.featvis.transform import Jitter, apply, standard
+from neuronscope.render.featvis import save_pngs
 
 
 def ctx_of(model: nn.Module, x: torch.Tensor, layers: list[str]) -> O.Context:
@@ -77,6 +78,8 @@ def test_composition() -> None:
 
 def test_diversity_measures_and_increases_difference() -> None:
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU()).eval()
+    model[0].bias.data.fill_(0.2)  # with this init channel 0 is dead on [0, 1] images (no
+    # gradient reaches the images at all, so no objective could move them); now it is live
     same = torch.rand(1, 1, 8, 8).repeat(3, 1, 1, 1)
     assert torch.allclose(O.diversity("1")(ctx_of(model, same, ["1"])), torch.full((3,), -1.0),
                           atol=1e-5)
@@ -184,10 +187,11 @@ def test_param_and_transforms_keep_images_in_range_and_independent() -> None:
 def test_result_saves_loads_and_shows(tmp_path: Path) -> None:
     vis = ns.visualize(small_net(), ["3:1", "3:2"], steps=3, n_starts=2, progress=False)
     assert vis.labels == ["3:1 #0", "3:1 #1", "3:2 #0", "3:2 #1"]
-    vis.save(tmp_path)
+    save_pngs(vis, tmp_path)
     assert (tmp_path / "grid.png").is_file() and len(list(tmp_path.glob("00*.png"))) == 4
-    back = ns.Visualization.load(tmp_path)
+    back = ns.Visualization.load(tmp_path / "visualization.safetensors")
     assert torch.equal(back.images, vis.images) and back.targets == vis.targets
+    assert back.settings == vis.settings and back.n_starts == 2
     assert vis._repr_png_().startswith(b"\x89PNG")
 
 

@@ -16,11 +16,12 @@ def test_projection_of_a_hand_made_unit() -> None:
     model = nn.Sequential(conv, nn.ReLU()).eval()
     x = torch.rand(1, 1, 4, 4) + 0.1
     for method in ("guided", "deconv"):
-        up = project(model, x, "1:0", method)
-        assert up.shape == x.shape and torch.allclose(up, torch.ones_like(x))  # +2 everywhere
-    down = project(model, x, "0:1", "guided")  # the conv output itself: gradient -1 everywhere
-    assert torch.allclose(down, torch.zeros_like(x))
+        up = project(model, x, "1:0", method=method).attribution
+        assert up.shape == x.shape and torch.allclose(up, torch.full_like(x, 2.0))
+    down = project(model, x, "0:1", method="guided")  # the conv output: gradient -1 everywhere
+    assert torch.allclose(down.attribution, -torch.ones_like(x))
+    assert down.show().size == (4 + 2, 4 + 2)  # one tile with a 1-pixel border
     with pytest.raises(ValueError, match="method"):
-        project(model, x, "1:0", "lrp")
+        project(model, x, "1:0", method="lrp")
     with pytest.raises(ns.UnitOutOfRangeError, match="0-1"):
         project(model, x, "1:5")

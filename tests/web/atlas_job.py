@@ -41,15 +41,17 @@ if __name__ == "__main__":
     if len(sys.argv) > 3 and sys.argv[2] == "--die-in":  # stop as abruptly as SIGKILL there
         import os
 
-        from neuronscope.atlas import build as builder
+        from neuronscope.atlas.sections import get_section
 
-        section, layer = sys.argv[3].split(":")
-        real = getattr(builder, f"_{section}_layer" if section == "examples" else f"_{section}")
+        name, layer = sys.argv[3].split(":")
+        section = get_section(name)
+        method = "draw_layer" if name == "examples" else "compute_layer"
+        real = getattr(section, method)
 
         def dying(*args: object, **kwargs: object) -> object:
-            if layer in args:
+            if layer in args:  # while this layer's files are being written
                 os._exit(9)
             return real(*args, **kwargs)
 
-        setattr(builder, real.__name__, dying)
+        setattr(section, method, dying)
     build(sys.argv[1])

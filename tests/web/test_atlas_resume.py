@@ -74,12 +74,12 @@ def test_new_sections_only_compute_what_is_missing(tmp_path: Path,
     build_atlas(tiny_model(), tiny_data(), str(out), sections=("examples",), k=3,
                 progress=False)
     before = snapshot(out)
-    from neuronscope.atlas import build as builder
+    from neuronscope.atlas.sections import examples as examples_section
 
     def no_examples(*args: object, **kwargs: object) -> None:
         raise AssertionError("examples were computed again")
 
-    monkeypatch.setattr(builder, "top_examples", no_examples)
+    monkeypatch.setattr(examples_section, "top_examples", no_examples)
     atlas = build_atlas(tiny_model(), tiny_data(), str(out), sections=("examples", "featvis"),
                         k=3, steps=2, progress=False)
     assert all(atlas.done(layer, "featvis") for layer in ("conv1", "conv2", "fc"))

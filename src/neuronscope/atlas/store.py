@@ -1,15 +1,15 @@
 """The atlas on disk: a versioned JSON manifest, arrays (safetensors), JSON and PNG files.
 
-Layout of an atlas folder::
+This module is the only code that knows the atlas's file names. Layout::
 
-    manifest.json                      format, version, model, data, layers, sections done
-    model/weights-<layer>.png          first-layer filters, linear templates
-    arrays/examples.safetensors        the TopExamples of every layer
-    units/<layer>/<section>.json       per-unit numbers of one section (examples, featvis, ...)
-    examples/<layer>/unit-0017-top.png (and -bottom, -random)
-    featvis/<layer>/unit-0017-pos0.png (and -pos1, -neg)
-    layers/<layer>/dream.png           DeepDream of a bundled photograph
-    work/                              checkpoints of unfinished sections
+    manifest.json                        format, version, model, data, layers, sections done
+    model/<name>                         model-wide pictures (weights-<layer>.png)
+    arrays/<name>.safetensors            results kept whole (the TopExamples of a pass)
+    units/<layer>/<section>.json         per-unit numbers of one section
+    <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
+                                         featvis/..-pos0.png; .html for text fragments)
+    layers/<layer>/<name>                per-layer pictures (dream.png)
+    work/<name>                          checkpoints of unfinished sections
 
 Every file is written atomically (temporary file, then rename) and a section is
 marked done in the manifest only after all its files are written, so a build
@@ -25,9 +25,9 @@ from typing import Any
 
 from PIL import Image
 
-from ..core import store
 from ..core.errors import NeuronscopeError
 from ..core.files import atomic_write
+from ..core.result import Result
 from ..render.grid import save_png
 
 FORMAT = "neuronscope.atlas"
@@ -107,6 +107,53 @@ class AtlasStore:
         save_png(image, self.path(relative))
         return relative
 
-    def write_arrays(self, relative: str, tensors: dict, meta: dict[str, Any]) -> str:
-        store.save(self.path(relative), tensors, meta)
+    def write_result(self, relative: str, result: Result) -> str:
+        result.save(self.path(relative))
         return relative
+
+    def write_picture(self, relative: str, picture: Image.Image | str) -> str:
+        """Write a picture: an image as ``relative + ".png"``, an HTML fragment as
+        ``relative + ".html"``; returns the path written."""
+        if isinstance(picture, Image.Image):
+            return self.write_png(relative + ".png", picture)
+        atomic_write(self.path(relative + ".html"), lambda f: f.write(picture), "w")
+        return relative + ".html"
+
+    # ------------------------------------------------------------ file names
+
+    @staticmethod
+    def unit_name(unit: int, tag: str) -> str:
+        """The file name (without extension) of a per-unit picture: ``unit-0017-top``."""
+        return f"unit-{unit:04d}-{tag}"
+
+    @classmethod
+    def unit_file(cls, section: str, layer: str, unit: int, tag: str, ext: str = "png") -> str:
+        """A per-unit picture of a section: ``featvis/conv3/unit-0017-pos0.png``; with
+        ``ext=""`` the name without its extension (for `write_picture`)."""
+        name = f"{section}/{layer}/{cls.unit_name(unit, tag)}"
+        return f"{name}.{ext}" if ext else name
+
+    @staticmethod
+    def units_json(layer: str, section: str) -> str:
+        """The per-unit numbers of one section for one layer."""
+        return f"units/{layer}/{section}.json"
+
+    @staticmethod
+    def layer_file(layer: str, name: str) -> str:
+        """A per-layer file: ``layers/conv3/dream.png``."""
+        return f"layers/{layer}/{name}"
+
+    @staticmethod
+    def model_file(name: str) -> str:
+        """A model-wide file: ``model/weights-conv1.png``."""
+        return f"model/{name}"
+
+    @staticmethod
+    def arrays_file(name: str) -> str:
+        """A result kept whole: ``arrays/examples-1a2b3c4d.safetensors``."""
+        return f"arrays/{name}.safetensors"
+
+    @staticmethod
+    def work_file(name: str) -> str:
+        """A checkpoint of unfinished work, deleted when the work is done."""
+        return f"work/{name}"

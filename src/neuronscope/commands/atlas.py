@@ -9,18 +9,18 @@ from .common import load
 
 def cmd_atlas(args: argparse.Namespace) -> None:
     from .. import data
-    from ..atlas.build import SECTIONS, build_atlas
+    from ..atlas.build import build_atlas
     from ..core.spec import attach_spec, input_spec
 
     model = load(args, need_spec=False)
     dataset = data.load(args.data, split=args.split)
     if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
         attach_spec(model, dataset.spec)
-    sections = tuple(args.sections.split(",")) if args.sections else SECTIONS
-    atlas = build_atlas(model, dataset, args.out, layers_=args.layers, sections=sections,
+    sections = tuple(args.sections.split(",")) if args.sections else None
+    atlas = build_atlas(model, dataset, args.out, layers=args.layers, sections=sections,
                         name=args.model, data_name=f"{args.data}:{args.split}", k=args.k,
                         steps=args.steps)
-    done = {layer: sorted(k for k in v if k != "facts")
+    done = {layer: sorted(k for k, info in v.items() if k != "facts" and "skipped" not in info)
             for layer, v in atlas.manifest["layers"].items()}
     print(f"atlas of {args.model} on {len(dataset):,} {args.data} inputs: {atlas.root}")
     for layer, secs in done.items():

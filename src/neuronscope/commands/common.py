@@ -7,12 +7,11 @@ import re
 
 from torch import nn
 
-from ..core.errors import NeuronscopeError
+from ..core.errors import NeuronscopeError, did_you_mean
 
 
 def load(args: argparse.Namespace, need_spec: bool = True) -> nn.Module:
     import dataclasses
-    import difflib
 
     from .. import zoo
     from ..core.model import load_model
@@ -21,10 +20,9 @@ def load(args: argparse.Namespace, need_spec: bool = True) -> nn.Module:
     spec = args.model
     if ":" not in spec:
         if spec not in zoo.names():
-            close = difflib.get_close_matches(spec, zoo.names(), n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise NeuronscopeError(
-                f"no built-in model {spec!r}.{hint} Built-in models: {', '.join(zoo.names())}; "
+                f"no built-in model {spec!r}.{did_you_mean(spec, zoo.names())} Built-in "
+                f"models: {', '.join(zoo.names())}; "
                 "or give file.py:factory or torchvision:NAME"
             )
         spec = f"zoo:{spec}"

@@ -10,6 +10,7 @@ from .common import load, shape
 
 def cmd_visualize(args: argparse.Namespace) -> None:
     from ..methods.featvis import visualize
+    from ..render.featvis import save_pngs
 
     model = load(args, need_spec=False)
     size = shape(args.size) if args.size else None
@@ -18,7 +19,7 @@ def cmd_visualize(args: argparse.Namespace) -> None:
     vis = visualize(model, args.units, size=(size[0] if size and len(size) == 1 else size),
                     steps=args.steps, seed=args.seed, n_starts=args.n_starts,
                     negative=args.negative, preset=args.preset, param=args.param)
-    folder = vis.save(args.out)
+    folder = save_pngs(vis, args.out)
     print(f"{len(vis.images)} images of {len(vis.targets)} targets, {args.steps} steps -> "
           f"{folder}/grid.png")
     for label, value in zip(vis.labels, vis.activations.tolist(), strict=True):

@@ -36,3 +36,20 @@ class ModelLoadError(NeuronscopeError, ValueError):
 
 class DatasetNotFoundError(NeuronscopeError, KeyError):
     """An unknown dataset name."""
+
+
+class ResultFileError(NeuronscopeError, ValueError):
+    """A result file is missing, damaged, truncated, of another kind or of a newer version."""
+
+
+def did_you_mean(name: object, known: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the known name closest to `name`, or an empty string.
+
+    Example:
+        >>> did_you_mean("shapes-cn", ["shapes-cnn", "digits-mlp"])
+        " Did you mean 'shapes-cnn'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -9,10 +9,11 @@ from typing import Any
 
 from torch import nn
 
-from .errors import NeuronscopeError
+from .errors import AmbiguousCallError, LayerNotFoundError, NeuronscopeError
 from .hooks import forward_kwargs, trace
+from .model import model_device, model_dtype
 from .spec import input_spec
-from .units import leaves, unit_axis
+from .units import Unit, check_unit, find_module, leaves, suggest, unit_axis
 
 _KINDS: list[tuple[str, tuple[type, ...]]] = [
     ("conv", (nn.modules.conv._ConvNd,)),
@@ -91,9 +92,9 @@ def resolve_example(model: nn.Module, example_input: Any = None) -> Any:
             f"{type(model).__name__} carries no input description: pass an example input "
             "(a batched tensor such as torch.zeros(1, 3, 64, 64))"
         )
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    x = spec.example(device=param.device if param is not None else None)
-    return x.to(param.dtype) if param is not None and x.is_floating_point() else x
+    x = spec.example(device=model_device(model))
+    dtype = model_dtype(model)
+    return x.to(dtype) if dtype is not None and x.is_floating_point() else x
 
 
 def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
@@ -133,3 +134,53 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
                 calls=count[call.name],
             ))
     return infos
+
+
+def layer_table(model: nn.Module, example_input: Any = None) -> dict[str, LayerInfo]:
+    """`layers` as a dict by name (one forward pass), for resolving many addresses."""
+    return {info.name: info for info in layers(model, example_input)}
+
+
+def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
+               single_call: bool = False) -> LayerInfo:
+    """The `LayerInfo` of the layer that `address` names, from a `layer_table`.
+
+    The one place that turns an address into a layer for every method, with one set of
+    errors: `LayerNotFoundError` (with the closest names) for a module that does not
+    exist or an output that is not a tensor, `UnitOutOfRangeError` for a unit outside
+    the layer, and with `single_call` an `AmbiguousCallError` for a module that runs
+    more than once in one forward pass.
+    """
+    unit = Unit.parse(address)
+    info = table.get(unit.layer)
+    if info is None:
+        find_module(model, unit.module_path)  # no such module: the closest module names
+        elements = [n for n in table if n.startswith(unit.layer + "[")]
+        if elements:
+            raise LayerNotFoundError(
+                f"{unit.layer} does not output one tensor; address one of its elements: "
+                f"{', '.join(elements[:12])}")
+        close = suggest(unit.layer, list(table))
+        raise LayerNotFoundError(
+            f"{unit.layer} is not a tensor output of the model for this input (did it run?); "
+            f"closest layers: {', '.join(close) or 'none'}. ns.layers(model, x) lists them.")
+    if single_call and info.calls > 1:
+        raise AmbiguousCallError(
+            f"{info.name} runs {info.calls} times in one forward pass (a shared module); "
+            "results would mix its calls. Pick a layer that runs once.")
+    check_unit(unit, (1, *info.shape), info.unit_axis)
+    return info
+
+
+def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
+                  single_call: bool = False) -> LayerInfo:
+    """The `LayerInfo` of the layer `address` names (see `find_layer` for the errors).
+
+    Example:
+        >>> import torch
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+        >>> resolve_layer(model, "0:2", torch.zeros(1, 4)).n_units
+        3
+    """
+    return find_layer(model, layer_table(model, example_input), address,
+                      single_call=single_call)

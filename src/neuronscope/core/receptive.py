@@ -27,6 +27,7 @@ from torch import nn
 from .errors import NeuronscopeError
 from .hooks import forward_kwargs, record, trace
 from .layers import eval_mode, resolve_example
+from .result import Result
 from .units import Unit, find_module, select_output, unit_axis
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ METHODS = ("auto", "analytic", "gradient")
 
 
 @dataclass(frozen=True)
-class ReceptiveField:
+class ReceptiveField(Result):
     """Size, stride and offset of a layer's receptive field, per spatial axis.
 
     Axes are the spatial axes of the input (rows then columns for images; one axis
@@ -49,6 +50,8 @@ class ReceptiveField:
         >>> rf.box(0, 0, clip=(8, 8))
         (0, 0, 2, 2)
     """
+
+    FORMAT = "neuronscope.receptive_field"
 
     size: tuple[int, ...]
     stride: tuple[int, ...]

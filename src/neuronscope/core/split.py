@@ -96,11 +96,12 @@ class LayerSplit:
 
             with patch(self.model, self.layer, one):
                 outputs.append(self.model(x))
-        return torch.cat(outputs)
+        return _cat(outputs)
 
     @torch.no_grad()
-    def run(self, x: Any, variants: Variants, m: int) -> torch.Tensor:
-        """The model's outputs [M * B, ...] for the M variants of the layer (variant-major).
+    def run(self, x: Any, variants: Variants, m: int) -> Any:
+        """The model's outputs [M * B, ...] for the M variants of the layer (variant-major;
+        for a dict or tuple output, each of its tensors stacked so).
 
         `variants` maps the layer's output [B, ...] to the M variants stacked along
         the batch axis [M * B, ...].
@@ -111,9 +112,7 @@ class LayerSplit:
         if not self._checked:  # the split must give the model's own output
             self._checked = True
             same = self._above_run(kept, layer_out.clone(), 1)
-            full = self.model(x)
-            if not (isinstance(full, torch.Tensor) and same.shape == full.shape
-                    and torch.allclose(same, full, rtol=1e-4, atol=1e-5)):
+            if not _close(same, self.model(x)):
                 self.fast, self.why = False, "the split did not reproduce the model's output"
                 logger.info("LayerSplit(%s): %s; using full forward passes", self.layer, self.why)
                 return self._fallback(x, variants, m)
@@ -157,3 +156,26 @@ class LayerSplit:
                 break
             interp.env[node] = interp.run_node(node)
         return out
+
+
+def _cat(outputs: list[Any]) -> Any:
+    """Outputs of several passes joined along the batch axis, tensor by tensor."""
+    first = outputs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outputs)
+    if isinstance(first, dict):
+        return {key: _cat([o[key] for o in outputs]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_cat(list(parts)) for parts in zip(*outputs, strict=True))
+    return first
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Whether two outputs hold the same structure and nearly the same tensors."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return False

@@ -312,3 +312,18 @@ def unit_index(unit: Unit, ndim: int, axis: int | None) -> tuple[Any, ...]:
         for i, p in zip(others, unit.pos, strict=True):
             index[i] = p
     return tuple(index)
+
+
+def per_unit(t: torch.Tensor, axis: int | None) -> torch.Tensor:
+    """A batched layer output [B, ...] as [B, units, positions]: the unit axis moved to 1
+    and every other axis flattened (one unit holding everything when `axis` is None).
+
+    Example:
+        >>> per_unit(torch.zeros(2, 5, 4, 3), axis=1).shape
+        torch.Size([2, 5, 12])
+        >>> per_unit(torch.zeros(2, 7, 6), axis=2).shape
+        torch.Size([2, 6, 7])
+    """
+    if axis is None:
+        return t.reshape(t.shape[0], 1, -1)
+    return t.movedim(axis, 1).reshape(t.shape[0], t.shape[axis], -1)

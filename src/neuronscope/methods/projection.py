@@ -3,15 +3,44 @@ backprop (Springenberg et al. 2014), through Captum, for one unit's whole channe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from neuronscope.core.errors import UnitOutOfRangeError
 from neuronscope.core.hooks import record
-from neuronscope.core.layers import eval_mode, layers
-from neuronscope.core.units import Unit
+from neuronscope.core.layers import eval_mode, resolve_layer
+from neuronscope.core.result import Result
+from neuronscope.core.units import Unit, per_unit
 
 METHODS = ("guided", "deconv")
+
+
+@dataclass
+class Projection(Result):
+    """The projection of `unit` onto a batch of inputs: ``attribution`` has the inputs'
+    shape and sign (raw, not scaled); `show` draws it with gray at zero.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+        >>> p = project(model, torch.rand(1, 3, 8, 8), "1:2")
+        >>> p.attribution.shape, p.method
+        (torch.Size([1, 3, 8, 8]), 'guided')
+    """
+
+    FORMAT = "neuronscope.projection"
+
+    unit: str
+    method: str
+    attribution: torch.Tensor
+
+    def show(self):  # noqa: ANN201 - a PIL image; render is imported only when drawing
+        """The projections side by side, gray at zero, each scaled to its largest value."""
+        from neuronscope.render.grid import image_grid
+
+        return image_grid(self.attribution, nrow=len(self.attribution), normalize="symmetric")
 
 
 class _Channel(nn.Module):
@@ -24,21 +53,14 @@ class _Channel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with record(self.model, [self.layer], detach=False) as rec:
             self.model(x)
-        t = rec[self.layer]
-        t = t.movedim(self.axis, 1) if self.axis is not None else t.reshape(t.shape[0], 1)
-        return t.reshape(t.shape[0], t.shape[1], -1).sum(2)
+        return per_unit(rec[self.layer], self.axis).sum(2)
 
 
-def project(model: nn.Module, x: torch.Tensor, unit: str, method: str = "guided"
-            ) -> torch.Tensor:
+def project(model: nn.Module, x: torch.Tensor, unit: str, *, method: str = "guided"
+            ) -> Projection:
     """The projection of `unit` (``"conv3:17"``: its channel summed over positions) onto
-    the input batch `x` [N, ...], same shape as `x`, for display (``0.5 + a / 2max|a|``).
-
-    Example:
-        >>> import torch, torch.nn as nn
-        >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
-        >>> project(model, torch.rand(1, 3, 8, 8), "1:2").shape
-        torch.Size([1, 3, 8, 8])
+    the input batch `x` [N, ...]: how much each input value drives it, by guided
+    backprop (``"guided"``) or the deconvnet (``"deconv"``).
     """
     from captum.attr import Deconvolution, GuidedBackprop
 
@@ -46,17 +68,12 @@ def project(model: nn.Module, x: torch.Tensor, unit: str, method: str = "guided"
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     target = Unit.parse(unit)
     with eval_mode(model):
-        info = {i.name: i for i in layers(model, x[:1])}.get(target.layer)
-        if info is None:
-            from neuronscope.core.units import find_module
-
-            find_module(model, target.module_path)
-            raise UnitOutOfRangeError(f"{target.layer} is not a tensor output of the model")
-        if target.channel is None or not 0 <= target.channel < info.n_units:
-            raise UnitOutOfRangeError(f"{unit}: {target.layer} has units 0-{info.n_units - 1}")
+        info = resolve_layer(model, target, x[:1])
+        if target.channel is None:
+            raise UnitOutOfRangeError(f"{unit} names a layer; project takes one unit, such as "
+                                      f"{target.layer}:0 (units 0-{info.n_units - 1})")
         algo = GuidedBackprop if method == "guided" else Deconvolution
         head = _Channel(model, target.layer, info.unit_axis)
         attr = algo(head).attribute(x.detach().clone().requires_grad_(True),
                                     target=target.channel).detach()
-    top = attr.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *[1] * (attr.dim() - 1))
-    return (attr / top * 0.5 + 0.5).clamp(0, 1)
+    return Projection(str(target), method, attr)

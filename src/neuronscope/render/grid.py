@@ -157,3 +157,18 @@ def save_png(image: Image.Image, path: str | os.PathLike[str]) -> Path:
         True
     """
     return atomic_write(path, lambda f: image.save(f, format="PNG"))
+
+
+def signed_levels(t: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Signed values as 8-bit gray levels (zero at 127.5, the largest magnitude at 0 or 255)
+    and that magnitude, for drawing activation maps in the browser.
+
+    Example:
+        >>> levels, top = signed_levels(torch.tensor([-2.0, 0.0, 1.0]))
+        >>> levels.tolist(), top
+        ([0, 128, 191], 2.0)
+    """
+    top = float(t.abs().max()) if t.numel() else 0.0
+    top = top or 1.0
+    levels = ((t.float() / top).clamp(-1, 1) * 127.5 + 127.5).round().to(torch.uint8)
+    return levels.cpu().numpy(), top

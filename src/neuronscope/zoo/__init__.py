@@ -11,7 +11,10 @@ Example:
     >>> model = zoo.load("digits-mlp", progress=False)  # doctest: +SKIP
 """
 
+from neuronscope.core.model import register_loader
+
 from .cache import cache_root
+from .callbacks import Callback, TrainState
 from .recipes import (
     RECIPES,
     Recipe,
@@ -22,9 +25,14 @@ from .recipes import (
     recipe,
     shapes_cnn,
 )
-from .training import accuracy, load, train
+from .tasks import Task, get_task, register_task, task_names
+from .training import accuracy, fit, load, train
+
+register_loader("zoo", lambda name, device=None: load(name, device=device),
+                "zoo:NAME  a built-in model, e.g. zoo:shapes-cnn (neuronscope.zoo.names())")
 
 __all__ = [
-    "RECIPES", "Recipe", "ZooModelNotFoundError", "accuracy", "cache_root", "digits_cnn",
-    "digits_mlp", "load", "names", "recipe", "shapes_cnn", "train",
+    "RECIPES", "Callback", "Recipe", "Task", "TrainState", "ZooModelNotFoundError", "accuracy",
+    "cache_root", "digits_cnn", "digits_mlp", "fit", "get_task", "load", "names", "recipe",
+    "register_task", "shapes_cnn", "task_names", "train",
 ]

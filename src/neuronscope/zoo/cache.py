@@ -1,9 +1,10 @@
 """Where trained built-in models live: ``$NEURONSCOPE_CACHE/zoo/NAME-HASH.{safetensors,json}``.
 
-HASH covers every recipe field (except its description) and the built architecture's
-``repr``, so a changed recipe or architecture gets a new file and is retrained. Files
-are written atomically (a temporary file in the same folder, then ``os.replace``); the
-weights are written before the JSON, so a JSON file means a complete entry.
+HASH covers every recipe field (except its description, and its task when that is the
+default ``"classify"``) and the built architecture's ``repr``, so a changed recipe or
+architecture gets a new file and is retrained. Files are written atomically (a temporary
+file in the same folder, then ``os.replace``); the weights are written before the JSON,
+so a JSON file means a complete entry.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def cache_root() -> Path:
 
 
 def recipe_hash(recipe: Recipe, model: nn.Module) -> str:
-    """A short hash of the recipe's fields and the architecture's repr.
+    """A short hash of the recipe's fields and the architecture's repr (see the module doc).
 
     Example:
         >>> from neuronscope.zoo.recipes import recipe
@@ -47,6 +48,10 @@ def recipe_hash(recipe: Recipe, model: nn.Module) -> str:
     """
     fields = recipe.fields()
     fields.pop("description", None)
+    # `task` was added after models had been trained and cached; the default task is
+    # left out so that every recipe from before it keeps its hash (and its cached weights).
+    if fields.get("task") == "classify":
+        fields.pop("task")
     text = json.dumps({"recipe": fields, "architecture": repr(model)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

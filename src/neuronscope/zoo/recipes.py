@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from neuronscope.core.errors import ModelLoadError
+from neuronscope.core.errors import ModelLoadError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -32,9 +32,11 @@ class Recipe:
     limit training / evaluation to the first items of a split (None: the whole split).
     Augmentations apply to training batches only: ``flip`` mirrors left-right,
     ``dihedral`` applies a random one of the 8 flips and quarter turns, ``shift``
-    translates by up to that many pixels (edges replicated). ``version`` is bumped by
-    hand when training code changes in a way the fields do not show; every field except
-    ``description`` is part of the cache key.
+    translates by up to that many pixels (edges replicated). ``task`` names the
+    registered `neuronscope.zoo.tasks.Task` that supplies data, loss and evaluation
+    (``"classify"``: image classification). ``version`` is bumped by hand when training
+    code changes in a way the fields do not show; every field except ``description`` is
+    part of the cache key (``task`` only when it is not the default).
 
     Example:
         >>> r = recipe("digits-mlp")
@@ -64,8 +66,11 @@ class Recipe:
     shift: int = 0
     version: str = "1"
     description: str = ""
+    task: str = "classify"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"task must be a registered task name, got {self.task!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -214,11 +219,6 @@ def recipe(name: str) -> Recipe:
         'shapes'
     """
     if name not in RECIPES:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), list(RECIPES), n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ZooModelNotFoundError(
-            f"no built-in model {name!r}.{hint} Built-in models: {', '.join(RECIPES)}"
-        )
+        raise ZooModelNotFoundError(f"no built-in model {name!r}.{did_you_mean(name, names())} "
+                                    f"Built-in models: {', '.join(RECIPES)}")
     return RECIPES[name]

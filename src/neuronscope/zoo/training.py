@@ -1,86 +1,35 @@
-"""Training a built-in model from its `Recipe`, and the cache in front of it."""
+"""Training a built-in model from its `Recipe` through its `Task`, and the cache in front of it.
+
+`fit` is the one training loop: the recipe's task (`neuronscope.zoo.tasks`) supplies
+data, batches, loss and evaluation; callbacks (`neuronscope.zoo.callbacks`) see every
+step. ``augment``, ``accuracy`` and ``load_split`` live in `neuronscope.zoo.classify`
+and are importable from here too.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neuronscope.core.model import load_weights, save_weights
 from neuronscope.core.spec import InputSpec, attach_spec
 
 from .cache import entry_paths, read_json, recipe_hash, write_json
+from .callbacks import TrainState, check_callbacks, run_callbacks
+from .classify import accuracy, augment, load_split
 from .recipes import Recipe, recipe
+from .tasks import get_task
+
+__all__ = ["accuracy", "augment", "fit", "load", "load_split", "train"]
 
 logger = logging.getLogger(__name__)
-
-_EVAL_BATCH = 500
-
-
-def load_split(
-    dataset: str, split: str, n: int | None = None
-) -> tuple[Any, torch.Tensor, torch.Tensor]:
-    """(dataset object, X, y) of a built-in dataset split, cut to its first `n` items."""
-    from neuronscope import data
-
-    if n is None:
-        ds = data.load(dataset, split=split)
-    else:
-        try:  # generated datasets make only the items asked for
-            ds = data.load(dataset, split=split, n=n)
-        except TypeError:
-            ds = data.load(dataset, split=split)
-    X, y = ds.tensors()
-    if n is not None:
-        X, y = X[:n], y[:n]
-    return ds, X, y
-
-
-def augment(x: torch.Tensor, r: Recipe, g: torch.Generator) -> torch.Tensor:
-    """Apply the recipe's training augmentations to a batch, drawing from `g`."""
-    b = x.shape[0]
-
-    def coin() -> torch.Tensor:
-        return (torch.rand(b, generator=g) < 0.5).view(b, 1, 1, 1)
-
-    if r.dihedral:
-        if x.shape[-1] != x.shape[-2]:
-            raise ValueError(f"dihedral augmentation needs square images, got {tuple(x.shape)}")
-        x = torch.where(coin(), x.transpose(-1, -2), x)
-        x = torch.where(coin(), x.flip(-2), x)
-    if r.flip or r.dihedral:
-        x = torch.where(coin(), x.flip(-1), x)
-    if r.shift > 0:
-        s, (h, w) = r.shift, x.shape[-2:]
-        padded = F.pad(x, [s, s, s, s], mode="replicate")
-        dy = torch.randint(0, 2 * s + 1, (b,), generator=g).tolist()
-        dx = torch.randint(0, 2 * s + 1, (b,), generator=g).tolist()
-        x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
-    return x.contiguous()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy of `model` (run in eval mode) on (X, y).
-
-    Example:
-        >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-        >>> 0.0 <= accuracy(m, torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 0])) <= 1.0
-        True
-    """
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for i in range(0, len(y), _EVAL_BATCH):
-        correct += int((model(X[i:i + _EVAL_BATCH]).argmax(1) == y[i:i + _EVAL_BATCH]).sum())
-    model.train(was_training)
-    return correct / max(1, len(y))
 
 
 def _optimizer(r: Recipe, model: nn.Module) -> torch.optim.Optimizer:
@@ -101,70 +50,95 @@ def _scheduler(r: Recipe, opt: torch.optim.Optimizer, total: int) -> Any:
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
-def fit(r: Recipe, model: nn.Module, progress: bool = True) -> tuple[dict[str, Any], InputSpec]:
-    """Train `model` in place by recipe `r` and evaluate it: (metrics, input spec).
+def _run_epoch(state: TrainState, train_data: Any, g: torch.Generator, steps: int,
+               bar: Any, callbacks: Sequence[Any]) -> float:
+    """One epoch of `state.task`'s batches; the mean batch loss."""
+    r, task, opt = state.recipe, state.task, state.optimizer
+    total, count = 0.0, 0
+    for batch in task.batches(train_data, r, g):
+        if count == steps:
+            raise ValueError(f"task {r.task!r} yielded more than the {steps} batches per "
+                             "epoch its n_batches() promised (the lr schedule is sized by it)")
+        state.batch, state.loss = batch, None
+        run_callbacks(callbacks, "before_step", state)
+        loss = task.loss(state.model, batch, r)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state.loss = loss
+        run_callbacks(callbacks, "after_step", state)
+        state.scheduler.step()
+        total += loss.detach().item()
+        count += 1
+        state.step += 1
+        bar.update(1)
+    if count != steps:
+        raise ValueError(f"task {r.task!r} yielded {count} batches in an epoch but its "
+                         f"n_batches() promised {steps} (the lr schedule is sized by it)")
+    return total / steps
 
-    Uses the global torch RNG (dropout) as it finds it; `train` seeds it.
+
+def _summary(scores: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in scores.items())
+
+
+def fit(
+    r: Recipe, model: nn.Module, progress: bool = True, callbacks: Sequence[Any] = ()
+) -> tuple[dict[str, Any], InputSpec]:
+    """Train `model` in place by recipe `r` and its task, and evaluate it: (metrics, input spec).
+
+    Metrics are the task's evaluation plus ``final_loss`` (mean batch loss of the last
+    epoch), ``seconds``, ``data_seconds`` and ``threads``. `callbacks` see every step
+    (see `neuronscope.zoo.callbacks`). Uses the global torch RNG (dropout) as it finds
+    it; `train` seeds it.
+
+    Example:
+        >>> from neuronscope.zoo.callbacks import Callback
+        >>> class Steps(Callback):
+        ...     n = 0
+        ...     def after_step(self, state): self.n += 1
+        >>> r = recipe("digits-mlp").replace(n_train=64, n_test=32, epochs=2)
+        >>> steps = Steps()
+        >>> metrics, spec = fit(r, r.builder(10), progress=False, callbacks=[steps])
+        >>> steps.n, metrics["n_train"], spec.shape
+        (4, 64, (1, 8, 8))
     """
     from tqdm.auto import tqdm
 
+    task, callbacks = get_task(r.task), tuple(callbacks)
+    check_callbacks(callbacks)
     start = time.perf_counter()
-    train_ds, X, y = load_split(r.dataset, "train", r.n_train)
-    test_ds, Xt, yt = load_split(r.dataset, "test", r.n_test)
-    classes = list(train_ds.classes)
-    if len(classes) != r.n_classes:
-        raise ValueError(
-            f"recipe {r.name!r} expects {r.n_classes} classes but dataset {r.dataset!r} "
-            f"has {len(classes)}: {classes}"
-        )
+    train_data, test_data, spec = task.load(r)
     data_seconds = time.perf_counter() - start
     g = torch.Generator().manual_seed(r.seed)
-    n = len(y)
-    steps = max(1, n // r.batch_size)  # the shuffled remainder is dropped (batch norm)
+    steps = task.n_batches(train_data, r)
     opt = _optimizer(r, model)
-    sched = _scheduler(r, opt, r.epochs * steps)
-    logger.info("training %s on %d %s items for %d epochs (%d threads)",
-                r.name, n, r.dataset, r.epochs, torch.get_num_threads())
+    state = TrainState(model, opt, _scheduler(r, opt, r.epochs * steps), r, task)
+    logger.info("training %s (task %s) on %s, %d batches per epoch for %d epochs (%d threads)",
+                r.name, r.task, r.dataset, steps, r.epochs, torch.get_num_threads())
     model.train()
+    run_callbacks(callbacks, "on_train_start", state)
     loss_value = float("nan")
     with tqdm(total=r.epochs * steps, desc=f"training {r.name}", unit="batch",
               disable=not progress, leave=False, mininterval=0.5) as bar:
         for epoch in range(r.epochs):
-            epoch_start = time.perf_counter()
-            perm = torch.randperm(n, generator=g)
-            total = 0.0
-            for i in range(steps):
-                idx = perm[i * r.batch_size:(i + 1) * r.batch_size]
-                xb = augment(X[idx], r, g)
-                loss = F.cross_entropy(model(xb), y[idx], label_smoothing=r.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.detach().item()
-                bar.update(1)
-            loss_value = total / steps
+            state.epoch, epoch_start = epoch, time.perf_counter()
+            loss_value = _run_epoch(state, train_data, g, steps, bar, callbacks)
+            state.metrics["epoch_loss"] = loss_value
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.3f}")
             logger.debug("%s epoch %d/%d: loss %.4f (%.1f s)", r.name, epoch + 1, r.epochs,
                          loss_value, time.perf_counter() - epoch_start)
+            run_callbacks(callbacks, "on_epoch_end", state)
     if not math.isfinite(loss_value):
         raise RuntimeError(f"training {r.name!r} diverged (loss {loss_value}); lower the lr")
     model.eval()
-    metrics = {
-        "test_accuracy": accuracy(model, Xt, yt),
-        "train_accuracy": accuracy(model, X, y),
-        "final_loss": loss_value,
-        "n_train": n,
-        "n_test": len(yt),
-        "seconds": time.perf_counter() - start,
-        "data_seconds": data_seconds,
-        "threads": torch.get_num_threads(),
-    }
-    logger.info("trained %s: test accuracy %.4f, train accuracy %.4f, %.1f s",
-                r.name, metrics["test_accuracy"], metrics["train_accuracy"], metrics["seconds"])
-    spec = InputSpec.from_json(test_ds.spec.to_json())
-    spec.class_names = classes
-    return metrics, spec
+    scores = task.evaluate(model, train_data, test_data)
+    state.metrics = {**scores, "final_loss": loss_value, "seconds": time.perf_counter() - start,
+                     "data_seconds": data_seconds, "threads": torch.get_num_threads()}
+    logger.info("trained %s: %s, %.1f s", r.name, _summary(scores), state.metrics["seconds"])
+    run_callbacks(callbacks, "on_train_end", state)
+    return state.metrics, spec
 
 
 def _from_cache(model: nn.Module, weights: Path, meta: Path) -> dict[str, Any] | None:
@@ -182,7 +156,8 @@ def _from_cache(model: nn.Module, weights: Path, meta: Path) -> dict[str, Any] |
 
 
 def train(
-    name: str, *, progress: bool = True, retrain: bool = False, **overrides: Any
+    name: str, *, progress: bool = True, retrain: bool = False,
+    callbacks: Sequence[Any] = (), **overrides: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train built-in model `name` (or take it from the cache): (model in eval mode, metrics).
 
@@ -193,6 +168,10 @@ def train(
     model as ``model.zoo_metrics``. The global torch RNG is
     seeded from the recipe inside a fork, so the caller's RNG state is left unchanged.
 
+    With `callbacks` (see `fit`) the cache is neither read nor written: the model is
+    trained now, so the callbacks see every step, and ``cache_path`` is None. Callbacks
+    that only observe give the same weights as the cached model.
+
     Example:
         >>> model, metrics = train("digits-mlp", progress=False)  # doctest: +SKIP
         >>> metrics["test_accuracy"] > 0.9  # doctest: +SKIP
@@ -201,24 +180,28 @@ def train(
     r = recipe(name)
     if overrides:
         r = r.replace(**overrides)
+    get_task(r.task)  # an unknown task fails before anything is built
+    callbacks = tuple(callbacks)
+    use_cache = not callbacks
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(r.seed)
         model = r.builder(r.n_classes)
         key = recipe_hash(r, model)
         weights, meta = entry_paths(r.name, key)
-        if not retrain:
+        if use_cache and not retrain:
             cached = _from_cache(model, weights, meta)
             if cached is not None:
                 logger.info("loaded %s from cache %s", r.name, weights)
                 model.zoo_metrics = cached
                 return model.eval(), cached
-        metrics, spec = fit(r, model, progress=progress)
-    save_weights(model, weights)
+        metrics, spec = fit(r, model, progress=progress, callbacks=callbacks)
     metrics = {**metrics, "hash": key, "torch_version": torch.__version__}
-    write_json(meta, {"recipe": r.fields(), "metrics": metrics, "spec": spec.to_json(),
-                      "torch_version": torch.__version__, "architecture": repr(model)})
+    if use_cache:
+        save_weights(model, weights)
+        write_json(meta, {"recipe": r.fields(), "metrics": metrics, "spec": spec.to_json(),
+                          "torch_version": torch.__version__, "architecture": repr(model)})
     attach_spec(model, spec)
-    metrics = {**metrics, "cached": False, "cache_path": str(weights)}
+    metrics = {**metrics, "cached": False, "cache_path": str(weights) if use_cache else None}
     model.zoo_metrics = metrics
     return model.eval(), metrics
 

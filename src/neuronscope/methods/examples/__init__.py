@@ -6,8 +6,8 @@ examples per quantile band in constant memory and merges exactly; `TopExamples`
 (result.py) is the saved and merged result.
 """
 
-from .mine import batch_input, top_examples
+from .mine import top_examples
 from .result import LayerExamples, TopExamples
 from .state import LayerState
 
-__all__ = ["LayerExamples", "LayerState", "TopExamples", "batch_input", "top_examples"]
+__all__ = ["LayerExamples", "LayerState", "TopExamples", "top_examples"]

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from neuronscope.core import exactsum, store
+from neuronscope.core import exactsum
+from neuronscope.core.result import Result
 from neuronscope.core.units import Unit
 
-from .state import PAD_INDEX, LayerState
-
-FORMAT = "neuronscope.top_examples/1"
+from .state import PAD_INDEX, LayerState, priority
 
 
 @dataclass
@@ -130,8 +128,6 @@ class LayerExamples:
         valid = s.res_index >= 0
         rel = s._bin_of(s.res_values).clamp(0, s.bins - 1)
         band = band_of_bin.gather(1, rel)
-        from .state import priority
-
         units = torch.arange(s.n_units).view(-1, 1)
         prio = priority(s.res_index, units, s.seed)
         for u in range(s.n_units):
@@ -155,7 +151,7 @@ class LayerExamples:
 
 
 @dataclass
-class TopExamples:
+class TopExamples(Result):
     """Dataset examples of every unit of several layers: ``res["conv3"].indices``.
 
     Example:
@@ -165,6 +161,8 @@ class TopExamples:
         >>> res["0"].indices.shape, res["0"].positions.shape
         (torch.Size([4, 3]), torch.Size([4, 3, 2]))
     """
+
+    FORMAT = "neuronscope.top_examples"
 
     layers: dict[str, LayerExamples]
     info: dict[str, Any] = field(default_factory=dict)
@@ -190,21 +188,16 @@ class TopExamples:
                            dict(self.info))
 
     def tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor of every layer's state, as ``"layer/name"`` (equal runs: equal tensors)."""
         return {f"{name}/{key}": t.detach().cpu().contiguous()
                 for name, ex in self.layers.items() for key, t in ex.state.tensors().items()}
 
-    def meta(self) -> dict[str, Any]:
-        return {"format": FORMAT, "info": self.info,
-                "layers": [ex.meta() for ex in self.layers.values()]}
-
-    def save(self, path: str | Path) -> Path:
-        """Write one safetensors file (tensors, with the JSON description in its header)."""
-        return store.save(path, self.tensors(), self.meta())
+    def _encode(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self.tensors(), {"info": self.info,
+                                "layers": [ex.meta() for ex in self.layers.values()]}
 
     @classmethod
-    def load(cls, path: str | Path) -> TopExamples:
-        """Read a file written by `save`."""
-        tensors, meta = store.load(path, FORMAT)
+    def _decode(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> TopExamples:
         layers = {}
         for m in meta["layers"]:
             parts = {k.split("/", 1)[1]: t for k, t in tensors.items()

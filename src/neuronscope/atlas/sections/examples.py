@@ -1,0 +1,114 @@
+"""The dataset-examples section: per unit its top and bottom examples (drawn by the input
+kind: crops around the receptive field, shaded text), random examples from quantile
+bands, a histogram and statistics. All layers are mined in one pass over the data."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ...methods.examples import TopExamples, top_examples
+from ..drawing import ExampleDrawer
+from . import Section, register_section
+
+
+@register_section
+class Examples(Section):
+    name, title, scope, order = "examples", "Dataset examples", "pass", 20
+    options = {"k": 9}
+
+    def compute_layers(self, job: Any, layers: list[str]) -> None:
+        """One pass for every layer still missing its examples. The set of layers is
+        written to the manifest first (the plan), so that a resumed build mines exactly
+        the same set with the same checkpoint and writes the same files."""
+        store = job.store
+        plan = store.manifest["sections"].get("examples_plan")
+        if plan is None:
+            key = hashlib.sha256("|".join(layers).encode()).hexdigest()[:8]
+            plan = {"layers": layers, "key": key}
+            store.manifest["sections"]["examples_plan"] = plan
+            store.save_manifest()
+        key, work = plan["key"], store.work_file(f"examples-{plan['key']}.ckpt")
+        res = top_examples(job.model, job.data, plan["layers"], k=job.option("k", self),
+                           progress=job.progress, checkpoint=store.path(work))
+        arrays = store.write_result(store.arrays_file(f"examples-{key}"), res)
+        for layer in plan["layers"]:
+            if not store.done(layer, self.name):
+                units = self.draw_layer(job, res, layer)
+                store.mark(layer, self.name, {"arrays": arrays, "units": units})
+        del store.manifest["sections"]["examples_plan"]
+        store.save_manifest()
+        store.path(work).unlink(missing_ok=True)
+        rest = [n for n in layers if not store.done(n, self.name)]
+        if rest:  # asked for now, but not in the plan that was resumed
+            self.compute_layers(job, rest)
+
+    def draw_layer(self, job: Any, res: TopExamples, layer: str) -> str:
+        """Every unit's pictures and numbers of one layer; returns its JSON file."""
+        ex, store = res[layer], job.store
+        drawer = ExampleDrawer(job.model, job.data, ex)
+        counts, edges = ex.histogram()
+        q_index, q_values = ex.quantile_examples(bands=5, per_band=2)
+        mean, std, pos = ex.mean, ex.std, ex.frac_positive
+        units, kinds = [], set()
+        for u in range(ex.n_units):
+            for side in ("top", "bottom"):
+                picture = drawer.unit(u, bottom=side == "bottom")
+                if picture is not None:
+                    kinds.add(store.write_picture(store.unit_file(self.name, layer, u, side, ""),
+                                                  picture).rsplit(".", 1)[1])
+            picked = [int(i) for i in q_index[u].flatten().tolist() if i >= 0]
+            sample = drawer.samples(picked)
+            if sample is not None:
+                store.write_picture(store.unit_file(self.name, layer, u, "random", ""), sample)
+            units.append({
+                "top": ex.indices[u].tolist(), "top_values": ex.values[u].tolist(),
+                "bottom": ex.bottom_indices[u].tolist(),
+                "bottom_values": ex.bottom_values[u].tolist(),
+                "mean": float(mean[u]), "std": float(std[u]), "positive": float(pos[u]),
+                "hist": counts[u].tolist(), "edges": edges[u].tolist(),
+                "bands": q_index[u].tolist(), "band_values": q_values[u].nan_to_num(0).tolist(),
+                "random": bool(picked) and sample is not None})
+        return store.write_json(store.units_json(layer, self.name), {
+            "layer": layer, "reduce": ex.reduce, "count": ex.count, "units": units,
+            "picture": next(iter(kinds), None), "shows": drawer.where()})
+
+    def _pictures(self, view: Any, layer: str, unit: int, ex: dict[str, Any]) -> str:
+        ext = ex.get("picture", "png")  # atlases of earlier versions drew PNGs only
+        if ext is None:
+            return "<p class='muted'>(no input kind draws these inputs: statistics only)</p>"
+        file = view.store.unit_file
+        parts = [view.figure(view.picture(file(self.name, layer, unit, side, ext),
+                                          f"{side} examples"), caption)
+                 for side, caption in (("top", "highest"), ("bottom", "lowest"))]
+        if ex["units"][unit].get("random", True):
+            parts.append(view.figure(view.picture(file(self.name, layer, unit, "random", ext),
+                                                  "random examples"),
+                                     "random, by quantile band (low to high)"))
+        return "".join(parts)
+
+    def unit_html(self, view: Any, layer: str, unit: int) -> str:
+        ex = view.units(layer, self.name)
+        if not ex:
+            return ""
+        u = ex["units"][unit]
+        return (f"{view.heading(self)}{self._pictures(view, layer, unit, ex)}"
+                f"<h2>Activation ({view.esc(ex['reduce'])} per input)</h2>"
+                f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
+                f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")
+
+    def panel(self, view: Any, layer: str, unit: int) -> dict[str, Any]:
+        ex = view.units(layer, self.name)
+        ok = ex is not None and ex.get("picture", "png") == "png"
+        return {"top": view.file_url(view.store.unit_file(self.name, layer, unit, "top"))
+                if ok else None}
+
+
+def _histogram(hist: list[int], edges: list[float]) -> str:
+    top = max(hist) or 1
+    w = 4
+    bars = "".join(f"<rect x='{i * w}' y='{60 - 60 * c / top:.1f}' width='{w - 1}' "
+                   f"height='{60 * c / top:.1f}'/>" for i, c in enumerate(hist))
+    return (f"<svg class='hist' viewBox='0 0 {len(hist) * w} 60' width='{len(hist) * w * 2}' "
+            f"height='120'>{bars}</svg><div class='muted'>from {edges[0]:.3g} to "
+            f"{edges[-1]:.3g}</div>")

@@ -1,0 +1,90 @@
+"""`AtlasView`: what sections use to show an atlas on the server's pages.
+
+It reads the atlas (manifest, per-unit JSON, HTML fragments) and writes HTML that
+points at its files and pages. The server decides where files and pages live (its
+URL patterns) and hands them in, so sections never spell a URL or a file name.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .store import AtlasStore
+
+
+class AtlasView:
+    """The read side of an atlas for pages.
+
+    Example:
+        >>> import tempfile
+        >>> view = AtlasView(AtlasStore(tempfile.mkdtemp()))
+        >>> view.img("featvis/conv1/unit-0000-pos0.png", "unit 0")
+        "<img class='' src='/files/featvis/conv1/unit-0000-pos0.png' alt='unit 0' loading='lazy'>"
+    """
+
+    def __init__(self, store: AtlasStore, files: str = "/files/",
+                 unit_url: str = "/layer/{layer}/unit/{unit}",
+                 layer_url: str = "/layer/{layer}") -> None:
+        self.store, self._files = store, files
+        self._unit_url, self._layer_url = unit_url, layer_url
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.store.manifest
+
+    @staticmethod
+    def esc(value: object) -> str:
+        """HTML-escaped text."""
+        return html.escape(str(value))
+
+    def heading(self, section: Any) -> str:
+        """A section's heading."""
+        return f"<h2>{self.esc(section.title)}</h2>"
+
+    def entry(self, layer: str, section: str) -> dict[str, Any] | None:
+        """What the manifest records of a section of a layer (None: not computed)."""
+        return self.manifest["layers"].get(layer, {}).get(section)
+
+    def n_units(self, layer: str) -> int:
+        return int(self.manifest["layers"].get(layer, {}).get("facts", {}).get("n_units", 0))
+
+    def units(self, layer: str, section: str) -> dict[str, Any] | None:
+        """The per-unit JSON of a section of a layer, or None when it is not there."""
+        if self.entry(layer, section) is None:
+            return None
+        try:
+            return self.store.read_json(self.store.units_json(layer, section))
+        except (OSError, ValueError):
+            return None
+
+    def file_url(self, relative: str) -> str:
+        return self._files + relative
+
+    def unit_url(self, layer: str, unit: int) -> str:
+        return self._unit_url.format(layer=layer, unit=unit)
+
+    def layer_url(self, layer: str) -> str:
+        return self._layer_url.format(layer=layer)
+
+    def img(self, relative: str, alt: str, cls: str = "") -> str:
+        """An image of the atlas."""
+        return (f"<img class='{self.esc(cls)}' src='{self.esc(self.file_url(relative))}' "
+                f"alt='{self.esc(alt)}' loading='lazy'>")
+
+    def picture(self, relative: str, alt: str, cls: str = "") -> str:
+        """A picture written by `AtlasStore.write_picture`: an image, or its HTML fragment
+        inlined (fragments are written by neuronscope's renderers, escaped there)."""
+        if relative.endswith(".html"):
+            try:
+                fragment = self.store.path(relative).read_text()
+            except OSError:
+                return ""
+            return f"<div class='fragment {self.esc(cls)}'>{fragment}</div>"
+        return self.img(relative, alt, cls)
+
+    def figure(self, body: str, caption: str) -> str:
+        return f"<figure>{body}<figcaption>{self.esc(caption)}</figcaption></figure>"
+
+    def link(self, url: str, text: str) -> str:
+        return f"<a href='{self.esc(url)}'>{self.esc(text)}</a>"

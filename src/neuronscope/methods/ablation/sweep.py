@@ -1,0 +1,120 @@
+"""`Sweep`: a metric over a labelled dataset for many variants of one layer's output.
+
+A variant keeps some units, replaces the others by a fill value and may add noise
+scaled to each unit's spread. The variants of a batch run through the network
+above the layer together (`LayerSplit`), `chunk` at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuronscope.core.data import batch_input, batch_labels, first_batch, loader, move
+from neuronscope.core.layers import find_layer, layer_table
+from neuronscope.core.model import logits_of, model_device
+from neuronscope.core.split import LayerSplit
+from neuronscope.core.stats import unit_stats
+
+logger = logging.getLogger(__name__)
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], float]:
+    """A function giving a batch's metric *summed* over its examples (from the logits of
+    the model's output)."""
+    if metric == "accuracy":
+        return lambda out, y: float((logits_of(out).argmax(1) == y).sum())
+    if metric == "loss":
+        return lambda out, y: float(F.cross_entropy(logits_of(out), y, reduction="sum"))
+    if callable(metric):
+        return lambda out, y: float(metric(logits_of(out), y)) * len(y)
+    raise ValueError(f"metric must be 'accuracy', 'loss' or a callable, got {metric!r}")
+
+
+def keep_first(order: torch.Tensor, count: int, u: int) -> torch.Tensor:
+    """A keep mask [U] with the first `count` units of `order` silenced."""
+    keep = torch.ones(u)
+    keep[order[:count]] = 0
+    return keep
+
+
+class Sweep:
+    """The layer, its split, fill values and unit spreads: what evaluating variants needs."""
+
+    def __init__(self, model: nn.Module, dataset: Any, layer: str, metric: str | Metric,
+                 value: float | str, batch_size: int, chunk: int, seed: int,
+                 progress: bool) -> None:
+        if value != "mean" and not isinstance(value, (int, float)):
+            raise ValueError(f"value must be a number or 'mean', got {value!r}")
+        self.dataset, self.batch_size, self.chunk, self.seed = dataset, batch_size, chunk, seed
+        self.device, self.progress, self.sums = model_device(model), progress, metric_sums(metric)
+        self.info = find_layer(model, layer_table(model, first_batch(dataset, self.device)),
+                               layer)
+        mean, self.std = unit_stats(model, dataset, self.info.name, batch_size=batch_size)
+        fill = mean if value == "mean" else torch.full_like(mean, float(value))
+        self.fill = fill.view(1, -1)
+        self.split = LayerSplit(model, self.info.name)
+        if not self.split.fast:
+            logger.warning("ablation: %s; every variant runs the whole model", self.split.why)
+
+    def view(self, t: torch.Tensor, per_unit: torch.Tensor) -> torch.Tensor:
+        """Per-unit values [M, U] shaped to broadcast against [M, *t.shape]."""
+        shape = [per_unit.shape[0]] + [1] * t.dim()
+        if self.info.unit_axis is not None:
+            shape[1 + self.info.unit_axis] = self.info.n_units
+        return per_unit.view(shape).to(t)
+
+    def variants(self, t: torch.Tensor, keep: torch.Tensor, scales: torch.Tensor, seed: int
+                 ) -> torch.Tensor:
+        """[M * B, ...]: variant i keeps units where keep[i] is 1, puts the fill elsewhere,
+        and adds noise of scales[i] times each unit's std (seeded per batch)."""
+        m = keep.shape[0]
+        out = torch.where(self.view(t, keep) > 0, t.unsqueeze(0),
+                          self.view(t, self.fill.expand(m, -1)))
+        if bool((scales > 0).any()):
+            g = torch.Generator().manual_seed(seed)
+            eps = torch.randn((m, *t.shape), generator=g).to(t)
+            out = out + self.view(t, scales.view(-1, 1) * self.std.view(1, -1)) * eps
+        return out.reshape(m * t.shape[0], *t.shape[1:])
+
+    def evaluate(self, keep: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        """The metric (mean over the dataset) of every variant: keep [V, U], scales [V]."""
+        from tqdm.auto import tqdm
+
+        total = torch.zeros(len(keep), dtype=torch.float64)
+        n = 0
+        batches = loader(self.dataset, self.batch_size)
+        steps = math.ceil(len(keep) / self.chunk) * len(batches)
+        with tqdm(total=steps, desc=f"ablating {self.split.layer}", disable=not self.progress,
+                  leave=False, mininterval=0.5) as bar:
+            for b, batch in enumerate(batches):
+                x = move(batch_input(batch), self.device)
+                y = batch_labels(batch).to(self.device)
+                for start in range(0, len(keep), self.chunk):
+                    k, s = keep[start:start + self.chunk], scales[start:start + self.chunk]
+                    seed = self.seed * 100003 + b * 1009 + start
+                    out = self.split.run(x, lambda t, k=k, s=s, seed=seed: self.variants(
+                        t, k, s, seed), len(k))
+                    for i in range(len(k)):
+                        total[start + i] += self.sums(_part(out, i, len(y)), y)
+                    bar.update(1)
+                n += len(y)
+        return (total / max(1, n)).float()
+
+
+def _part(out: Any, i: int, b: int) -> Any:
+    """Variant i's rows of a stacked output (a tensor, or the tensors of a dict or tuple)."""
+    if isinstance(out, torch.Tensor):
+        return out[i * b:(i + 1) * b]
+    if isinstance(out, dict):
+        return {key: _part(v, i, b) for key, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return type(out)(_part(v, i, b) for v in out)
+    return out

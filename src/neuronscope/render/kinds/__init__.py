@@ -1,0 +1,83 @@
+"""Input kinds: how an input of one kind is shown (an image crop around a unit's
+receptive field, a text snippet shaded per character, ...).
+
+A kind is registered once and then used by every place that draws inputs (the
+dataset-examples pages, the atlas, the web pages), so a new kind of input needs no
+edit there. A kind returns a `Picture`: a PIL image (saved as PNG) or an HTML
+fragment (a string).
+
+Example:
+    >>> import torch
+    >>> kind_for(None, torch.zeros(3, 8, 8)).name
+    'image'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+import torch
+from PIL import Image
+
+if TYPE_CHECKING:
+    from neuronscope.core.spec import InputSpec
+    from neuronscope.methods.examples.show import Shown
+
+Picture = Union[Image.Image, str]  # noqa: UP007 - a runtime alias
+
+
+class InputKind:
+    """How inputs of one kind are drawn. Subclasses set `name` and implement the methods.
+
+    ``needs_field``: `examples` wants the layer's receptive field in ``shown.field``;
+    ``needs_traces``: it wants the unit's activation at every step in ``shown.traces``.
+    """
+
+    name: ClassVar[str] = ""
+    needs_field: ClassVar[bool] = False
+    needs_traces: ClassVar[bool] = False
+
+    def accepts(self, spec: InputSpec | None, sample: torch.Tensor) -> bool:
+        """Whether this kind can draw `sample` (one input, no batch axis)."""
+        raise NotImplementedError
+
+    def examples(self, shown: Shown) -> Picture:
+        """A unit's top or bottom examples, each labelled with its activation."""
+        raise NotImplementedError
+
+    def samples(self, inputs: list[torch.Tensor], spec: InputSpec | None) -> Picture:
+        """Plain inputs side by side (random examples of a quantile band)."""
+        raise NotImplementedError
+
+
+_KINDS: dict[str, InputKind] = {}
+
+
+def register_kind(kind: InputKind | type[InputKind]) -> InputKind:
+    """Register an input kind (an instance or a class, usable as a class decorator);
+    a kind of the same name is replaced."""
+    instance = kind() if isinstance(kind, type) else kind
+    if not instance.name:
+        raise ValueError(f"{type(instance).__name__} sets no name")
+    _KINDS[instance.name] = instance
+    return kind  # type: ignore[return-value]
+
+
+def kinds() -> list[str]:
+    """The registered kind names."""
+    return list(_KINDS)
+
+
+def kind_for(spec: InputSpec | None, sample: Any) -> InputKind | None:
+    """The kind that draws inputs like `sample`: the one the spec names, else the first
+    registered that accepts it; None when no kind can (statistics only)."""
+    if not isinstance(sample, torch.Tensor):
+        return None
+    named = _KINDS.get(spec.kind) if spec is not None else None
+    if named is not None and named.accepts(spec, sample):
+        return named
+    return next((k for k in _KINDS.values() if k.accepts(spec, sample)), None)
+
+
+from . import image as _image  # noqa: E402,F401 - the built-in kinds register themselves
+from . import text as _text  # noqa: E402,F401

@@ -1,0 +1,82 @@
+"""The image kind: crops around a unit's receptive field at each example's maximum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..examples import example_grid
+from ..grid import image_grid
+from . import InputKind, Picture, register_kind
+
+
+@register_kind
+class ImageKind(InputKind):
+    """Images [C, H, W]: top examples as crops with the field outlined, samples whole."""
+
+    name = "image"
+    needs_field = True
+
+    def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
+        return sample.dim() == 3 and sample.is_floating_point()
+
+    def examples(self, shown: Any) -> Picture:
+        crops, box = unit_crops(shown)
+        return example_grid(crops, shown.values, box=box)
+
+    def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
+        images = torch.stack([x.float() for x in inputs])
+        return image_grid(images, nrow=2, pad=2, scale=max(1, 48 // images.shape[-1]),
+                          normalize=None)
+
+
+def unit_crops(shown: Any, min_size: int = 24, context: int = 16
+               ) -> tuple[torch.Tensor, tuple[int, int, int, int] | None]:
+    """Crops [k, C, S, S] of the examples around the receptive field at the position of
+    each maximum, and where the field lies in each crop (top, left, bottom, right), or
+    None for whole images.
+
+    A field smaller than `context` pixels is shown with context around it (the crop is
+    `context` wide, the field in its middle); parts outside the image are mid-gray.
+    Crops are resized to at least `min_size` pixels so that they tile into one grid.
+    A layer without positions (or a global field) shows whole images.
+    """
+    rf = shown.field
+    crops, box = [], None
+    for image, pos in zip(shown.inputs, shown.positions, strict=True):
+        image = image.float()
+        if rf is not None and not rf.is_global and len(pos) == 2 and min(pos) >= 0:
+            top, left, bottom, right = rf.box(*pos)
+            grow = [max(0, context - (bottom - top)), max(0, context - (right - left))]
+            image = crop(image, (top - grow[0] // 2, left - grow[1] // 2,
+                                 bottom + grow[0] - grow[0] // 2, right + grow[1] - grow[1] // 2))
+            box = (grow[0] // 2, grow[1] // 2, grow[0] // 2 + bottom - top,
+                   grow[1] // 2 + right - left)
+        crops.append(image)
+    if not crops:
+        return torch.zeros(0), None
+    side = max(c.shape[-1] for c in crops)
+    size = max(min_size, side)
+    if box is not None:
+        box = tuple(round(b * size / side) for b in box)  # type: ignore[assignment]
+    crops = [F.interpolate(c.unsqueeze(0), size=(size, size), mode="nearest")[0] for c in crops]
+    return torch.stack(crops), box
+
+
+def crop(image: torch.Tensor, box: tuple[int, ...]) -> torch.Tensor:
+    """image [C, H, W] cut to box (top, left, bottom, right), padded with gray outside.
+
+    Example:
+        >>> crop(torch.zeros(1, 4, 4), (-1, 0, 2, 2))[0, 0].tolist()
+        [0.5, 0.5]
+    """
+    top, left, bottom, right = box
+    h, w = image.shape[-2:]
+    out = torch.full((image.shape[0], bottom - top, right - left), 0.5)
+    t0, l0 = max(top, 0), max(left, 0)
+    t1, l1 = min(bottom, h), min(right, w)
+    if t1 > t0 and l1 > l0:
+        out[:, t0 - top:t1 - top, l0 - left:l1 - left] = image[:, t0:t1, l0:l1]
+    return out

@@ -1,0 +1,103 @@
+"""Routes of the live page: every layer's maps for an uploaded image, one unit's
+projection onto it, the bundled photos, and a unit's atlas panel."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import torch
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from ..atlas.sections import page_sections
+from ..core.errors import NeuronscopeError
+from ..methods.projection import METHODS, project
+from ..render.grid import normalize_images, signed_levels, to_uint8
+from .state import Microscope
+from .uploads import decode, read_body, to_tensor
+
+
+def live_routes(scope: Microscope) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/live/layers")
+    def live_layers() -> dict[str, Any]:
+        if scope.probe is None:
+            return {"layers": [], "message": "start the server with --model for live probing"}
+        return {"layers": [{"name": i.name, "units": i.n_units} for i in scope.probe.layers],
+                "shape": list(scope.probe.spec.shape), "photos": _photo_names()}
+
+    @router.post("/api/live")
+    async def live_maps(request: Request) -> dict[str, Any]:
+        probe = scope.need_probe()
+        body = await read_body(request, scope.max_upload)
+
+        def work() -> list[dict[str, Any]]:  # one trip to a worker thread, off the event loop
+            x = to_tensor(decode(body, scope.max_pixels), probe.spec.shape)
+            return [_encode(m.name, m.maps) for m in scope.locked(probe.maps, x)]
+
+        return {"layers": await run_in_threadpool(work)}
+
+    @router.post("/api/project/{layer}/{unit}")
+    async def projection(layer: str, unit: int, request: Request, method: str = "guided"
+                         ) -> Response:
+        probe = scope.need_probe()
+        if method not in METHODS:
+            raise HTTPException(400, f"method must be one of {', '.join(METHODS)}")
+        names = [i.name for i in probe.layers]
+        if layer not in names:
+            raise HTTPException(404, f"no live layer {layer!r}; layers: {', '.join(names)}")
+        body = await read_body(request, scope.max_upload)
+
+        def work() -> torch.Tensor:
+            x = probe.model_input(to_tensor(decode(body, scope.max_pixels), probe.spec.shape))
+            try:
+                p = scope.locked(project, probe.model, x, f"{layer}:{unit}", method=method)
+            except NeuronscopeError as exc:
+                raise HTTPException(404, str(exc)) from exc
+            return normalize_images(p.attribution, "symmetric")[0].cpu()
+
+        return Response(_png(await run_in_threadpool(work)), media_type="image/png")
+
+    @router.get("/api/photo/{name}")
+    def photo(name: str) -> Response:
+        from ..data.photos import photo as load_photo
+
+        if name not in _photo_names():
+            raise HTTPException(404, "no such photo")
+        return Response(_png(load_photo(name, size=128)), media_type="image/png")
+
+    @router.get("/api/unit/{layer}/{unit}")
+    def unit_panel(layer: str, unit: int) -> dict[str, Any]:
+        view = scope.view(layer, unit)
+        panel: dict[str, Any] = {"layer": layer, "unit": unit, "url": view.unit_url(layer, unit)}
+        for section in page_sections():
+            panel.update(section.panel(view, layer, unit))
+        return panel
+
+    return router
+
+
+def _encode(name: str, maps: torch.Tensor) -> dict[str, Any]:
+    levels, scale = signed_levels(maps)
+    return {"name": name, "c": maps.shape[0], "h": maps.shape[1], "w": maps.shape[2],
+            "scale": scale, "data": base64.b64encode(levels.tobytes()).decode()}
+
+
+def _photo_names() -> list[str]:
+    from ..data.photos import PHOTO_NAMES
+
+    return list(PHOTO_NAMES)
+
+
+def _png(x: torch.Tensor) -> bytes:
+    arr = to_uint8(x.permute(1, 2, 0) if x.dim() == 3 else x)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
