@@ -29,6 +29,7 @@ from .commands.examples import cmd_examples
 from .commands.models import cmd_layers, cmd_overview, cmd_train, cmd_weights
 from .commands.visualize import cmd_visualize
 from .core.errors import NeuronscopeError
+from .core.plugins import load_plugin
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--weights", help="safetensors or .pt state dict for file.py:factory")
         p.add_argument("--input-shape", metavar="C,H,W",
                        help="input shape without batch, for a model that carries no InputSpec")
+
+    def plugin_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                       help="import this first: a module or .py file that registers atlas "
+                       "sections of your own (repeat for several)")
 
     p = sub.add_parser("layers", help="list every addressable layer")
     model_args(p)
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
     p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
     p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")
+    plugin_arg(p)
     p.set_defaults(func=cmd_atlas)
 
     p = sub.add_parser("serve", help="browse an atlas and probe the model live")
@@ -136,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
                    "machine only)")
     p.add_argument("--port", type=int, default=8000)
+    plugin_arg(p)
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        for plugin in getattr(args, "plugin", []):
+            load_plugin(plugin)
         args.func(args)
     except NeuronscopeError as err:
         print(f"neuronscope {args.command}: error: {err}", file=sys.stderr)

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import neuronscope as ns
 from neuronscope.core.errors import (
     AmbiguousCallError,
     LayerNotFoundError,
@@ -266,3 +267,19 @@ def test_dict_outputs_with_int_keys() -> None:
     with ablate(model, "d[0]:2"), torch.no_grad():
         y = model(x)
     assert torch.allclose(y[:, 2], -2 * model.d.fc(x)[:, 2])
+
+
+def test_a_layer_takes_one_fill_per_unit_such_as_dataset_means() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU())
+    data = torch.rand(6, 1, 6, 6)
+    means, _ = ns.unit_stats(model, data, "0")
+    with ns.record(model, ["0"]) as rec:
+        model(data)
+    assert torch.allclose(means, rec["0"].mean((0, 2, 3)), atol=1e-6)  # the dataset mean
+    with ns.ablate(model, "0", value=means), ns.record(model, ["0"]) as rec:
+        model(data[:1])  # one input: value="mean" would change nothing, dataset means do
+    assert torch.allclose(rec["0"][0, :, 2, 2], means)
+    with pytest.raises(ValueError, match="2 numbers but layer 0 has 3 units"):
+        with ns.ablate(model, "0", value=[1.0, 2.0]):
+            model(data)

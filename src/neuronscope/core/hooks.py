@@ -8,6 +8,14 @@ A module that runs several times in one forward pass (a shared block) is
 recorded once per call: ``rec.calls(name)`` lists the outputs in call order, and
 ``rec[name]`` refuses with `AmbiguousCallError` rather than pick one. Ablations
 and patches apply to every call.
+
+What ``value="mean"`` means, here and in every method: the unit's mean activation
+over the inputs the call is given, and over positions for a whole channel. `ablate`
+is given only the batch running through the model, so its "mean" is that batch's
+mean; `ablation_study` and `unit_sweep` are given a dataset, so theirs is the mean
+over the whole dataset (`neuronscope.core.stats.unit_stats`). To silence units with
+their dataset mean inside `ablate`, pass those means:
+``ablate(model, "conv3", value=unit_stats(model, data, "conv3")[0])``.
 """
 
 from __future__ import annotations
@@ -202,7 +210,11 @@ def record(model: nn.Module, layers: Any, *, detach: bool = True,
         yield rec
 
 
-def _fill_values(value: Any, n: int) -> list[float | str]:
+
+
+def _fill_values(value: Any, units: list[Unit]) -> list[Any]:
+    """One fill per address: a number, "mean", or a tensor of one number per unit of a layer."""
+    n = len(units)
     if isinstance(value, str):
         if value != "mean":
             raise ValueError(f"value must be a number, 'mean' or one number per unit: {value!r}")
@@ -210,9 +222,23 @@ def _fill_values(value: Any, n: int) -> list[float | str]:
     if isinstance(value, (int, float)) or getattr(value, "ndim", None) == 0:  # numpy, 0-d tensor
         return [float(value)] * n
     values = [float(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)]
+    if n == 1 and units[0].is_layer and len(values) != 1:  # one number per unit of the layer
+        return [torch.tensor(values)]
     if len(values) != n:
         raise ValueError(f"value gives {len(values)} numbers for {n} units")
     return values
+
+
+def _layer_fill(t: torch.Tensor, unit: Unit, fill: torch.Tensor, axis: int | None
+                ) -> torch.Tensor:
+    """One number per unit of a layer, shaped to fill its whole output."""
+    n = t.shape[axis] if axis is not None else 1
+    if len(fill) != n:
+        raise ValueError(f"value gives {len(fill)} numbers but layer {unit.layer} has {n} units")
+    shape = [1] * t.dim()
+    if axis is not None:
+        shape[axis] = n
+    return fill.to(t).view(shape).expand_as(t)
 
 
 def _mean_fill(t: torch.Tensor, unit: Unit, index: tuple[Any, ...], axis: int | None
@@ -233,8 +259,9 @@ def ablate(model: nn.Module, units: Any, value: float | str | Sequence[float] = 
     """Silence units during forward passes: their output is replaced by `value`.
 
     `value` is a number, ``"mean"`` (the unit's mean over the current batch, and over
-    positions for a whole channel), or one number per unit (e.g. dataset means). A
-    layer address silences every unit of the layer.
+    positions for a whole channel; see the module docstring), one number per address,
+    or for one layer address one number per unit of the layer (e.g. dataset means from
+    `unit_stats`). A layer address silences every unit of the layer.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -245,12 +272,12 @@ def ablate(model: nn.Module, units: Any, value: float | str | Sequence[float] = 
         True
     """
     unit_list = _as_units(units)
-    fills = _fill_values(value, len(unit_list))
-    groups: dict[str, list[tuple[Unit, float | str]]] = {}
+    fills = _fill_values(value, unit_list)
+    groups: dict[str, list[tuple[Unit, Any]]] = {}
     for unit, fill in zip(unit_list, fills, strict=True):
         groups.setdefault(unit.layer, []).append((unit, fill))
 
-    def make(members: list[tuple[Unit, float | str]]) -> Edit:
+    def make(members: list[tuple[Unit, Any]]) -> Edit:
         axis_of = _Axis(model, members[0][0].module_path)
 
         def edit(t: torch.Tensor, call: int) -> torch.Tensor:
@@ -259,7 +286,12 @@ def ablate(model: nn.Module, units: Any, value: float | str | Sequence[float] = 
             for unit, fill in members:
                 check_unit(unit, tuple(t.shape), axis)
                 index = unit_index(unit, t.dim(), axis)
-                out[index] = _mean_fill(t, unit, index, axis) if fill == "mean" else fill
+                if isinstance(fill, torch.Tensor):
+                    out[index] = _layer_fill(t, unit, fill, axis)[index]
+                elif fill == "mean":
+                    out[index] = _mean_fill(t, unit, index, axis)
+                else:
+                    out[index] = fill
             return out
 
         return edit

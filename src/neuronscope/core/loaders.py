@@ -4,15 +4,13 @@ their own prefixes there."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from .errors import ModelLoadError
+from .plugins import import_file
 from .spec import InputSpec, attach_spec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -50,30 +48,18 @@ def file_model(spec: str, device: Any = None, forms: str = "") -> nn.Module:
             f"model spec {spec!r}: no file {str(path)!r} (expected a Python file defining "
             f"{factory_name}() that returns an nn.Module)"
         )
-    resolved = path.resolve()
-    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
-    module_name = f"neuronscope_user_model_{resolved.stem}_{digest}"
-    import_spec = importlib.util.spec_from_file_location(module_name, resolved)
-    if import_spec is None or import_spec.loader is None:
-        raise ModelLoadError(f"model spec {spec!r}: cannot import {str(path)!r} as Python")
-    module = importlib.util.module_from_spec(import_spec)
-    sys.modules[module_name] = module  # dataclasses and pickle look modules up there
-    sys.path.insert(0, str(resolved.parent))  # sibling imports (from blocks import Block)
     try:
-        import_spec.loader.exec_module(module)
+        module = import_file(path, "neuronscope_user_model")
     except Exception as exc:
-        sys.modules.pop(module_name, None)
         raise ModelLoadError(
             f"model spec {spec!r}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
-    finally:
-        sys.path.remove(str(resolved.parent))
     factory = getattr(module, factory_name, None)
     if factory is None or not callable(factory):
         found = sorted(
             name for name, value in vars(module).items()
             if callable(value) and not name.startswith("_")
-            and getattr(value, "__module__", None) == module_name
+            and getattr(value, "__module__", None) == module.__name__
         )
         listing = ", ".join(found) if found else "none"
         raise ModelLoadError(

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 from . import store
+from .errors import ResultFileError
 
 R = TypeVar("R", bound="Result")
 
@@ -91,7 +92,11 @@ class Result:
                 value = meta["fields"][f.name]
                 is_tuple = str(f.type).startswith("tuple") and isinstance(value, list)
                 values[f.name] = tuple(value) if is_tuple else value
-        return cls(**values)
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a field is missing: not what this version writes
+            raise ResultFileError(f"the file does not hold a whole {cls._format()} result "
+                                  f"({exc})") from None
 
 
 def _tensor_dict(value: Any) -> bool:

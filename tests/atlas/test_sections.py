@@ -1,0 +1,113 @@
+"""Atlas sections are plug-ins: a section registered from outside the package is built,
+stored and shown on the pages with no edit to neuronscope's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from neuronscope.atlas import Section, build_atlas, register_section, section_names
+from neuronscope.atlas.sections import unregister_section
+from neuronscope.web.app import create_app
+
+from ..web.atlas_job import tiny_data, tiny_model
+
+
+class UnitNorms(Section):
+    """A toy section: the norm of each unit's incoming weights, with a bar per unit."""
+
+    name, title, order = "norms", "Weight norms", 60
+    options = {"norm_p": 2}
+
+    def compute_layer(self, job: Any, layer: str) -> dict[str, Any]:
+        module = dict(job.model.named_modules())[layer]
+        p = job.option("norm_p", self)
+        norms = module.weight.detach().flatten(1).norm(p=p, dim=1).tolist()
+        units = job.store.write_json(job.store.units_json(layer, self.name),
+                                     {"norms": norms, "p": p})
+        return {"units": units}
+
+    def unit_html(self, view: Any, layer: str, unit: int) -> str:
+        data = view.units(layer, self.name)
+        if not data:
+            return ""
+        return (f"{view.heading(self)}<p class='norm'>L{data['p']} norm of the weights into "
+                f"this unit: {data['norms'][unit]:.4f}</p>")
+
+    def model_html(self, view: Any) -> str:
+        return "<p class='norms-model'>weight norms computed</p>"
+
+    def panel(self, view: Any, layer: str, unit: int) -> dict[str, Any]:
+        return {"norm_page": view.unit_url(layer, unit)}
+
+
+@pytest.fixture()
+def toy() -> Any:
+    register_section(UnitNorms)
+    yield
+    unregister_section("norms")
+
+
+def test_a_section_from_outside_is_built_and_shown(toy: Any, tmp_path: Path) -> None:
+    assert "norms" in section_names()
+    model = tiny_model()
+    atlas = build_atlas(model, tiny_data(), str(tmp_path), layers=["conv1", "conv2"],
+                        sections=("examples", "norms"), k=2, norm_p=1, progress=False)
+    assert atlas.done("conv2", "norms") and atlas.done("conv2", "examples")
+    expected = model.conv2.weight.detach().flatten(1).abs().sum(1)[1].item()
+    client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
+    unit = client.get("/layer/conv2/unit/1").text
+    assert "Weight norms" in unit and f"{expected:.4f}" in unit and "L1 norm" in unit
+    assert unit.index("Dataset examples") < unit.index("Weight norms")  # by order
+    assert "norms-model" in client.get("/").text
+    assert client.get("/api/unit/conv2/1").json()["norm_page"] == "/layer/conv2/unit/1"
+
+
+def test_unknown_sections_and_options_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sections: weights, examples"):
+        build_atlas(tiny_model(), tiny_data(), str(tmp_path), sections=("nope",))
+    with pytest.raises(TypeError, match="ablation_n"):
+        build_atlas(tiny_model(), tiny_data(), str(tmp_path), sections=("examples",), kk=3)
+
+
+def test_a_section_needing_labels_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    images = tiny_data().tensors[0]
+    atlas = build_atlas(tiny_model(), images, str(tmp_path), layers=["conv2"],
+                        sections=("ablation",), progress=False)
+    assert atlas.manifest["layers"]["conv2"]["ablation"] == {"skipped": "the data has no labels"}
+
+
+PLUGIN = '''
+from neuronscope.atlas import Section, register_section
+
+
+@register_section
+class Rows(Section):
+    name, title = "rows", "Rows"
+
+    def compute_layer(self, job, layer):
+        n = job.infos[layer].n_units
+        return {"units": job.store.write_json(job.store.units_json(layer, "rows"), list(range(n)))}
+'''
+
+
+def test_the_command_line_loads_a_plugin(tmp_path: Path) -> None:
+    from neuronscope.atlas.store import AtlasStore
+    from neuronscope.cli import main
+
+    plugin = tmp_path / "my_sections.py"
+    plugin.write_text(PLUGIN)
+    out = tmp_path / "atlas"
+    try:
+        code = main(["atlas", "digits-mlp", "--data", "digits", "--layers", "fc1",
+                     "--sections", "rows", "--plugin", str(plugin), "--out", str(out)])
+        assert code == 0
+        atlas = AtlasStore(out)
+        assert atlas.read_json(atlas.units_json("fc1", "rows")) == list(range(100))
+        assert main(["atlas", "digits-mlp", "--data", "digits", "--plugin",
+                     str(tmp_path / "missing.py"), "--out", str(out)]) == 2
+    finally:
+        unregister_section("rows")
