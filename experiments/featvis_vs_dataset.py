@@ -17,6 +17,7 @@ import time
 import torch
 
 import neuronscope as ns
+from neuronscope.render.featvis import save_pngs
 
 
 def main() -> None:
@@ -50,7 +51,7 @@ def main() -> None:
     losers = [u for u, w in zip(units, wins.tolist(), strict=True) if not w]
     if losers:
         print(f"  natural image stronger for: {', '.join(losers)}")
-    vis.save(args.out)
+    save_pngs(vis, args.out)
     print(f"  images: {args.out}/grid.png")
 
 

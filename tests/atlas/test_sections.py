@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from neuronscope.atlas import Section, build_atlas, register_section, section_names
@@ -111,3 +112,33 @@ def test_the_command_line_loads_a_plugin(tmp_path: Path) -> None:
                      str(tmp_path / "missing.py"), "--out", str(out)]) == 2
     finally:
         unregister_section("rows")
+
+
+class CharNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(5, 4)
+        self.rnn = torch.nn.GRU(4, 3, batch_first=True)
+        self.head = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(self.emb(x))[0][:, -1])
+
+
+def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> None:
+    from torch.utils.data import TensorDataset
+
+    from neuronscope.core.spec import InputSpec, attach_spec
+
+    torch.manual_seed(0)
+    model = attach_spec(CharNet().eval(), InputSpec(shape=(6,), kind="text", vocab="ab<d\n"))
+    tokens = torch.randint(0, 5, (20, 6))
+    atlas = build_atlas(model, TensorDataset(tokens, torch.arange(20) % 2), str(tmp_path),
+                        layers=["rnn[0]", "head"], k=2, ablation_n=20, progress=False)
+    assert atlas.done("rnn[0]", "examples") and "skipped" in atlas.manifest["layers"][
+        "rnn[0]"]["featvis"]  # feature visualization makes images: skipped, with the reason
+    client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
+    page = client.get("/layer/rnn[0]/unit/1").text
+    assert page.count("class='snippet'") == 2 + 2 + 5 * 2  # top, bottom, 2 per quantile band
+    assert "&lt;" in page  # the text is escaped
+    assert "rgba(220, 40, 40" in page and "Lesion" in page

@@ -6,7 +6,6 @@ This is the first page of the microscope; the per-unit atlas builds on it.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,47 +15,16 @@ from ..core.errors import NeuronscopeError
 from ..core.layers import LayerInfo, layers
 from ..core.receptive import receptive_field
 from ..core.spec import input_spec
-from ..core.units import find_module
 from ..render.grid import save_png
 from ..render.html import esc, figure, page, table, write_text
-from ..render.weights import weight_image
+from ..render.weights import weight_pictures
 
 log = logging.getLogger(__name__)
 
 
 def _weight_figures(model: nn.Module, infos: list[LayerInfo], out: Path) -> list[str]:
-    """Filters of the convs that see the input; templates of linears that do; the classifier."""
-    spec = input_spec(model)
-    in_channels = spec.shape[0] if spec and len(spec.shape) >= 2 else None
-    n_inputs = math.prod(spec.shape) if spec else None
-    convs = [i for i in infos if i.kind == "conv"]
-    linears = [i for i in infos if i.kind == "linear"]
-    chosen: list[tuple[LayerInfo, str]] = []
-    if convs:
-        chosen.append((convs[0], "filters of the first convolution, as the input sees them"))
-    for info in linears:
-        module = find_module(model, info.name)
-        if n_inputs is not None and getattr(module, "in_features", None) == n_inputs:
-            chosen.append((info, "rows reshaped to the input image: the templates the layer "
-                                 "matches against the input (red/bright: positive weight)"))
-    if linears and linears[-1] not in [c[0] for c in chosen]:
-        chosen.append((linears[-1], "classifier weights (rows: outputs, columns: inputs)"))
     figures = []
-    for info, caption in chosen:
-        module = find_module(model, info.name)
-        if info.kind == "conv" and in_channels is not None:
-            weight = getattr(module, "weight", None)
-            if weight is not None and weight.shape[1] != in_channels:
-                caption = "filters (one gray tile per output/input channel pair)"
-        try:
-            image = weight_image(
-                module,
-                input_shape=spec.shape if spec else None,
-                class_names=spec.class_names if spec else None,
-            )
-        except (NeuronscopeError, ValueError) as err:
-            log.info("no weight image for %s: %s", info.name, err)
-            continue
+    for info, caption, image in weight_pictures(model, infos):
         name = f"weights-{info.name}.png"
         save_png(image, out / name)
         figures.append(figure(name, f"{info.name} ({info.module_type}): {caption}"))

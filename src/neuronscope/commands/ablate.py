@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .common import load
+from .common import load, model_args
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
@@ -41,3 +42,18 @@ def cmd_ablate(args: argparse.Namespace) -> None:
           f"{study.area('selectivity'):.4f}")
     print(f"  Spearman(selectivity, importance) = {rho:.3f}")
     print("  plots: " + ", ".join(str(f) for f in files))
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    p = sub.add_parser("ablate", help="silence units one by one and in groups (lesion study)")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
+    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    p.add_argument("--layer", required=True, help="the layer whose units are silenced")
+    p.add_argument("--metric", choices=["accuracy", "loss"], default="accuracy")
+    p.add_argument("--value", default="0", help="what a silenced unit outputs: a number or "
+                   "'mean' (its dataset mean)")
+    p.add_argument("--repeats", type=int, default=5, help="random orders for the curves")
+    p.add_argument("--out", default="neuronscope-out/ablate", help="output folder")
+    p.set_defaults(func=cmd_ablate)

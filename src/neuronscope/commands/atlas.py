@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from .common import load
+from .common import load, model_args, plugin_arg
 
 
 def cmd_atlas(args: argparse.Namespace) -> None:
@@ -39,3 +40,33 @@ def cmd_serve(args: argparse.Namespace) -> None:
                      if loopback else ("*",))
     print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    from ..atlas.sections import section_names
+
+    p = sub.add_parser("atlas", help="build the microscope: a page of numbers and pictures "
+                       "per unit (resumable)")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
+    p.add_argument("--split", default="test")
+    p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
+    p.add_argument("--sections", help="comma-separated subset of the sections "
+                   f"({','.join(section_names())}; default: all)")
+    p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
+    p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
+    p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")
+    plugin_arg(p)
+    p.set_defaults(func=cmd_atlas)
+
+    p = sub.add_parser("serve", help="browse an atlas and probe the model live")
+    p.add_argument("atlas", help="an atlas folder made by `neuronscope atlas`")
+    p.add_argument("--model", help="the model, for the live page (zoo:NAME, file.py:factory)")
+    p.add_argument("--weights", help="weights for file.py:factory")
+    p.add_argument("--input-shape", help="input shape for a model without an InputSpec")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
+                   "machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    plugin_arg(p)
+    p.set_defaults(func=cmd_serve)

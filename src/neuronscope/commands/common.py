@@ -64,3 +64,18 @@ def units(text: str | None) -> list[int] | None:
             raise NeuronscopeError(f"--units {text!r}: expected numbers and ranges, e.g. 0-15,40")
         out.extend(range(int(lo), int(hi or lo) + 1))
     return out
+
+
+def model_args(p: argparse.ArgumentParser) -> None:
+    """The arguments that name a model: MODEL, --weights, --input-shape."""
+    p.add_argument("model", help="zoo:NAME, a built-in name, file.py:factory, torchvision:NAME")
+    p.add_argument("--weights", help="safetensors or .pt state dict for file.py:factory")
+    p.add_argument("--input-shape", metavar="C,H,W",
+                   help="input shape without batch, for a model that carries no InputSpec")
+
+
+def plugin_arg(p: argparse.ArgumentParser) -> None:
+    """--plugin: modules or files to import first (they may register atlas sections)."""
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                   help="import this first: a module or .py file that registers atlas "
+                   "sections of your own (repeat for several)")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import NeuronscopeError
-from .common import load, units
+from .common import load, model_args, units
 
 
 def cmd_examples(args: argparse.Namespace) -> None:
@@ -43,3 +44,22 @@ def cmd_examples(args: argparse.Namespace) -> None:
         print(f"  {name:<12} {res[name].n_units:>5} units -> {folder}/")
     print(f"results: {saved}  (load with ns.TopExamples.load)")
     print(f"open {out / 'index.html'}")
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    p = sub.add_parser("examples", help="the dataset inputs that drive each unit most and least")
+    model_args(p)
+    p.add_argument("--data", required=True, help="a dataset name (shapes, digits, ...) or "
+                   "folder:PATH")
+    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    p.add_argument("--layer", action="append", help="a layer (repeat for several; default: "
+                   "every conv, linear and recurrent layer)")
+    p.add_argument("--k", type=int, default=9, help="examples per unit and side (default 9)")
+    p.add_argument("--reduce", choices=["max", "mean"], default="max",
+                   help="how a unit's map becomes one number per input")
+    p.add_argument("--units", help="units to draw, e.g. 0-15,40 (default: all)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--checkpoint", help="resume file (default OUT/examples.ckpt)")
+    p.add_argument("--out", default="neuronscope-out/examples", help="output folder")
+    p.set_defaults(func=cmd_examples)

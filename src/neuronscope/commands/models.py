@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import NeuronscopeError
-from .common import load
+from .common import load, model_args
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -72,3 +73,28 @@ def cmd_overview(args: argparse.Namespace) -> None:
     model = load(args)
     index = write_overview(model, Path(args.out), title=args.model)
     print(f"wrote {index}")
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    p = sub.add_parser("layers", help="list every addressable layer")
+    model_args(p)
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("train", help="train a built-in model (cached) and print its accuracy")
+    p.add_argument("name", nargs="?", help="a built-in model name (see `neuronscope train --list`)")
+    p.add_argument("--list", action="store_true", help="list the built-in models")
+    p.add_argument("--retrain", action="store_true", help="ignore the cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("weights", help="first-layer filters or linear templates as a PNG")
+    model_args(p)
+    p.add_argument("layer", help="a conv or linear layer, e.g. conv1 or fc1")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("overview", help="write the overview page of a model")
+    model_args(p)
+    p.add_argument("--out", default="neuronscope-out", help="output folder")
+    p.set_defaults(func=cmd_overview)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..core.errors import NeuronscopeError
-from .common import load, shape
+from .common import load, model_args, shape
 
 
 def cmd_visualize(args: argparse.Namespace) -> None:
@@ -24,3 +25,23 @@ def cmd_visualize(args: argparse.Namespace) -> None:
           f"{folder}/grid.png")
     for label, value in zip(vis.labels, vis.activations.tolist(), strict=True):
         print(f"  {label:<24} activation {value:.4g}")
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    from ..methods.featvis.settings import PRESETS
+
+    p = sub.add_parser("visualize", help="synthesize the image each unit wants (feature "
+                       "visualization)")
+    model_args(p)
+    p.add_argument("units", nargs="+", help="targets: conv3:17 (a channel), conv3:17@4,5 "
+                   "(one neuron), conv3 (the layer, DeepDream), 'conv3:1+conv3:2' (both)")
+    p.add_argument("--steps", type=int, default=256)
+    p.add_argument("--size", help="image size: N or H,W (default: the model's input size)")
+    p.add_argument("--preset", default="lucid", choices=sorted(PRESETS))
+    p.add_argument("--param", choices=["fourier", "pixel"], help="override the preset's")
+    p.add_argument("--n-starts", type=int, default=1, help="random starts per unit")
+    p.add_argument("--negative", action="store_true", help="minimize: what turns units off")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="neuronscope-out/visualize", help="output folder")
+    p.set_defaults(func=cmd_visualize)

@@ -14,6 +14,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..core.errors import NeuronscopeError
+from ..core.layers import LayerInfo
+from ..core.spec import input_spec
+from ..core.units import Unit, find_module
 from .grid import image_grid, normalize_images, to_uint8
 
 logger = logging.getLogger(__name__)
@@ -168,3 +172,48 @@ def weight_image(
         logger.info("weight_image: in_features %d != prod(input_shape %s): drawing a heatmap",
                     weight.shape[1], tuple(input_shape))
     return weight_heatmap(weight)
+
+
+def weight_pictures(model: nn.Module, infos: Sequence[LayerInfo]
+                    ) -> list[tuple[LayerInfo, str, Image.Image]]:
+    """(layer, caption, picture) for the weights worth seeing: the filters of the first
+    convolution, the templates of linear layers that see the whole input, and the
+    classifier (the last linear layer). Layers whose weights cannot be drawn are left out.
+
+    Example:
+        >>> from neuronscope.core.layers import layers
+        >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+        >>> [info.name for info, _, _ in weight_pictures(model, layers(model,
+        ...                                              torch.zeros(1, 3, 8, 8)))]
+        ['0', '2']
+    """
+    spec = input_spec(model)
+    in_channels = spec.shape[0] if spec and len(spec.shape) >= 2 else None
+    n_inputs = math.prod(spec.shape) if spec else None
+    convs = [i for i in infos if i.kind == "conv"]
+    linears = [i for i in infos if i.kind == "linear"]
+    chosen: list[tuple[LayerInfo, str]] = []
+    if convs:
+        chosen.append((convs[0], "filters of the first convolution, as the input sees them"))
+    for info in linears:
+        module = find_module(model, Unit.parse(info.name).module_path)
+        if n_inputs is not None and getattr(module, "in_features", None) == n_inputs:
+            chosen.append((info, "rows reshaped to the input image: the templates the layer "
+                                 "matches against the input (red/bright: positive weight)"))
+    if linears and linears[-1] not in [c[0] for c in chosen]:
+        chosen.append((linears[-1], "classifier weights (rows: outputs, columns: inputs)"))
+    out = []
+    for info, caption in chosen:
+        module = find_module(model, Unit.parse(info.name).module_path)
+        weight = getattr(module, "weight", None)
+        if (info.kind == "conv" and in_channels is not None and weight is not None
+                and weight.shape[1] != in_channels):
+            caption = "filters (one gray tile per output/input channel pair)"
+        try:
+            image = weight_image(module, input_shape=spec.shape if spec else None,
+                                 class_names=spec.class_names if spec else None)
+        except (NeuronscopeError, ValueError) as err:
+            logger.info("no weight image for %s: %s", info.name, err)
+            continue
+        out.append((info, caption, image))
+    return out

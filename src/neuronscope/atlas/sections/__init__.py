@@ -26,11 +26,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ...core.errors import NeuronscopeError
+
 if TYPE_CHECKING:
     from ..build import Job
     from ..view import AtlasView
 
 SCOPES = ("layer", "pass", "model")
+RESERVED = ("facts",)  # keys the manifest uses beside the sections of a layer
+
+
+class UnknownSectionError(NeuronscopeError, ValueError):
+    """A section name that no registered section has."""
 
 
 class Section:
@@ -111,6 +118,9 @@ def register_section(section: Section | type[Section]) -> Any:
     if not instance.name or not instance.name.replace("_", "").isalnum():
         raise ValueError(f"a section needs a plain name (letters, digits, _), got "
                          f"{instance.name!r}")
+    if instance.name in RESERVED:
+        raise ValueError(f"{instance.name!r} is taken by the atlas itself; name the section "
+                         "otherwise")
     if instance.scope not in SCOPES:
         raise ValueError(f"section {instance.name}: scope must be one of {SCOPES}")
     _SECTIONS[instance.name] = instance
@@ -139,9 +149,11 @@ def section_names() -> list[str]:
 
 
 def get_section(name: str) -> Section:
-    """The registered section `name`; an unknown name raises a ValueError listing them."""
+    """The registered section `name`; an unknown name raises an error listing them."""
     if name not in _SECTIONS:
-        raise ValueError(f"unknown atlas section {name!r}; sections: {', '.join(section_names())}")
+        raise UnknownSectionError(f"unknown atlas section {name!r}; sections: "
+                                  f"{', '.join(section_names())} (a section of your own: "
+                                  "--plugin FILE, or register_section in Python)")
     return _SECTIONS[name]
 
 
