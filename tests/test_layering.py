@@ -26,8 +26,8 @@ ALLOWED = {
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
     """(imported neuronscope module, whether the import sits inside a function)."""
-    module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    package = ".".join(parts[:-1])  # what a relative import starts from
     found = []
 
     def visit(node: ast.AST, nested: bool) -> None:
@@ -38,7 +38,7 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
                 if child.level:
                     parts = package.split(".")
                     base = ".".join(parts[:len(parts) - child.level + 1] + ([base] if base else []))
-                names = [base] if child.module else [f"{base}.{a.name}" for a in child.names]
+                names = [f"{base}.{a.name}" for a in child.names]  # from x import y: x.y
                 found.extend((n, inner) for n in names if n.startswith("neuronscope"))
             elif isinstance(child, ast.Import):
                 found.extend((a.name, inner) for a in child.names
@@ -81,11 +81,12 @@ def test_imports_follow_the_flow(path: Path) -> None:
 
 def test_the_checker_sees_imports_and_violations() -> None:
     found = dict(_imports(SRC / "atlas" / "sections" / "ablation.py"))
-    assert "neuronscope.methods.ablation" in found
+    assert "neuronscope.methods.ablation.unit_sweep" in found
     assert any(name.startswith("neuronscope.atlas.sections.") for name in found)
     here = "neuronscope.methods.ablation.study"
     assert _violations(here, [("neuronscope.methods.selectivity", False)])
     assert _violations(here, [("neuronscope.render.grid", False)])  # at import time
     assert not _violations(here, [("neuronscope.render.grid", True)])  # inside show()
     assert _violations("neuronscope.core.model", [("neuronscope.zoo", True)])
+    assert "neuronscope.zoo" in dict(_imports(SRC / "__init__.py"))  # from . import zoo
     assert not _violations(here, [("neuronscope.methods.ablation.sweep", False)])

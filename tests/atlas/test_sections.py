@@ -142,3 +142,29 @@ def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> 
     assert page.count("class='snippet'") == 2 + 2 + 5 * 2  # top, bottom, 2 per quantile band
     assert "&lt;" in page  # the text is escaped
     assert "rgba(220, 40, 40" in page and "Lesion" in page
+
+
+def test_a_unit_address_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from neuronscope.core.errors import AddressError
+
+    out = tmp_path / "atlas"
+    with pytest.raises(AddressError, match="names a unit"):
+        build_atlas(tiny_model(), tiny_data(), str(out), layers=["conv2:1"], progress=False)
+    assert not (out / "manifest.json").exists()
+
+
+def test_an_unreadable_checkpoint_is_mined_again(tmp_path: Path) -> None:
+    from neuronscope.atlas.store import AtlasStore
+
+    whole = build_atlas(tiny_model(), tiny_data(), str(tmp_path / "whole"), layers=["conv2"],
+                        sections=("examples",), k=2, progress=False)
+    store = AtlasStore(tmp_path / "damaged")
+    store.manifest["sections"]["examples_plan"] = {"layers": ["conv2"], "key": "k1"}
+    store.save_manifest()
+    store.path(store.work_file("examples", "k1")).parent.mkdir(parents=True)
+    store.path(store.work_file("examples", "k1")).write_bytes(b"half a file")
+    again = build_atlas(tiny_model(), tiny_data(), str(tmp_path / "damaged"), layers=["conv2"],
+                        sections=("examples",), k=2, progress=False)
+    units = again.units_json("conv2", "examples")
+    assert again.read_json(units) == whole.read_json(units)
+    assert not again.path(again.work_file("examples", "k1")).exists()

@@ -270,3 +270,14 @@ def test_factory_file_with_dataclass_and_sibling_import(tmp_path: Path) -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(model)).out_features == 6
+
+
+def test_logits_are_found_or_the_output_is_refused() -> None:
+    from neuronscope.core.model import logits_of
+
+    scores = torch.ones(2, 3)
+    assert logits_of((scores, torch.zeros(2))) is scores
+    assert logits_of({"out": scores}) is scores
+    assert logits_of({"features": torch.zeros(2, 5), "logits": scores}) is scores
+    with pytest.raises(NeuronscopeError, match="keys: features, head"):
+        logits_of({"features": torch.zeros(2, 5), "head": scores})

@@ -127,3 +127,21 @@ def test_fields_are_stored_by_kind(tmp_path: Path) -> None:
     assert back.name == "x" and back.size == (2, 3) and torch.equal(back.values, demo.values)
     assert list(back.curves) == ["a", "b"] and torch.equal(back.curves["a"], torch.ones(2))
     assert back.info["k"] == [1, 2] and back.info["nan"] != back.info["nan"]
+
+
+def test_earlier_layouts_and_headers_without_a_version_are_refused(tmp_path: Path) -> None:
+    import json
+
+    for header, words in [({"format": "neuronscope.top_examples/1"}, "earlier neuronscope"),
+                          ({"format": "neuronscope.top_examples"}, "names no format version")]:
+        path = tmp_path / "old.safetensors"
+        save_file({"a": torch.zeros(1)}, str(path), metadata={"neuronscope": json.dumps(header)})
+        with pytest.raises(ns.ResultFileError, match=words) as info:
+            ns.TopExamples.load(path)
+        assert str(path) in str(info.value)
+
+
+def test_a_folder_is_not_a_result_file(tmp_path: Path) -> None:
+    result = MAKERS["ReceptiveField"]()
+    with pytest.raises(ns.ResultFileError, match="is a folder"):
+        result.save(tmp_path)

@@ -236,3 +236,22 @@ def test_nested_targets_tuple_outputs_and_other_value_ranges() -> None:
     assert torch.allclose(seen[0], torch.full((3,), 127.5), atol=1.0)  # gray border, mid-range
     c = O.Context({}, {}, torch.full((1, 1, 2, 2), 127.5), value_range=(0.0, 255.0))
     assert O.l1()(c).item() == 0.0 and O.l2()(c).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_folders_of_the_first_layout_still_load(tmp_path: Path) -> None:
+    """Visualization.save wrote a folder (summary.json + tensors.safetensors) before."""
+    import json
+
+    from safetensors.torch import save_file
+
+    vis = ns.visualize(small_net(), "3:1", steps=1, progress=False)
+    save_file({"images": vis.images, "display": vis.display, "activations": vis.activations,
+               "losses": vis.losses}, str(tmp_path / "tensors.safetensors"))
+    (tmp_path / "summary.json").write_text(json.dumps({"targets": vis.targets, "n_starts": 1,
+                                                       "settings": {"steps": 1}}))
+    back = ns.Visualization.load(tmp_path)
+    assert torch.equal(back.images, vis.images) and back.targets == ["3:1"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ns.ResultFileError, match="holds no visualization"):
+        ns.Visualization.load(empty)

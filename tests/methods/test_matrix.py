@@ -214,3 +214,32 @@ def test_hooks_and_modes_survive_an_error_midway(method: str, model_name: str) -
         assert hooks(model) == before_hooks, f"hooks left after a stop at pass {stop_at}"
         assert modes(model) == before_modes
         handle.remove()
+
+
+LAYER_METHODS = ["top_examples", "ablation_study", "unit_sweep", "class_selectivity"]
+
+
+@pytest.mark.parametrize("method", LAYER_METHODS)
+def test_a_unit_or_a_shared_module_is_refused_where_a_layer_is_asked_for(method: str) -> None:
+    """Not silently the whole layer for a unit address, not the calls of a shared module
+    mixed together."""
+    call = next(m.call for m in METHODS if m.name == method)
+    model, _ = make("residual")
+    with pytest.raises(ns.AddressError, match="names a unit"):
+        call(model, data(), "block.bn2:1")
+    with pytest.raises(ns.AmbiguousCallError, match="runs 2 times"):
+        call(model, data(), "shared")
+
+
+@pytest.mark.parametrize("method", ["visualize", "ablation_study"])
+def test_another_seed_gives_another_result(method: str) -> None:
+    model, layer = make("plain")
+    d = data()
+    if method == "visualize":
+        a, b = (ns.visualize(model, f"{layer}:1", steps=2, seed=s, progress=False) for s in (0, 1))
+        assert not torch.equal(a.images, b.images)
+    else:
+        a, b = (ns.ablation_study(model, d, layer, fractions=3, repeats=2, seed=s,
+                                  noise_scales=(1.0,), progress=False) for s in (0, 1))
+        assert not torch.equal(a.curves["random"], b.curves["random"]) or \
+            not torch.equal(a.noise, b.noise)

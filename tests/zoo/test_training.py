@@ -219,3 +219,20 @@ def test_builtin_recipe_hashes_are_unchanged() -> None:
         r = zoo.recipe(name)
         assert r.task == "classify"
         assert recipe_hash(r, r.builder(r.n_classes)) == key
+
+
+def test_callbacks_leave_every_module_in_its_mode() -> None:
+    from neuronscope.zoo.callbacks import run_callbacks
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(), torch.nn.Linear(2, 1))
+    model.train()
+    model[2].eval()  # a frozen head, say
+
+    class Flip(Callback):
+        def after_step(self, state: TrainState) -> None:
+            state.model[1].eval()
+            state.model[2].train()
+
+    state = TrainState(model, None, None, None, None)
+    run_callbacks([Flip()], "after_step", state)
+    assert [m.training for m in model.modules()] == [True, True, True, False]

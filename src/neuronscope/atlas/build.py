@@ -76,17 +76,15 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     """
     chosen_sections = _sections(sections, options)
     dataset = as_dataset(data)
-    store = AtlasStore(out)
-    store.set_header({"name": name, "fingerprint": model_fingerprint(model),
-                      "spec": _spec_json(model)},
-                     {"name": data_name, "n": len(dataset),
-                      "fingerprint": data_fingerprint(dataset)})
     with eval_mode(model):
         example = first_batch(dataset, model_device(model))
         infos = layer_table(model, example)
-        chosen = layers or [n for n, i in infos.items() if i.kind in KINDS and i.calls == 1]
-        for layer in chosen:
-            find_layer(model, infos, layer)
+        chosen = _layers(model, infos, layers)  # checked before anything is written
+        store = AtlasStore(out)
+        store.set_header({"name": name, "fingerprint": model_fingerprint(model),
+                          "spec": _spec_json(model)},
+                         {"name": data_name, "n": len(dataset),
+                          "fingerprint": data_fingerprint(dataset)})
         store.manifest["order"] = [n for n in infos if n in set(chosen) |
                                    set(store.manifest["layers"])]
         for layer in chosen:
@@ -98,6 +96,20 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
         for section in chosen_sections:
             _run(section, job, chosen)
     return store
+
+
+def _layers(model: nn.Module, infos: dict[str, LayerInfo], layers: list[str] | None
+            ) -> list[str]:
+    """The layers asked for (whole layers that run once per pass), or by default every
+    conv and linear layer that runs once per pass."""
+    if layers:
+        return [find_layer(model, infos, name, single_call=True, layer_only=True).name
+                for name in layers]
+    shared = [n for n, i in infos.items() if i.kind in KINDS and i.calls > 1]
+    if shared:
+        logger.warning("atlas: leaving out %s (each runs several times per forward pass)",
+                       ", ".join(shared))
+    return [n for n, i in infos.items() if i.kind in KINDS and i.calls == 1]
 
 
 def _sections(names: tuple[str, ...] | None, options: dict[str, Any]) -> list[Section]:

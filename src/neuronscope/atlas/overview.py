@@ -18,6 +18,7 @@ from ..core.spec import input_spec
 from ..render.grid import save_png
 from ..render.html import esc, figure, page, table, write_text
 from ..render.weights import weight_pictures
+from .store import AtlasStore
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def _weight_figures(model: nn.Module, infos: list[LayerInfo], out: Path) -> list[str]:
     figures = []
     for info, caption, image in weight_pictures(model, infos):
-        name = f"weights-{info.name}.png"
+        name = AtlasStore.picture_name("weights", info.name) + ".png"
         save_png(image, out / name)
         figures.append(figure(name, f"{info.name} ({info.module_type}): {caption}"))
     return figures

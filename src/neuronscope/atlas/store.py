@@ -3,13 +3,13 @@
 This module is the only code that knows the atlas's file names. Layout::
 
     manifest.json                        format, version, model, data, layers, sections done
-    model/<name>                         model-wide pictures (weights-<layer>.png)
-    arrays/<name>.safetensors            results kept whole (the TopExamples of a pass)
+    model/<section>-<tag>.png            model-wide pictures (weights-conv1.png)
+    arrays/<section>-<key>.safetensors   results kept whole (the TopExamples of a pass)
     units/<layer>/<section>.json         per-unit numbers of one section
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
                                          featvis/..-pos0.png; .html for text fragments)
-    layers/<layer>/<name>                per-layer pictures (dream.png)
-    work/<name>                          checkpoints of unfinished sections
+    layers/<layer>/<section>[-<tag>].png per-layer pictures (dream.png, dream-source.png)
+    work/<section>-<key>.ckpt            checkpoints of unfinished sections
 
 Every file is written atomically (temporary file, then rename) and a section is
 marked done in the manifest only after all its files are written, so a build
@@ -139,21 +139,28 @@ class AtlasStore:
         return f"units/{layer}/{section}.json"
 
     @staticmethod
-    def layer_file(layer: str, name: str) -> str:
-        """A per-layer file: ``layers/conv3/dream.png``."""
-        return f"layers/{layer}/{name}"
+    def picture_name(section: str, tag: str = "") -> str:
+        """The file name (without extension) of a section's per-layer or model-wide file:
+        ``dream``, ``dream-source``, ``weights-conv1``."""
+        return f"{section}-{tag}" if tag else section
 
-    @staticmethod
-    def model_file(name: str) -> str:
-        """A model-wide file: ``model/weights-conv1.png``."""
-        return f"model/{name}"
+    @classmethod
+    def layer_file(cls, layer: str, section: str, tag: str = "", ext: str = "png") -> str:
+        """A per-layer file of a section: ``layers/conv3/dream.png``."""
+        return f"layers/{layer}/{cls.picture_name(section, tag)}.{ext}"
 
-    @staticmethod
-    def arrays_file(name: str) -> str:
+    @classmethod
+    def model_file(cls, section: str, tag: str = "", ext: str = "png") -> str:
+        """A model-wide file of a section: ``model/weights-conv1.png``."""
+        return f"model/{cls.picture_name(section, tag)}.{ext}"
+
+    @classmethod
+    def arrays_file(cls, section: str, key: str) -> str:
         """A result kept whole: ``arrays/examples-1a2b3c4d.safetensors``."""
-        return f"arrays/{name}.safetensors"
+        return f"arrays/{cls.picture_name(section, key)}.safetensors"
 
-    @staticmethod
-    def work_file(name: str) -> str:
-        """A checkpoint of unfinished work, deleted when the work is done."""
-        return f"work/{name}"
+    @classmethod
+    def work_file(cls, section: str, key: str, ext: str = "ckpt") -> str:
+        """A checkpoint of unfinished work (deleted when the work is done):
+        ``work/examples-1a2b3c4d.ckpt``."""
+        return f"work/{cls.picture_name(section, key)}.{ext}"

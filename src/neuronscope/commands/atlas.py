@@ -53,7 +53,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
     p.add_argument("--sections", help="comma-separated subset of the sections "
-                   f"({','.join(section_names())}; default: all)")
+                   f"({','.join(section_names())} and those of --plugin files; default: all)")
     p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
     p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
     p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")

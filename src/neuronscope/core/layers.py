@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from .errors import AmbiguousCallError, LayerNotFoundError, NeuronscopeError
+from .errors import AddressError, AmbiguousCallError, LayerNotFoundError, NeuronscopeError
 from .hooks import forward_kwargs, trace
 from .model import model_device, model_dtype
 from .spec import input_spec
@@ -142,16 +142,20 @@ def layer_table(model: nn.Module, example_input: Any = None) -> dict[str, LayerI
 
 
 def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
-               single_call: bool = False) -> LayerInfo:
+               single_call: bool = False, layer_only: bool = False) -> LayerInfo:
     """The `LayerInfo` of the layer that `address` names, from a `layer_table`.
 
     The one place that turns an address into a layer for every method, with one set of
     errors: `LayerNotFoundError` (with the closest names) for a module that does not
     exist or an output that is not a tensor, `UnitOutOfRangeError` for a unit outside
-    the layer, and with `single_call` an `AmbiguousCallError` for a module that runs
-    more than once in one forward pass.
+    the layer, with `single_call` an `AmbiguousCallError` for a module that runs
+    more than once in one forward pass, and with `layer_only` an `AddressError` for a
+    unit address where a whole layer is asked for.
     """
     unit = Unit.parse(address)
+    if layer_only and not unit.is_layer:
+        raise AddressError(f"{unit} names a unit; this takes a whole layer, such as "
+                           f"{unit.layer}")
     info = table.get(unit.layer)
     if info is None:
         find_module(model, unit.module_path)  # no such module: the closest module names
@@ -173,7 +177,7 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
 
 
 def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
-                  single_call: bool = False) -> LayerInfo:
+                  single_call: bool = False, layer_only: bool = False) -> LayerInfo:
     """The `LayerInfo` of the layer `address` names (see `find_layer` for the errors).
 
     Example:
@@ -183,4 +187,4 @@ def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
         3
     """
     return find_layer(model, layer_table(model, example_input), address,
-                      single_call=single_call)
+                      single_call=single_call, layer_only=layer_only)

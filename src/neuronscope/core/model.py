@@ -100,7 +100,8 @@ def model_dtype(model: nn.Module) -> torch.dtype | None:
 
 def logits_of(output: Any) -> torch.Tensor:
     """The class scores in a model's output: the output itself, the ``logits`` entry of a
-    dict (else its first tensor), or the first element of a tuple or list.
+    dict (or its only entry), or the first element of a tuple or list. A dict of several
+    entries none of which is ``logits`` is refused rather than guessed.
 
     Example:
         >>> logits_of({"features": torch.zeros(1, 4), "logits": torch.ones(1, 2)}).shape
@@ -108,13 +109,15 @@ def logits_of(output: Any) -> torch.Tensor:
     """
     out = output
     while not isinstance(out, torch.Tensor):
-        if isinstance(out, dict) and out:
+        if isinstance(out, dict) and ("logits" in out or len(out) == 1):
             out = out["logits"] if "logits" in out else next(iter(out.values()))
         elif isinstance(out, (tuple, list)) and out:
             out = out[0]
         else:
-            raise NeuronscopeError(f"the model's output holds no tensor of class scores "
-                                   f"({type(output).__name__})")
+            keys = f" (keys: {', '.join(map(str, out))})" if isinstance(out, dict) else ""
+            raise NeuronscopeError(f"cannot tell the class scores in the model's output, a "
+                                   f"{type(out).__name__}{keys}: return them as a tensor, "
+                                   "first in a tuple, or under the key 'logits'")
     return out
 
 

@@ -14,9 +14,9 @@ from .errors import NeuronscopeError
 
 
 def import_file(path: str | Path, prefix: str = "neuronscope_user") -> ModuleType:
-    """Import a Python file as a module of its own (once per resolved path and content
-    name); its folder is importable while it runs, for sibling imports. Errors raised by
-    the file propagate as they are.
+    """Import a Python file as a module named after its resolved path (importing it again
+    runs it again and replaces the module); its folder is importable while it runs, for
+    sibling imports. Errors raised by the file propagate as they are.
 
     Example:
         >>> import tempfile

@@ -47,6 +47,9 @@ class Result:
 
     def save(self, path: str | Path) -> Path:
         """Write this result to one file (atomically) and return its path."""
+        if Path(path).expanduser().is_dir():
+            raise ResultFileError(f"{path} is a folder; a result is one file: give a file name "
+                                  f"such as {Path(path) / 'result.safetensors'}")
         tensors, meta = self._encode()
         return store.save(path, tensors, meta, self._format(), self.VERSION)
 

@@ -15,8 +15,8 @@ from .model import model_device
 from .units import per_unit
 
 
-def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256,
+               progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean [U], std [U]) of every unit of `layer` over the dataset and all positions.
 
     This is what ``value="mean"`` means wherever a dataset is given (`ablation_study`,
@@ -25,7 +25,7 @@ def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256
 
     Example:
         >>> model = nn.Sequential(nn.Linear(2, 3))
-        >>> mean, std = unit_stats(model, torch.randn(10, 2), "0")
+        >>> mean, std = unit_stats(model, torch.randn(10, 2), "0", progress=False)
         >>> mean.shape, std.shape
         (torch.Size([3]), torch.Size([3]))
     """
@@ -41,10 +41,14 @@ def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256
         s2 = flat.pow(2).sum((0, 2)) + (s2 if s2 is not None else 0)
         count += flat.shape[0] * flat.shape[2]
 
+    from tqdm.auto import tqdm
+
     with eval_mode(model), torch.no_grad():
-        info = find_layer(model, layer_table(model, first_batch(dataset, device)), layer)
+        info = find_layer(model, layer_table(model, first_batch(dataset, device)), layer,
+                          single_call=True, layer_only=True)
         with tap(model, [info.name], observe):
-            for batch in loader(dataset, batch_size):
+            for batch in tqdm(loader(dataset, batch_size), desc=f"statistics of {info.name}",
+                              disable=not progress, leave=False, mininterval=0.5):
                 model(move(batch_input(batch), device))
     if s1 is None or s2 is None:
         zeros = torch.zeros(info.n_units)

@@ -95,12 +95,15 @@ def _check(path: Path, meta: dict[str, Any], format: str, version: int) -> None:
     if found.startswith(format + "/"):
         raise ResultFileError(f"{path} holds {found}, the layout of an earlier neuronscope that "
                               f"this one no longer reads; expected {format} version {version}. "
-                              "Compute the result again.")
+                              f"Delete {path} and compute the result again.")
     if found != format:
         raise ResultFileError(f"{path} holds a {found} result, not a {format} result; load it "
                               f"with the result type that wrote it")
     found_version = meta.get("version")
-    if not isinstance(found_version, int) or found_version > version:
+    if not isinstance(found_version, int):
+        raise ResultFileError(f"{path} names no format version (expected {format} version "
+                              f"{version}); it was not written by neuronscope's result code")
+    if found_version > version:
         raise ResultFileError(f"{path} is {format} version {found_version}, written by a newer "
                               f"neuronscope; this one reads versions up to {version}. Upgrade "
                               "neuronscope to read it.")

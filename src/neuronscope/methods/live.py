@@ -3,6 +3,7 @@ every conv and linear layer out, fast enough to follow a camera."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,7 @@ from neuronscope.core.model import model_device
 from neuronscope.core.spec import input_spec
 
 KINDS = ("conv", "linear")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +49,10 @@ class LiveProbe:
         with eval_mode(model):
             infos = layers(model, spec.example(device=self.device))
         self.layers: list[LayerInfo] = [i for i in infos if i.kind in kinds and i.calls == 1]
+        shared = [i.name for i in infos if i.kind in kinds and i.calls > 1]
+        if shared:
+            logger.warning("live probe: leaving out %s (each runs several times per pass)",
+                           ", ".join(shared))
 
     def model_input(self, image: torch.Tensor) -> torch.Tensor:
         """A display-space image [C, H, W] with values in [0, 1] as a model-space batch of one."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neuronscope.core.errors import UnitOutOfRangeError
+from neuronscope.core.errors import AddressError
 from neuronscope.core.hooks import record
 from neuronscope.core.layers import eval_mode, resolve_layer
 from neuronscope.core.result import Result
@@ -70,8 +70,8 @@ def project(model: nn.Module, x: torch.Tensor, unit: str, *, method: str = "guid
     with eval_mode(model):
         info = resolve_layer(model, target, x[:1])
         if target.channel is None:
-            raise UnitOutOfRangeError(f"{unit} names a layer; project takes one unit, such as "
-                                      f"{target.layer}:0 (units 0-{info.n_units - 1})")
+            raise AddressError(f"{unit} names a layer; project takes one unit, such as "
+                               f"{target.layer}:0 (units 0-{info.n_units - 1})")
         algo = GuidedBackprop if method == "guided" else Deconvolution
         head = _Channel(model, target.layer, info.unit_axis)
         attr = algo(head).attribute(x.detach().clone().requires_grad_(True),

@@ -88,7 +88,8 @@ def class_selectivity(model: nn.Module, data: Any, layer: str, *, batch_size: in
         current["act"] = per_unit(t.detach(), info.unit_axis).mean(2)
 
     with eval_mode(model):
-        info = find_layer(model, layer_table(model, first_batch(dataset, device)), layer)
+        info = find_layer(model, layer_table(model, first_batch(dataset, device)), layer,
+                          single_call=True, layer_only=True)
         with torch.no_grad(), tap(model, [info.name], observe):
             for batch in tqdm(loader(dataset, batch_size), desc="class selectivity",
                               disable=not progress, leave=False):

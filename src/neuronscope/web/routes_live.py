@@ -14,7 +14,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from ..atlas.sections import page_sections
-from ..core.errors import NeuronscopeError
+from ..core.errors import AddressError, NeuronscopeError
 from ..methods.projection import METHODS, project
 from ..render.grid import normalize_images, signed_levels, to_uint8
 from .state import Microscope
@@ -57,7 +57,9 @@ def live_routes(scope: Microscope) -> APIRouter:
             x = probe.model_input(to_tensor(decode(body, scope.max_pixels), probe.spec.shape))
             try:
                 p = scope.locked(project, probe.model, x, f"{layer}:{unit}", method=method)
-            except NeuronscopeError as exc:
+            except AddressError as exc:
+                raise HTTPException(400, str(exc)) from exc
+            except NeuronscopeError as exc:  # no such layer or unit
                 raise HTTPException(404, str(exc)) from exc
             return normalize_images(p.attribution, "symmetric")[0].cpu()
 

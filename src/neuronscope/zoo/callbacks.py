@@ -112,11 +112,13 @@ def run_callbacks(callbacks: Sequence[Any], moment: str, state: TrainState) -> N
     """Call ``moment(state)`` on every callback that has it, in order."""
     if not callbacks:
         return
-    training = state.model.training
-    with torch.random.fork_rng(devices=[]):
+    modes = {m: m.training for m in state.model.modules()}  # every module's own mode
+    devices = sorted({p.device.index or 0 for p in state.model.parameters()
+                      if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
         for cb in callbacks:
             method = getattr(cb, moment, None)
             if method is not None:
                 method(state)
-    if state.model.training != training:
-        state.model.train(training)
+    for module, training in modes.items():
+        module.training = training

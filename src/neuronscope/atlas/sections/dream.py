@@ -25,14 +25,14 @@ class Dream(Section):
         dream = visualize(job.model, layer, init=x.unsqueeze(0), param="pixel",
                           transforms="none", steps=steps, progress=job.progress)
         store = job.store
-        image = store.write_png(store.layer_file(layer, "dream.png"), tile(dream.display[0]))
-        source = store.write_png(store.layer_file(layer, "dream-source.png"), tile(x))
+        image = store.write_png(store.layer_file(layer, self.name), tile(dream.display[0]))
+        source = store.write_png(store.layer_file(layer, self.name, "source"), tile(x))
         return {"image": image, "source": source, "photo": photo}
 
     def layer_html(self, view: Any, layer: str) -> str:
         entry = view.entry(layer, self.name)
         if not entry or "image" not in entry:
             return ""
-        source = entry.get("source", view.store.layer_file(layer, "dream-source.png"))
+        source = entry.get("source", view.store.layer_file(layer, self.name, "source"))
         return (f"{view.heading(self)}<figure>{view.img(source, 'photo')}</figure>"
                 f"<figure>{view.img(entry['image'], 'dream')}</figure>")

@@ -5,11 +5,15 @@ bands, a histogram and statistics. All layers are mined in one pass over the dat
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
+from ...core.errors import ResultFileError
 from ...methods.examples import TopExamples, top_examples
 from ..drawing import ExampleDrawer
 from . import Section, register_section
+
+logger = logging.getLogger(__name__)
 
 
 @register_section
@@ -28,10 +32,18 @@ class Examples(Section):
             plan = {"layers": layers, "key": key}
             store.manifest["sections"]["examples_plan"] = plan
             store.save_manifest()
-        key, work = plan["key"], store.work_file(f"examples-{plan['key']}.ckpt")
-        res = top_examples(job.model, job.data, plan["layers"], k=job.option("k", self),
-                           progress=job.progress, checkpoint=store.path(work))
-        arrays = store.write_result(store.arrays_file(f"examples-{key}"), res)
+        key, work = plan["key"], store.work_file(self.name, plan["key"])
+        def mine() -> TopExamples:
+            return top_examples(job.model, job.data, plan["layers"], k=job.option("k", self),
+                                progress=job.progress, checkpoint=store.path(work))
+
+        try:
+            res = mine()
+        except ResultFileError as exc:  # a damaged or outdated checkpoint: a cache, redone
+            logger.warning("atlas: cannot resume from %s (%s); mining again", work, exc)
+            store.path(work).unlink(missing_ok=True)
+            res = mine()
+        arrays = store.write_result(store.arrays_file(self.name, key), res)
         for layer in plan["layers"]:
             if not store.done(layer, self.name):
                 units = self.draw_layer(job, res, layer)

@@ -19,7 +19,7 @@ class Weights(Section):
         files, captions = {}, {}
         for info, caption, image in weight_pictures(job.model, list(job.infos.values())):
             files[info.name] = job.store.write_png(
-                job.store.model_file(f"weights-{info.name}.png"), image)
+                job.store.model_file(self.name, info.name), image)
             captions[info.name] = caption
         return {**files, "captions": captions}
 

@@ -84,19 +84,27 @@ class UnitSweep(Result):
     def __iter__(self) -> Iterator[Any]:
         return iter((self.baseline, self.ablated))
 
+    def __getitem__(self, i: int) -> Any:  # as the (baseline, ablated) pair of earlier versions
+        return (self.baseline, self.ablated)[i]
+
+    def __len__(self) -> int:
+        return 2
+
 
 def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Metric = "accuracy",
-                   value: float | str = 0.0, selectivity: Any = None, fractions: int = 11,
+                   value: Any = 0.0, selectivity: Any = None, fractions: int = 11,
                    repeats: int = 5, noise_scales: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0,
                                                                         4.0),
                    batch_size: int = 256, chunk: int = 64, seed: int = 0,
-                   progress: bool = True) -> AblationStudy:
+                   progress: bool = True, **renamed: Any) -> AblationStudy:
     """Silence units of `layer` singly and cumulatively and measure `metric` on `data`.
 
     `data` is a labelled dataset (items ``(input, label)``). `value` replaces a
-    silenced unit: a number, or ``"mean"`` (its mean over the whole dataset and its
-    positions; see `neuronscope.core.stats.unit_stats`). `fractions` evenly spaced
-    fractions from 0 to 1 make the cumulative curves, `repeats` random orders.
+    silenced unit: a number, ``"mean"`` (its mean over the whole dataset and its
+    positions; see `neuronscope.core.stats.unit_stats`) or one number per unit.
+    `fractions` evenly spaced fractions from 0 to 1 make the cumulative curves
+    (``steps=``, its name in earlier versions, still works with a warning), `repeats`
+    random orders.
     `selectivity` (a `ClassSelectivity` or a tensor [U]) adds the curve of the most
     selective units first. `chunk` variants go through the upper network at once.
 
@@ -109,6 +117,7 @@ def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Met
         >>> study.importance.shape, study.curves["random"].shape
         (torch.Size([6]), torch.Size([5, 11]))
     """
+    fractions = _renamed(renamed, fractions)
     dataset = as_dataset(data)
     sel = getattr(selectivity, "selectivity", selectivity)
     with eval_mode(model):
@@ -134,8 +143,9 @@ def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Met
     if sel is not None:
         curves["selectivity"] = values[at:at + fractions]
         at += fractions
-    info: dict[str, Any] = {"value": value, "fast": sweep.split.fast, "why_slow": sweep.split.why,
-                            "n": len(dataset), "repeats": repeats, "seed": seed}
+    info: dict[str, Any] = {"value": _plain(value), "fast": sweep.split.fast,
+                            "why_slow": sweep.split.why, "n": len(dataset), "repeats": repeats,
+                            "seed": seed}
     if sel is not None:
         info["selectivity_importance_spearman"] = spearman(sel.float(), importance)
     return AblationStudy(sweep.info.name, metric if isinstance(metric, str) else "custom", base,
@@ -144,10 +154,11 @@ def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Met
 
 
 def unit_sweep(model: nn.Module, data: Any, layer: str, *, metric: str | Metric = "accuracy",
-               value: float | str = 0.0, batch_size: int = 256, chunk: int = 64,
+               value: Any = 0.0, batch_size: int = 256, chunk: int = 64,
                progress: bool = True) -> UnitSweep:
     """The metric with nothing silenced and with each unit of `layer` silenced alone: the
-    single-unit part of `ablation_study`, on its own.
+    single-unit part of `ablation_study`, on its own. `value` is what a silenced unit
+    outputs, as in `ablation_study`.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -165,5 +176,26 @@ def unit_sweep(model: nn.Module, data: Any, layer: str, *, metric: str | Metric 
         values = sweep.evaluate(torch.cat([torch.ones(1, u), 1 - torch.eye(u)]),
                                 torch.zeros(u + 1))
     return UnitSweep(sweep.info.name, metric if isinstance(metric, str) else "custom",
-                     float(values[0]), values[1:], {"value": value, "n": len(dataset),
+                     float(values[0]), values[1:], {"value": _plain(value), "n": len(dataset),
                                                     "fast": sweep.split.fast})
+
+
+def _renamed(given: dict[str, Any], fractions: int) -> int:
+    """`fractions` under its earlier name ``steps`` (now kept for optimizer steps)."""
+    import warnings
+
+    unknown = sorted(set(given) - {"steps"})
+    if unknown:
+        raise TypeError(f"ablation_study() got unexpected keyword arguments {unknown}")
+    if "steps" in given:
+        warnings.warn("ablation_study(steps=...) is now fractions=...; steps means optimizer "
+                      "steps elsewhere", DeprecationWarning, stacklevel=3)
+        return int(given["steps"])
+    return fractions
+
+
+def _plain(value: Any) -> Any:
+    """The fill value as the result's JSON keeps it (one number per unit: listed)."""
+    if isinstance(value, (str, int, float)):
+        return value
+    return [float(v) for v in torch.as_tensor(value).flatten().tolist()]

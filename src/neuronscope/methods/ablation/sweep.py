@@ -49,17 +49,14 @@ class Sweep:
     """The layer, its split, fill values and unit spreads: what evaluating variants needs."""
 
     def __init__(self, model: nn.Module, dataset: Any, layer: str, metric: str | Metric,
-                 value: float | str, batch_size: int, chunk: int, seed: int,
-                 progress: bool) -> None:
-        if value != "mean" and not isinstance(value, (int, float)):
-            raise ValueError(f"value must be a number or 'mean', got {value!r}")
+                 value: Any, batch_size: int, chunk: int, seed: int, progress: bool) -> None:
         self.dataset, self.batch_size, self.chunk, self.seed = dataset, batch_size, chunk, seed
         self.device, self.progress, self.sums = model_device(model), progress, metric_sums(metric)
         self.info = find_layer(model, layer_table(model, first_batch(dataset, self.device)),
-                               layer)
-        mean, self.std = unit_stats(model, dataset, self.info.name, batch_size=batch_size)
-        fill = mean if value == "mean" else torch.full_like(mean, float(value))
-        self.fill = fill.view(1, -1)
+                               layer, single_call=True, layer_only=True)
+        mean, self.std = unit_stats(model, dataset, self.info.name, batch_size=batch_size,
+                                    progress=progress)
+        self.fill = _fill(value, mean).view(1, -1)
         self.split = LayerSplit(model, self.info.name)
         if not self.split.fast:
             logger.warning("ablation: %s; every variant runs the whole model", self.split.why)
@@ -107,6 +104,22 @@ class Sweep:
                     bar.update(1)
                 n += len(y)
         return (total / max(1, n)).float()
+
+
+def _fill(value: Any, mean: torch.Tensor) -> torch.Tensor:
+    """What replaces each silenced unit: a number, "mean" (the dataset mean), or one
+    number per unit."""
+    if isinstance(value, str):
+        if value != "mean":
+            raise ValueError(f"value must be a number, 'mean' or one number per unit, got "
+                             f"{value!r}")
+        return mean
+    if isinstance(value, (int, float)) or getattr(value, "ndim", None) == 0:
+        return torch.full_like(mean, float(value))
+    per_unit = torch.as_tensor(value, dtype=mean.dtype).flatten()
+    if len(per_unit) != len(mean):
+        raise ValueError(f"value gives {len(per_unit)} numbers for {len(mean)} units")
+    return per_unit
 
 
 def _part(out: Any, i: int, b: int) -> Any:

@@ -45,18 +45,14 @@ def choose_layers(model: nn.Module, example: Any, layers: Any) -> list[LayerInfo
         chosen = [i for i in table.values() if i.kind in DEFAULT_KINDS and i.calls == 1]
         shared = [i.name for i in table.values() if i.kind in DEFAULT_KINDS and i.calls > 1]
         if shared:
-            logger.info("top_examples: leaving out %s (run several times per pass)", shared)
+            logger.warning("top_examples: leaving out %s (each runs several times per "
+                           "forward pass; name them to be told why)", shared)
         if not chosen:
             raise NeuronscopeError("the model has no conv, linear or recurrent layer that runs "
                                    "once per pass; name the layers")
         return chosen
     names = [layers] if isinstance(layers, (str, Unit)) else list(layers)
-    out = []
-    for name in names:
-        if not Unit.parse(name).is_layer:
-            raise NeuronscopeError(f"top_examples takes layers, not the unit {name}")
-        out.append(find_layer(model, table, name, single_call=True))
-    return out
+    return [find_layer(model, table, name, single_call=True, layer_only=True) for name in names]
 
 
 def top_examples(

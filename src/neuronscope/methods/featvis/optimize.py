@@ -92,10 +92,9 @@ def visualize(
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
     steps_t = T.parse(cfg.transforms, max(hw))
     with eval_mode(model), Runner(model, total, spec, (channels_, *hw), plain) as run:
-        start = time.perf_counter()  # set-up above (layer listing) is not counted
-        losses = _optimize(image, total, run, steps_t, gens, cfg, steps,
-                           -1.0 if negative else 1.0, sum(value_range) / 2, progress, callback)
-        seconds = time.perf_counter() - start
+        losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, steps,
+                                    -1.0 if negative else 1.0, sum(value_range) / 2, progress,
+                                    callback)
         with torch.no_grad():
             final = image().detach()
             activations = objective(run(final)).detach().cpu()
@@ -109,12 +108,14 @@ def visualize(
 
 def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: list[Any],
               gens: list[torch.Generator], cfg: Settings, steps: int, sign: float,
-              fill: float, progress: bool, callback: Callable | None) -> list[torch.Tensor]:
-    """The optimization loop; returns each step's losses [n]."""
+              fill: float, progress: bool, callback: Callable | None
+              ) -> tuple[list[torch.Tensor], float]:
+    """The optimization loop: each step's losses [n], and the seconds of the loop alone."""
     from tqdm.auto import tqdm
 
     opt = _adam(image.raw, cfg.optimizer.lr)
     losses = []
+    start = time.perf_counter()  # set-up (layer listing, optimizer) is not counted
     for step in tqdm(range(steps), desc="visualize", disable=not progress, leave=False,
                      mininterval=0.5):
         x = T.apply(image(), steps_t, gens, fill=fill)
@@ -126,7 +127,7 @@ def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: lis
         _pixel_edits(image, grad, step, cfg.edits)
         if callback is not None:
             callback(step, x.detach())
-    return losses
+    return losses, time.perf_counter() - start
 
 
 def _with_extras(objective: Objective, targets: list[Any], n_starts: int,

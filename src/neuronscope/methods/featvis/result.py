@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from neuronscope.core.errors import ResultFileError
 from neuronscope.core.result import Result
 
 
@@ -54,7 +56,36 @@ class Visualization(Result):
 
     grid = show  # the name of earlier versions
 
+    @classmethod
+    def load(cls, path: str | Path) -> Visualization:
+        """Read a file written by `save`; a folder written by `save_pngs` (or by `save` of
+        earlier versions: ``summary.json`` and ``tensors.safetensors``) works too."""
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            return super().load(path)
+        if (folder / "visualization.safetensors").is_file():
+            return super().load(folder / "visualization.safetensors")
+        return _load_folder(folder)
+
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
         self.show().save(buf, format="PNG")
         return buf.getvalue()
+
+
+def _load_folder(folder: Path) -> Visualization:
+    """A folder of the first layout: ``summary.json`` beside ``tensors.safetensors``."""
+    import json
+
+    from safetensors.torch import load_file
+
+    summary, tensors = folder / "summary.json", folder / "tensors.safetensors"
+    if not (summary.is_file() and tensors.is_file()):
+        raise ResultFileError(f"{folder} holds no visualization (no visualization.safetensors, "
+                              "nor summary.json with tensors.safetensors)")
+    try:
+        meta, t = json.loads(summary.read_text()), load_file(str(tensors))
+        return Visualization(meta["targets"], meta["n_starts"], t["images"], t["display"],
+                             t["activations"], t["losses"], meta.get("settings", {}))
+    except Exception as exc:  # noqa: BLE001 - any damage: say which folder
+        raise ResultFileError(f"{folder}: an unreadable visualization folder ({exc})") from None
