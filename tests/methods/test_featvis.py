@@ -255,3 +255,12 @@ def test_folders_of_the_first_layout_still_load(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ns.ResultFileError, match="holds no visualization"):
         ns.Visualization.load(empty)
+
+
+def test_a_unit_with_no_gradient_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    model[0].bias.data = torch.tensor([-100.0, 1.0])  # unit 0 is zero for every image
+    with caplog.at_level("WARNING"):
+        vis = ns.visualize(model, ["1:0", "1:1"], size=8, steps=3, progress=False)
+    assert vis.activations[0] == 0 and "1:0 got no gradient" in caplog.text
+    assert "1:1" not in caplog.text

@@ -231,6 +231,12 @@ def test_a_unit_or_a_shared_module_is_refused_where_a_layer_is_asked_for(method:
         call(model, data(), "shared")
 
 
+def test_visualize_refuses_a_shared_module() -> None:
+    model, _ = make("residual")
+    with pytest.raises(ns.AmbiguousCallError, match="runs 2 times"):
+        ns.visualize(model, "shared:1", steps=1, progress=False)
+
+
 @pytest.mark.parametrize("method", ["visualize", "ablation_study"])
 def test_another_seed_gives_another_result(method: str) -> None:
     model, layer = make("plain")

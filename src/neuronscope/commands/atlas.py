@@ -21,8 +21,10 @@ def cmd_atlas(args: argparse.Namespace) -> None:
     atlas = build_atlas(model, dataset, args.out, layers=args.layers, sections=sections,
                         name=args.model, data_name=f"{args.data}:{args.split}", k=args.k,
                         steps=args.steps)
-    done = {layer: sorted(k for k, info in v.items() if k != "facts" and "skipped" not in info)
-            for layer, v in atlas.manifest["layers"].items()}
+    layers = atlas.manifest["layers"]
+    done = {layer: sorted(k for k, info in layers[layer].items()
+                          if k != "facts" and "skipped" not in info)
+            for layer in atlas.manifest.get("order", list(layers)) if layer in layers}
     print(f"atlas of {args.model} on {len(dataset):,} {args.data} inputs: {atlas.root}")
     for layer, secs in done.items():
         print(f"  {layer:<10} {', '.join(secs) or '(nothing yet)'}")

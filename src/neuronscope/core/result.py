@@ -62,7 +62,8 @@ class Result:
     @classmethod
     def _format(cls) -> str:
         if not cls.FORMAT:
-            raise TypeError(f"{cls.__name__} sets no FORMAT; a result type names its format")
+            raise TypeError(f"{cls.__name__} sets no FORMAT: load a file with the result type "
+                            "that wrote it (ns.TopExamples.load, ns.AblationStudy.load, ...)")
         return cls.FORMAT
 
     def _encode(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

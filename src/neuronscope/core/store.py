@@ -73,9 +73,9 @@ def load(path: str | Path, format: str, version: int
             text = (f.metadata() or {}).get(_KEY)
             tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ResultFileError(f"{path} is not a readable safetensors file: it is truncated or "
-                              f"damaged ({exc}); expected {what}. Delete it and compute the "
-                              "result again.") from None
+        raise ResultFileError(f"{path} cannot be read as a safetensors file ({exc}): it is "
+                              f"truncated or damaged, or not a result file at all; expected "
+                              f"{what}") from None
     try:
         meta = json.loads(text) if text is not None else None
     except ValueError:
@@ -86,7 +86,7 @@ def load(path: str | Path, format: str, version: int
     _check(path, meta, format, version)
     if meta.get("checksum") != checksum(tensors):
         raise ResultFileError(f"{path} is damaged: its tensors do not match the checksum saved "
-                              f"with them (expected {what}). Delete it and compute it again.")
+                              f"with them (expected {what})")
     return tensors, meta
 
 

@@ -3,6 +3,7 @@ backprop (Springenberg et al. 2014), through Captum, for one unit's whole channe
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -74,6 +75,8 @@ def project(model: nn.Module, x: torch.Tensor, unit: str, *, method: str = "guid
                                f"{target.layer}:0 (units 0-{info.n_units - 1})")
         algo = GuidedBackprop if method == "guided" else Deconvolution
         head = _Channel(model, target.layer, info.unit_axis)
-        attr = algo(head).attribute(x.detach().clone().requires_grad_(True),
-                                    target=target.channel).detach()
+        with warnings.catch_warnings():  # Captum says it sets ReLU hooks: it removes them
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            attr = algo(head).attribute(x.detach().clone().requires_grad_(True),
+                                        target=target.channel).detach()
     return Projection(str(target), method, attr)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.errors import NeuronscopeError, ResultFileError
 
 from .result import LayerExamples, TopExamples
 from .state import LayerState
@@ -36,7 +36,11 @@ def resume(path: Path | None, config: dict[str, Any]) -> tuple[TopExamples, int]
     refused rather than continued."""
     if path is None or not path.is_file():
         return None
-    res = TopExamples.load(path)
+    try:
+        res = TopExamples.load(path)
+    except ResultFileError as exc:
+        raise ResultFileError(f"cannot resume from the checkpoint: {exc}. Delete {path} to "
+                              "start the pass again.") from None
     saved = res.info.get("config")
     if saved != json.loads(json.dumps(config, sort_keys=True)):
         raise NeuronscopeError(

@@ -11,6 +11,7 @@ layer an objective reads, and gradients go to the image only, never to the model
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ from .runner import Runner
 from .settings import PRESETS, Adam, Param, PixelEdits, Settings, resolve
 
 __all__ = ["PRESETS", "visualize"]
+logger = logging.getLogger(__name__)
 
 
 def visualize(
@@ -98,6 +100,7 @@ def visualize(
         with torch.no_grad():
             final = image().detach()
             activations = objective(run(final)).detach().cpu()
+    _warn_if_stuck(names, n_starts, losses, activations)
     return Visualization(names, n_starts, _model_space(final, spec).cpu(),
                          _display(final, value_range).cpu(), activations,
                          torch.stack(losses) if losses else torch.zeros(0, len(gens)),
@@ -143,6 +146,20 @@ def _with_extras(objective: Objective, targets: list[Any], n_starts: int,
         groups = torch.arange(len(targets)).repeat_interleave(n_starts)
         total = total + diversity_weight * diversity(div_layer, groups)
     return total + as_objective(extra) if extra is not None else total
+
+
+def _warn_if_stuck(names: list[str], n_starts: int, losses: list[torch.Tensor],
+                   activations: torch.Tensor) -> None:
+    """Say which images never moved: a unit that is zero for every input near the start
+    (after a ReLU) gets no gradient, and its image stays gray."""
+    if len(losses) < 2:
+        return
+    still = (torch.stack(losses) == losses[0]).all(0) & (activations == 0)
+    stuck = sorted({names[i // n_starts] for i in torch.nonzero(still).flatten().tolist()})
+    if stuck:
+        logger.warning("visualize: %s got no gradient (zero for every image tried, as after a "
+                       "ReLU): their images are blank; try the layer before the ReLU",
+                       ", ".join(stuck))
 
 
 def _seed_of(seed: int, name: str, start: int) -> int:

@@ -51,8 +51,8 @@ class Runner:
         infos = None
         if self.layers:
             infos = self._infos()
-            for name in self.layers:
-                find_layer(self.model, infos, name)
+            for name in self.layers:  # a shared module: its calls would be mixed
+                find_layer(self.model, infos, name, single_call=True)
             for unit in self.units:
                 info = infos[unit.layer]
                 check = unit if self.same_size else Unit(unit.layer, unit.channel)
