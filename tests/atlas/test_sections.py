@@ -168,3 +168,14 @@ def test_an_unreadable_checkpoint_is_mined_again(tmp_path: Path) -> None:
     units = again.units_json("conv2", "examples")
     assert again.read_json(units) == whole.read_json(units)
     assert not again.path(again.work_file("examples", "k1")).exists()
+
+
+def test_a_rerun_removes_what_an_interrupted_write_left(tmp_path: Path) -> None:
+    out = tmp_path / "atlas"
+    build_atlas(tiny_model(), tiny_data(), str(out), layers=["conv2"], sections=("examples",),
+                k=2, progress=False)
+    stale = out / "examples" / "conv2" / ".unit-0001-top.png.abcd1234.tmp"
+    stale.write_bytes(b"half")
+    build_atlas(tiny_model(), tiny_data(), str(out), layers=["conv2"], sections=("examples",),
+                k=2, progress=False)
+    assert not stale.exists() and (out / "examples" / "conv2" / "unit-0001-top.png").is_file()

@@ -81,6 +81,8 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
         infos = layer_table(model, example)
         chosen = _layers(model, infos, layers)  # checked before anything is written
         store = AtlasStore(out)
+        if store.clean_temporary():
+            logger.info("atlas: removed the temporary files of an interrupted build")
         store.set_header({"name": name, "fingerprint": model_fingerprint(model),
                           "spec": _spec_json(model)},
                          {"name": data_name, "n": len(dataset),

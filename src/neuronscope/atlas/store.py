@@ -80,6 +80,15 @@ class AtlasStore:
         self.manifest["model"], self.manifest["data"] = model, data
         self.save_manifest()
 
+    def clean_temporary(self) -> int:
+        """Remove the temporary files an interrupted build left (``.NAME.XXXX.tmp``, see
+        `neuronscope.core.files.atomic_path`); returns how many. Only one build may write
+        an atlas at a time."""
+        stale = [p for p in self.root.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
     def done(self, layer: str, section: str) -> bool:
         return section in self.manifest["layers"].get(layer, {})
 
