@@ -14,6 +14,7 @@ Example:
 
 from . import data as datasets
 from . import zoo
+from .core.ablate import ablate
 from .core.errors import (
     AddressError,
     AmbiguousCallError,
@@ -25,10 +26,11 @@ from .core.errors import (
     UnitOutOfRangeError,
     UnsafeCheckpointError,
 )
-from .core.hooks import Recording, ablate, patch, record, trace
+from .core.hooks import patch, trace
 from .core.layers import LayerInfo, layers
 from .core.model import load_model
 from .core.receptive import ReceptiveField, receptive_field
+from .core.recording import Recording, record
 from .core.result import Result
 from .core.spec import InputSpec, input_spec
 from .core.stats import unit_stats

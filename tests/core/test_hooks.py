@@ -4,13 +4,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuronscope as ns
+from neuronscope.core.ablate import ablate
 from neuronscope.core.errors import (
     AmbiguousCallError,
     LayerNotFoundError,
     NeuronscopeError,
     UnitOutOfRangeError,
 )
-from neuronscope.core.hooks import ablate, patch, record
+from neuronscope.core.hooks import patch
+from neuronscope.core.recording import record
 
 from .models import ResNet, Shared, TupleNet
 

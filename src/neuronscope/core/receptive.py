@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from .errors import NeuronscopeError
-from .hooks import forward_kwargs, record, trace
+from .hooks import forward_kwargs, trace
 from .layers import eval_mode, resolve_example
+from .recording import record
 from .result import Result
 from .units import Unit, find_module, select_output, unit_axis
 

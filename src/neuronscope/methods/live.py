@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.hooks import record
 from neuronscope.core.layers import LayerInfo, eval_mode, layers
 from neuronscope.core.model import model_device
+from neuronscope.core.recording import record
 from neuronscope.core.spec import input_spec
 
 KINDS = ("conv", "linear")

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import AddressError
-from neuronscope.core.hooks import record
 from neuronscope.core.layers import eval_mode, resolve_layer
+from neuronscope.core.recording import record
 from neuronscope.core.result import Result
 from neuronscope.core.units import Unit, per_unit
 

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuronscope.core.data import as_dataset, item_input
-from neuronscope.core.hooks import record
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
 from neuronscope.core.receptive import ReceptiveField, receptive_field
+from neuronscope.core.recording import record
 from neuronscope.core.spec import InputSpec, input_spec
 
 from .result import LayerExamples

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.hooks import record, tap
+from neuronscope.core.hooks import tap
 from neuronscope.core.layers import LayerInfo, find_layer, layer_table
 from neuronscope.core.model import model_device, model_dtype
+from neuronscope.core.recording import record
 from neuronscope.core.spec import InputSpec
 from neuronscope.core.units import Unit, check_unit
 
