@@ -28,6 +28,7 @@ class AtlasView:
                  layer_url: str = "/layer/{layer}") -> None:
         self.store, self._files = store, files
         self._unit_url, self._layer_url = unit_url, layer_url
+        self._read: dict[tuple[str, str], Any] = {}  # a view lives for one page: read once
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -51,6 +52,11 @@ class AtlasView:
 
     def units(self, layer: str, section: str) -> dict[str, Any] | None:
         """The per-unit JSON of a section of a layer, or None when it is not there."""
+        if (layer, section) not in self._read:
+            self._read[layer, section] = self._load_units(layer, section)
+        return self._read[layer, section]
+
+    def _load_units(self, layer: str, section: str) -> Any:
         if self.entry(layer, section) is None:
             return None
         try:

@@ -122,12 +122,23 @@ def move(x: Any, device: torch.device | str) -> Any:
         >>> move({"a": torch.ones(1), "b": [torch.zeros(1)]}, "cpu")["b"][0].device.type
         'cpu'
     """
+    return map_tensors(lambda t: t.to(device, non_blocking=True), x)
+
+
+def map_tensors(fn: Any, x: Any) -> Any:
+    """``fn`` applied to every tensor inside `x` (a tensor, or dicts, tuples and lists of
+    them); other values pass through.
+
+    Example:
+        >>> map_tensors(lambda t: t * 2, {"a": torch.ones(1), "n": 3})["a"].tolist()
+        [2.0]
+    """
     if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True)
+        return fn(x)
     if isinstance(x, dict):
-        return {key: move(v, device) for key, v in x.items()}
+        return {key: map_tensors(fn, v) for key, v in x.items()}
     if isinstance(x, (tuple, list)):
-        return type(x)(move(v, device) for v in x)
+        return type(x)(map_tensors(fn, v) for v in x)
     return x
 
 

@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuronscope.core.data import batch_input, batch_labels, first_batch, loader, move
+from neuronscope.core.data import (
+    batch_input,
+    batch_labels,
+    first_batch,
+    loader,
+    map_tensors,
+    move,
+)
 from neuronscope.core.layers import find_layer, layer_table
 from neuronscope.core.model import logits_of, model_device
 from neuronscope.core.split import LayerSplit
@@ -100,7 +107,8 @@ class Sweep:
                     out = self.split.run(x, lambda t, k=k, s=s, seed=seed: self.variants(
                         t, k, s, seed), len(k))
                     for i in range(len(k)):
-                        total[start + i] += self.sums(_part(out, i, len(y)), y)
+                        rows = slice(i * len(y), (i + 1) * len(y))  # variant i's part of the output
+                        total[start + i] += self.sums(map_tensors(lambda t, r=rows: t[r], out), y)
                     bar.update(1)
                 n += len(y)
         return (total / max(1, n)).float()
@@ -120,14 +128,3 @@ def _fill(value: Any, mean: torch.Tensor) -> torch.Tensor:
     if len(per_unit) != len(mean):
         raise ValueError(f"value gives {len(per_unit)} numbers for {len(mean)} units")
     return per_unit
-
-
-def _part(out: Any, i: int, b: int) -> Any:
-    """Variant i's rows of a stacked output (a tensor, or the tensors of a dict or tuple)."""
-    if isinstance(out, torch.Tensor):
-        return out[i * b:(i + 1) * b]
-    if isinstance(out, dict):
-        return {key: _part(v, i, b) for key, v in out.items()}
-    if isinstance(out, (tuple, list)):
-        return type(out)(_part(v, i, b) for v in out)
-    return out
