@@ -179,3 +179,13 @@ def test_a_rerun_removes_what_an_interrupted_write_left(tmp_path: Path) -> None:
     build_atlas(tiny_model(), tiny_data(), str(out), layers=["conv2"], sections=("examples",),
                 k=2, progress=False)
     assert not stale.exists() and (out / "examples" / "conv2" / "unit-0001-top.png").is_file()
+
+
+def test_unit_pages_of_a_linear_unit_say_what_their_numbers_are(tmp_path: Path) -> None:
+    build_atlas(tiny_model(), tiny_data(), str(tmp_path), layers=["fc"],
+                sections=("featvis", "ablation"), steps=2, ablation_n=24, progress=False)
+    client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
+    page = client.get("/layer/fc/unit/0").text
+    assert "drive the unit up (its value:" in page and "mean over positions" not in page
+    selectivity = float(page.split("class selectivity ")[1].split()[0].rstrip(";"))
+    assert (0 <= selectivity <= 1) != ("takes negative values" in page)

@@ -34,9 +34,12 @@ class Ablation(Section):
         ab = view.units(layer, self.name)
         if not ab:
             return ""
+        sel = ab["selectivity"][unit]
+        caveat = ("" if 0 <= sel <= 1 else " (outside 0-1: this unit takes negative values, "
+                  "and the index is meant for units that never do)")
         return (f"{view.heading(self)}<p>silenced alone, accuracy changes by "
                 f"{-ab['importance'][unit]:+.4f} (baseline {ab['baseline']:.4f} on {ab['n']} "
-                f"inputs); class selectivity {ab['selectivity'][unit]:.3f}; rank "
+                f"inputs); class selectivity {sel:.3f}{caveat}; rank "
                 f"{ab['by_importance'].index(unit) + 1} of {view.n_units(layer)} by "
                 "importance.</p>")
 

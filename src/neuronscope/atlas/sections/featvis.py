@@ -50,13 +50,15 @@ class FeatureVisualization(Section):
         imgs = "".join(view.img(file(self.name, layer, unit, f"pos{s}"), f"start {s}")
                        for s in range(fv["n_starts"]))
         acts = ", ".join(f"{a:.3g}" for a in fv["positive"][unit])
+        shape = view.manifest["layers"][layer].get("facts", {}).get("shape", [])
+        measure = "its mean over positions" if len(shape) > 1 else "its value"
         weak = (" The optimization did not raise this unit above zero in "
                 f"{fv['steps']} steps: its images say little." if max(fv["positive"][unit]) <= 0
                 else "")
         return (f"{view.heading(self)}<div class='row'>{imgs}"
                 f"{view.img(file(self.name, layer, unit, 'neg'), 'negative')}</div>"
                 f"<p class='muted'>Synthetic images from noise. Left: {fv['n_starts']} starts "
-                f"that drive the unit up (its mean over positions: {acts}); right: one that "
+                f"that drive the unit up ({measure}: {acts}); right: one that "
                 f"drives it down ({fv['negative'][unit]:.3g}). The dataset numbers below are "
                 f"per-input maxima, not means.{weak}</p>")
 
