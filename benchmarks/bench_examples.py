@@ -3,6 +3,8 @@
 (a) ``top_examples`` over every unit of every conv layer of shapes-cnn on 10,000
     shapes images, divided by a bare forward pass over the same batches (goal <= 1.15).
     The two are interleaved over several rounds and the median of each is taken.
+(c) The content fingerprint (every item hashed while it is read): ``top_examples`` as
+    in (a) divided by the same run with the hashing switched off (goal < 1.02).
 (b) Peak memory (resident set, in a fresh process each) of mining N and 4N images
     drawn on the fly, so the dataset itself holds nothing (goal: flat).
 
@@ -18,12 +20,14 @@ import statistics
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import torch
 from torch.utils.data import Dataset
 
 import neuronscope as ns
 from neuronscope.core.data import batch_input
+from neuronscope.core.fingerprint import ContentHash
 from neuronscope.methods.examples.mine import batches
 
 
@@ -56,18 +60,26 @@ def speed(n: int, rounds: int, batch_size: int) -> None:
     data.tensors()  # draw every image once, outside the timings
     convs = [i.name for i in ns.layers(model) if i.kind == "conv"]
     units = sum(i.n_units for i in ns.layers(model) if i.kind == "conv")
-    bare, mined = [], []
+    bare, mined, unhashed = [], [], []
+
+    def mine() -> float:
+        start = time.perf_counter()
+        ns.top_examples(model, data, layers=convs, k=9, batch_size=batch_size, progress=False)
+        return time.perf_counter() - start
+
     for _ in range(rounds):
         start = time.perf_counter()
         bare_pass(model, data, batch_size)
         bare.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        ns.top_examples(model, data, layers=convs, k=9, batch_size=batch_size, progress=False)
-        mined.append(time.perf_counter() - start)
-    b, m = statistics.median(bare), statistics.median(mined)
+        mined.append(mine())
+        with mock.patch.object(ContentHash, "add", lambda self, indices, batch: None):
+            unhashed.append(mine())
+    b, m, u = (statistics.median(t) for t in (bare, mined, unhashed))
     print(f"(a) {n:,} images, {len(convs)} conv layers, {units} units, batch {batch_size}, "
           f"{torch.get_num_threads()} threads, {rounds} rounds (median)")
     print(f"    bare forward {b:.2f} s, top_examples {m:.2f} s: ratio {m / b:.3f} (goal <= 1.15)")
+    print(f"(c) top_examples without hashing the data {u:.2f} s: the content fingerprint "
+          f"costs ratio {m / u:.3f} (goal < 1.02)")
 
 
 def peak_child(n: int, batch_size: int) -> float:

@@ -15,6 +15,7 @@ Example:
 from . import data as datasets
 from . import zoo
 from .core.ablate import ablate
+from .core.datacheck import DataChangedError
 from .core.errors import (
     AddressError,
     AmbiguousCallError,
@@ -26,6 +27,7 @@ from .core.errors import (
     UnitOutOfRangeError,
     UnsafeCheckpointError,
 )
+from .core.fingerprint import data_fingerprint, model_fingerprint
 from .core.hooks import patch, trace
 from .core.layers import LayerInfo, layers
 from .core.model import load_model
@@ -51,6 +53,7 @@ __all__ = [
     "AddressError",
     "AmbiguousCallError",
     "ClassSelectivity",
+    "DataChangedError",
     "DatasetNotFoundError",
     "InputSpec",
     "LayerExamples",
@@ -73,11 +76,13 @@ __all__ = [
     "ablate",
     "ablation_study",
     "class_selectivity",
+    "data_fingerprint",
     "datasets",
     "featvis",
     "input_spec",
     "layers",
     "load_model",
+    "model_fingerprint",
     "patch",
     "project",
     "receptive_field",

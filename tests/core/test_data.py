@@ -50,8 +50,10 @@ def test_items_of_every_kind_give_input_and_label() -> None:
 def test_bad_data_gets_a_clear_error() -> None:
     with pytest.raises(ns.NeuronscopeError, match="Dataset or a tensor"):
         as_dataset(42)
-    with pytest.raises(ns.NeuronscopeError, match="input key"):
-        batch_input({"pixels": torch.zeros(1)})
+    with pytest.raises(ns.NeuronscopeError, match="without an input"):
+        batch_input({"label": torch.zeros(1)})
+    # a dict with no input key holds keyword arguments (Hugging Face style)
+    assert list(batch_input({"input_ids": torch.zeros(1), "labels": 1})) == ["input_ids"]
     with pytest.raises(ns.NeuronscopeError, match="labelled data"):
         batch_labels(torch.zeros(3))
     with pytest.raises(ns.NeuronscopeError, match="empty"):

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..core.data import as_dataset, first_batch
-from ..core.fingerprint import data_fingerprint, model_fingerprint
+from ..core.datacheck import CheckedData, DataChangedError
+from ..core.fingerprint import model_fingerprint, quick_fingerprint
 from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table
 from ..core.model import model_device
 from ..core.receptive import receptive_field
@@ -86,7 +87,7 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
         store.set_header({"name": name, "fingerprint": model_fingerprint(model),
                           "spec": _spec_json(model)},
                          {"name": data_name, "n": len(dataset),
-                          "fingerprint": data_fingerprint(dataset)})
+                          "fingerprint": quick_fingerprint(dataset)})
         store.manifest["order"] = [n for n in infos if n in set(chosen) |
                                    set(store.manifest["layers"])]
         for layer in chosen:
@@ -94,9 +95,18 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
             store.manifest["layers"][layer]["facts"] = _layer_facts(model, infos[layer],
                                                                     example)
         store.save_manifest()
-        job = Job(model, dataset, store, infos, example, progress, options)
-        for section in chosen_sections:
-            _run(section, job, chosen)
+        checked = CheckedData(dataset, store.read_digests(), f"the atlas in {store.root}")
+        job = Job(model, checked, store, infos, example, progress, options)
+        try:
+            for section in chosen_sections:
+                _run(section, job, chosen)
+                if checked.recorded:
+                    store.write_digests(checked.digests)
+                    checked.recorded = 0
+        except DataChangedError as exc:
+            raise DataChangedError(f"{exc}: the atlas would mix two datasets. Build the new "
+                                   f"data's atlas in another folder, or delete {store.root} "
+                                   "to start afresh.") from None
     return store
 
 

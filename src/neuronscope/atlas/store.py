@@ -5,6 +5,8 @@ This module is the only code that knows the atlas's file names. Layout::
     manifest.json                        format, version, model, data, layers, sections done
     model/<section>-<tag>.png            model-wide pictures (weights-conv1.png)
     arrays/<section>-<key>.safetensors   results kept whole (the TopExamples of a pass)
+    arrays/data-digests.safetensors      a digest of every data item read (see
+                                         core/datacheck.py): later passes check against it
     units/<layer>/<section>.json         per-unit numbers of one section
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
                                          featvis/..-pos0.png; .html for text fragments)
@@ -23,8 +25,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
+from ..core import store
 from ..core.errors import NeuronscopeError
 from ..core.files import atomic_write
 from ..core.result import Result
@@ -32,6 +36,7 @@ from ..render.grid import save_png
 
 FORMAT = "neuronscope.atlas"
 VERSION = 1
+DIGESTS, DIGESTS_FORMAT = "arrays/data-digests.safetensors", "neuronscope.data_digests"
 
 
 class AtlasStore:
@@ -127,6 +132,16 @@ class AtlasStore:
             return self.write_png(relative + ".png", picture)
         atomic_write(self.path(relative + ".html"), lambda f: f.write(picture), "w")
         return relative + ".html"
+
+    def read_digests(self) -> torch.Tensor | None:
+        """The digests of the data items read so far ([n, 8] uint8), or None."""
+        path = self.path(DIGESTS)
+        if not path.exists():
+            return None
+        return store.load(path, DIGESTS_FORMAT, 1)[0]["digests"]
+
+    def write_digests(self, digests: torch.Tensor) -> None:
+        store.save(self.path(DIGESTS), {"digests": digests}, {}, DIGESTS_FORMAT, 1)
 
     # ------------------------------------------------------------ file names
 

@@ -92,7 +92,7 @@ def ablate(model: nn.Module, units: Any, value: float | str | Sequence[float] = 
         groups.setdefault(unit.layer, []).append((unit, fill))
 
     def make(members: list[tuple[Unit, Any]]) -> Edit:
-        axis_of = UnitAxis(model, members[0][0].module_path)
+        axis_of = UnitAxis(model, members[0][0].layer)
 
         def edit(t: torch.Tensor, call: int) -> torch.Tensor:
             axis = axis_of(t.dim())

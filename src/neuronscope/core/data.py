@@ -41,7 +41,8 @@ def as_dataset(data: Any) -> Dataset:
 
 def batch_input(batch: Any) -> Any:
     """The model input of an item or a collated batch: the tensor itself, the first
-    element of a tuple, or a dict's ``image`` / ``input`` / ``x`` / ``inputs`` entry.
+    element of a tuple, a dict's ``image`` / ``input`` / ``x`` / ``inputs`` entry, or else
+    the dict's entries other than labels (keyword arguments, see `run_model`).
 
     Example:
         >>> batch_input({"image": torch.ones(2), "label": 1}).tolist()
@@ -55,10 +56,25 @@ def batch_input(batch: Any) -> Any:
         for key in INPUT_KEYS:
             if key in batch:
                 return batch[key]
-        raise NeuronscopeError(f"dataset items are dicts without an input key; expected one "
-                               f"of {INPUT_KEYS}, got {sorted(map(str, batch))}")
+        rest = {k: v for k, v in batch.items() if k not in LABEL_KEYS}
+        if rest:  # Hugging Face style: input_ids, attention_mask, ... as keyword arguments
+            return rest
+        raise NeuronscopeError(f"dataset items are dicts without an input; expected one of "
+                               f"{INPUT_KEYS} or keyword arguments of the model, got "
+                               f"{sorted(map(str, batch))}")
     raise NeuronscopeError(f"cannot find the input in an item of type {type(batch).__name__}; "
                            "items are tensors, (input, label) tuples or dicts with 'image'")
+
+
+def run_model(model: Any, x: Any) -> Any:
+    """Call `model` on an input from `batch_input`: a dict as keyword arguments
+    (``model(input_ids=..., attention_mask=...)``), anything else as the one argument.
+
+    Example:
+        >>> run_model(lambda a, b: a + b, {"a": 1, "b": 2})
+        3
+    """
+    return model(**x) if isinstance(x, dict) else model(x)
 
 
 def batch_labels(batch: Any) -> torch.Tensor:

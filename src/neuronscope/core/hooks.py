@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .axes import Flow, cached_axis, known
 from .errors import NeuronscopeError
-from .units import Unit, find_module, replace_output, select_output, unit_axis
+from .units import Unit, find_module, replace_output, select_output
 
 # fn(tensor, call) -> replacement tensor or None (keep the output as it is)
 Edit = Callable[[torch.Tensor, int], "torch.Tensor | None"]
@@ -54,6 +55,17 @@ def installed(model: nn.Module, edits: Sequence[tuple[Unit, Edit]],
     handles = []
     try:
         handles.append(model.register_forward_pre_hook(new_pass))
+        if not known(model):  # follow the first pass to learn where units lie (axes.py)
+            flow = Flow(model)
+            following = _follow(model, flow)
+
+            def followed(module: nn.Module, args: Any, output: Any) -> None:
+                flow.done()
+                for h in following:
+                    h.remove()
+
+            following.append(model.register_forward_hook(followed))
+            handles.extend(following)
         for path, items in by_module.items():
             handles.append(modules[path].register_forward_hook(_make_hook(items, counters[path])))
         yield
@@ -63,15 +75,31 @@ def installed(model: nn.Module, edits: Sequence[tuple[Unit, Edit]],
 
 
 class UnitAxis:
-    """The unit axis of one layer's output, computed once per number of dimensions."""
+    """The unit axis of one layer's output (see axes.py), once per number of dimensions."""
 
-    def __init__(self, model: nn.Module, path: str) -> None:
-        self.model, self.path, self.cache = model, path, {}
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        self.model, self.layer, self.cache = model, layer, {}
 
     def __call__(self, ndim: int) -> int | None:
         if ndim not in self.cache:
-            self.cache[ndim] = unit_axis(self.model, self.path, ndim)
+            self.cache[ndim] = cached_axis(self.model, self.layer, ndim)
         return self.cache[ndim]
+
+
+def _follow(model: nn.Module, flow: Flow) -> list[Any]:
+    """Hooks that feed every module call of `model` to `flow`; returns their handles."""
+    handles = []
+    for name, module in model.named_modules():
+        if name:
+            def pre(module: nn.Module, args: Any) -> None:
+                flow.start()
+
+            def post(module: nn.Module, args: Any, output: Any, name: str = name) -> None:
+                flow.finish(name, module, args, output)
+
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
+    return handles
 
 
 def _make_hook(items: list[tuple[Unit, Edit]], counter: dict[str, int]) -> Callable:
@@ -160,11 +188,13 @@ class Call:
     output: Any
 
 
-def trace(model: nn.Module, *args: Any, **kwargs: Any) -> list[Call]:
+def trace(model: nn.Module, *args: Any, flow: Flow | None = None, **kwargs: Any
+          ) -> list[Call]:
     """Run one forward pass and list every submodule call, in the order calls started.
 
     Inputs and outputs are kept as they were (no copies): for structure, shapes and
-    identity checks. Runs without gradients.
+    identity checks. Runs without gradients. With `flow`, the pass is also followed to
+    learn where each output's units lie (axes.py).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -190,8 +220,12 @@ def trace(model: nn.Module, *args: Any, **kwargs: Any) -> list[Call]:
             if name:
                 handles.append(module.register_forward_pre_hook(pre(name)))
                 handles.append(module.register_forward_hook(post))
+        if flow is not None:
+            handles.extend(_follow(model, flow))
         with torch.no_grad():
             model(*args, **kwargs)
+        if flow is not None:
+            flow.done()
     finally:
         for h in handles:
             h.remove()

@@ -9,11 +9,12 @@ from typing import Any
 
 from torch import nn
 
+from .axes import Flow, cached_axis
 from .errors import AddressError, AmbiguousCallError, LayerNotFoundError, NeuronscopeError
 from .hooks import forward_kwargs, trace
 from .model import model_device, model_dtype
 from .spec import input_spec
-from .units import Unit, check_unit, find_module, leaves, suggest, unit_axis
+from .units import Unit, check_unit, find_module, leaves, suggest
 
 _KINDS: list[tuple[str, tuple[type, ...]]] = [
     ("conv", (nn.modules.conv._ConvNd,)),
@@ -82,6 +83,21 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
+@contextmanager
+def _as_it_is(model: nn.Module) -> Iterator[nn.Module]:
+    """Run in the model's own modes, then put back every buffer and the random state."""
+    import torch
+
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for b, value in saved:
+                    b.copy_(value)
+
+
 def resolve_example(model: nn.Module, example_input: Any = None) -> Any:
     """The example input given, or one made from the model's `InputSpec`."""
     if example_input is not None:
@@ -103,8 +119,10 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
     One forward pass on `example_input` (a batched tensor, a tuple of arguments or a
     dict of keyword arguments; optional for models with an `InputSpec`) finds the
     output shapes. Tuple, list and dict outputs are listed per tensor element
-    (``lstm[0]``, ``lstm[1][0]``). The pass runs in eval mode without gradients, so
-    batch-norm statistics are left as they were.
+    (``lstm[0]``, ``lstm[1][0]``). The pass runs without gradients, in eval mode; a model
+    in training mode is traced in training mode (so layers that run only in training,
+    such as auxiliary heads, are listed), with its buffers and the random state put
+    back afterwards: batch-norm statistics are left as they were either way.
 
     Example:
         >>> import torch
@@ -113,8 +131,9 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
         '0 (conv, Conv2d) (8, 6, 6): 8 units'
     """
     args, kwargs = forward_kwargs(resolve_example(model, example_input))
-    with eval_mode(model):
-        calls = trace(model, *args, **kwargs)
+    flow = Flow(model)
+    with _as_it_is(model) if model.training else eval_mode(model):
+        calls = trace(model, *args, flow=flow, **kwargs)
     count: dict[str, int] = {}
     for call in calls:
         count[call.name] = count.get(call.name, 0) + 1
@@ -125,7 +144,7 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
             continue
         seen.add(call.name)
         for suffix, tensor in leaves(call.output):
-            axis = unit_axis(model, call.name, tensor.dim())
+            axis = cached_axis(model, call.name + suffix, tensor.dim())
             n_units = int(tensor.shape[axis]) if axis is not None else 1
             infos.append(LayerInfo(
                 name=call.name + suffix, kind=layer_kind(call.module),
@@ -165,9 +184,11 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
                 f"{unit.layer} does not output one tensor; address one of its elements: "
                 f"{', '.join(elements[:12])}")
         close = suggest(unit.layer, list(table))
+        mode = ("training mode" if model.training else "eval mode (a layer that runs only "
+                "in training, such as an auxiliary head, is listed in training mode)")
         raise LayerNotFoundError(
-            f"{unit.layer} is not a tensor output of the model for this input (did it run?); "
-            f"closest layers: {', '.join(close) or 'none'}. ns.layers(model, x) lists them.")
+            f"{unit.layer} did not run in a forward pass of this input in {mode}; closest "
+            f"layers: {', '.join(close) or 'none'}. ns.layers(model, x) lists them.")
     if single_call and info.calls > 1:
         raise AmbiguousCallError(
             f"{info.name} runs {info.calls} times in one forward pass (a shared module); "

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .axes import cached_axis
 from .errors import NeuronscopeError
 from .hooks import forward_kwargs, trace
 from .layers import eval_mode, resolve_example
@@ -43,6 +44,10 @@ class ReceptiveField(Result):
     Axes are the spatial axes of the input (rows then columns for images; one axis
     for sequences). ``is_global`` marks a layer whose units see the whole input
     (after global pooling, flatten or linear): then size = stride = the input size.
+    ``exact`` is False for a gradient footprint that reached the input's border on both
+    sides of an axis: the size is then a lower bound (the field is larger than the
+    input) and the stride, which cannot be measured, is estimated from the map size
+    (input size / positions). A stride is never 0.
 
     Example:
         >>> rf = ReceptiveField(size=(3, 3), stride=(2, 2), offset=(0.0, 0.0), method="analytic")
@@ -60,6 +65,7 @@ class ReceptiveField(Result):
     method: str
     is_global: bool = False
     layer: str = ""
+    exact: bool = True
 
     def box(self, *pos: int, clip: Sequence[int] | None = None) -> tuple[int, ...]:
         """Input pixels seen by the unit at `pos`: ``(top, left, bottom, right)``, ends exclusive.
@@ -89,13 +95,15 @@ class ReceptiveField(Result):
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (``"global"`` for `is_global`)."""
         return {"layer": self.layer, "size": list(self.size), "stride": list(self.stride),
-                "offset": list(self.offset), "method": self.method, "global": self.is_global}
+                "offset": list(self.offset), "method": self.method, "global": self.is_global,
+                "exact": self.exact}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ReceptiveField:
         """The inverse of `to_dict`."""
         return cls(tuple(d["size"]), tuple(d["stride"]), tuple(map(float, d["offset"])),
-                   d["method"], bool(d.get("global", False)), d.get("layer", ""))
+                   d["method"], bool(d.get("global", False)), d.get("layer", ""),
+                   bool(d.get("exact", True)))
 
 
 def receptive_field(model: nn.Module, layer: Any, example_input: Any = None,
@@ -310,10 +318,10 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
                                " (token inputs have no pixels to measure)")
     if x.dim() < 3:
         in_axes = [1]
-    elif unit_axis(model, _first_module(model), x.dim()) == x.dim() - 1:
-        in_axes = list(range(1, x.dim() - 1))  # channels-last input: [B, T, F]
+    elif x.dim() == 3 and unit_axis(model, _first_module(model), 3) == 2:
+        in_axes = [1]  # a sequence of feature vectors: [B, T, F]
     else:
-        in_axes = list(range(2, x.dim()))
+        in_axes = list(range(2, x.dim()))  # [B, C, ...]: images are channels-first
     in_size = tuple(x.shape[a] for a in in_axes)
     g = torch.Generator().manual_seed(seed)
     xb = torch.randn((max(1, samples), *x.shape[1:]), generator=g)
@@ -321,7 +329,7 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
     with torch.enable_grad(), record(model, [unit.layer], detach=False) as rec:
         model(xb)
     y = rec[unit.layer]
-    axis = unit_axis(model, unit.module_path, y.dim())
+    axis = cached_axis(model, unit.layer, y.dim())
     spatial = [d for d in range(1, y.dim()) if d != axis] if axis is not None else []
     if not spatial:
         return _global(in_size, "gradient", unit.layer)
@@ -356,19 +364,21 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
         return starts, ends
 
     s0, e0 = footprint(centre)
-    stride = list(in_size)
+    size = tuple(e - s for s, e in zip(s0, e0, strict=True))
+    if all(s == 1 for s in sizes) and size == in_size:
+        return _global(in_size, "gradient", unit.layer)
+    stride, exact = list(in_size), True
     for a, s in enumerate(sizes):
         if s == 1:
             continue  # one position: no neighbour to measure a stride with
         s1, e1 = footprint([c + (b == a) for b, c in enumerate(centre)])
-        if s0[a] > 0:
+        if s0[a] > 0 and s1[a] > s0[a]:
             stride[a] = s1[a] - s0[a]
-        elif e1[a] < in_size[a]:
+        elif e0[a] < in_size[a] and e1[a] > e0[a]:
             stride[a] = e1[a] - e0[a]
-        else:
-            stride[a] = round((s1[a] + e1[a] - s0[a] - e0[a]) / 2)
-    size = tuple(e - s for s, e in zip(s0, e0, strict=True))
-    if all(s == 1 for s in sizes) and size == in_size:
-        return _global(in_size, "gradient", unit.layer)
+        else:  # both footprints span the input (a field larger than the input, or a
+            # squeeze-excitation path): the stride follows from the map size
+            stride[a], exact = max(1, round(in_size[a] / s)), False
+    exact = exact and all(s > 0 or e < n for s, e, n in zip(s0, e0, in_size, strict=True))
     offset = tuple((s0[a] + e0[a] - 1) / 2 - centre[a] * stride[a] for a in range(len(size)))
-    return ReceptiveField(size, tuple(stride), offset, "gradient", False, unit.layer)
+    return ReceptiveField(size, tuple(stride), offset, "gradient", False, unit.layer, exact)

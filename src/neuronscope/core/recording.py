@@ -95,7 +95,7 @@ def record(model: nn.Module, layers: Any, *, detach: bool = True,
     rec = Recording([str(u) for u in units])
 
     def make(unit: Unit) -> Edit:
-        key, axis_of = str(unit), UnitAxis(model, unit.module_path)
+        key, axis_of = str(unit), UnitAxis(model, unit.layer)
 
         def store(t: torch.Tensor, call: int) -> None:
             axis = axis_of(t.dim())

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from .data import run_model
 from .hooks import patch
 from .units import Unit, find_module
 
@@ -95,7 +96,7 @@ class LayerSplit:
                 return made[0][i]
 
             with patch(self.model, self.layer, one):
-                outputs.append(self.model(x))
+                outputs.append(run_model(self.model, x))
         return _cat(outputs)
 
     @torch.no_grad()
@@ -106,13 +107,13 @@ class LayerSplit:
         `variants` maps the layer's output [B, ...] to the M variants stacked along
         the batch axis [M * B, ...].
         """
-        if not self.fast:
+        if not self.fast or isinstance(x, dict):  # keyword inputs: whole passes
             return self._fallback(x, variants, m)
         kept, layer_out = self._below(x)
         if not self._checked:  # the split must give the model's own output
             self._checked = True
             same = self._above_run(kept, layer_out.clone(), 1)
-            if not _close(same, self.model(x)):
+            if not _close(same, run_model(self.model, x)):
                 self.fast, self.why = False, "the split did not reproduce the model's output"
                 logger.info("LayerSplit(%s): %s; using full forward passes", self.layer, self.why)
                 return self._fallback(x, variants, m)

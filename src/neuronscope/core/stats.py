@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import as_dataset, batch_input, first_batch, loader, move
+from .data import as_dataset, batch_input, first_batch, loader, move, run_model
 from .hooks import tap
 from .layers import eval_mode, find_layer, layer_table
 from .model import model_device
@@ -49,7 +49,7 @@ def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256
         with tap(model, [info.name], observe):
             for batch in tqdm(loader(dataset, batch_size), desc=f"statistics of {info.name}",
                               disable=not progress, leave=False, mininterval=0.5):
-                model(move(batch_input(batch), device))
+                run_model(model, move(batch_input(batch), device))
     if s1 is None or s2 is None:
         zeros = torch.zeros(info.n_units)
         return zeros, zeros.clone()

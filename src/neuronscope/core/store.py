@@ -1,5 +1,5 @@
 """Results on disk: one safetensors file holding the tensors, with a JSON header naming
-the result's format and version and a checksum of the tensors. Nothing is pickled,
+the result's format and version and a checksum of the header and tensors. Nothing is pickled,
 and a write is atomic. `neuronscope.core.result.Result` is the one user of this file
 format; every result type saves and loads through it.
 """
@@ -19,14 +19,17 @@ from .files import atomic_path
 _KEY = "neuronscope"
 
 
-def checksum(tensors: dict[str, torch.Tensor]) -> str:
-    """A hash of every tensor's name, dtype, shape and bytes (in name order).
+def checksum(tensors: dict[str, torch.Tensor], header: dict[str, Any] | None = None) -> str:
+    """A hash of the header (as canonical JSON) and of every tensor's name, dtype, shape
+    and bytes (in name order): a change to any byte of a result file shows.
 
     Example:
         >>> checksum({"a": torch.zeros(2)}) == checksum({"a": torch.zeros(2)})
         True
+        >>> checksum({"a": torch.zeros(2)}, {"n": 1}) == checksum({"a": torch.zeros(2)}, {"n": 2})
+        False
     """
-    h = hashlib.sha256()
+    h = hashlib.sha256(json.dumps(header or {}, sort_keys=True).encode())
     for key in sorted(tensors):
         t = tensors[key].detach().to("cpu").contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -49,7 +52,8 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any
     from safetensors.torch import save_file
 
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    header = {**meta, "format": format, "version": version, "checksum": checksum(cpu)}
+    header = {**meta, "format": format, "version": version}
+    header["checksum"] = checksum(cpu, header)
     with atomic_path(path) as tmp:
         save_file(cpu, str(tmp), metadata={_KEY: json.dumps(header)})
     return Path(path)
@@ -84,9 +88,11 @@ def load(path: str | Path, format: str, version: int
         raise ResultFileError(f"{path} is a safetensors file but not a neuronscope result "
                               f"(no neuronscope header); expected {what}")
     _check(path, meta, format, version)
-    if meta.get("checksum") != checksum(tensors):
-        raise ResultFileError(f"{path} is damaged: its tensors do not match the checksum saved "
-                              f"with them (expected {what})")
+    saved = meta.pop("checksum", None)
+    if saved != checksum(tensors, meta):
+        raise ResultFileError(f"{path} is damaged: its header and tensors do not match the "
+                              f"checksum saved with them (expected {what}). Compute the result "
+                              "again, or restore the file from a copy.")
     return tensors, meta
 
 

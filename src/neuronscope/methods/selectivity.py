@@ -16,7 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuronscope.core.data import as_dataset, batch_input, batch_labels, first_batch, loader, move
+from neuronscope.core.data import (
+    as_dataset,
+    batch_input,
+    batch_labels,
+    first_batch,
+    loader,
+    move,
+    run_model,
+)
 from neuronscope.core.hooks import tap
 from neuronscope.core.layers import eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device
@@ -93,7 +101,7 @@ def class_selectivity(model: nn.Module, data: Any, layer: str, *, batch_size: in
         with torch.no_grad(), tap(model, [info.name], observe):
             for batch in tqdm(loader(dataset, batch_size), desc="class selectivity",
                               disable=not progress, leave=False):
-                model(move(batch_input(batch), device))
+                run_model(model, move(batch_input(batch), device))
                 per, y = current["act"].double().cpu(), batch_labels(batch).long().cpu()
                 if int(y.max()) + 1 > sums.shape[0]:  # grow to the classes seen so far
                     sums, counts = _grow(sums, counts, int(y.max()) + 1, per.shape[1])

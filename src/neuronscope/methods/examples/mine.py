@@ -18,9 +18,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuronscope.core.data import as_dataset, batch_input, first_batch, loader, move
+from neuronscope.core.data import (
+    as_dataset,
+    batch_input,
+    batch_size_of,
+    first_batch,
+    loader,
+    move,
+    run_model,
+)
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.fingerprint import data_fingerprint, model_fingerprint
+from neuronscope.core.fingerprint import ContentHash, model_fingerprint, quick_fingerprint
 from neuronscope.core.hooks import tap
 from neuronscope.core.layers import LayerInfo, eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device, model_dtype
@@ -101,30 +109,37 @@ def top_examples(
         cfg = {"layers": [i.name for i in infos], "k": k, "reduce": reduce, "bottom": bottom,
                "bins": bins, "per_bin": per_bin, "seed": seed, "batch_size": batch_size,
                "n": n, "rank": rank, "world": world, "model": model_fingerprint(model),
-               "data": data_fingerprint(dataset)}
+               "data": quick_fingerprint(dataset)}
         path = runs.checkpoint_path(checkpoint, rank, world)
         resumed = runs.resume(path, cfg)
+        mine = list(range(rank, math.ceil(n / batch_size), world))
+        content = ContentHash()
         if resumed is not None:
             states = {name: ex.state.copy(device) for name, ex in resumed[0].layers.items()}
             done = resumed[1]
+            content = runs.check_data(path, resumed[0], dataset, mine[:done], batch_size,
+                                      num_workers, progress and rank == 0)
         else:
             dtype = torch.float64 if model_dtype(model) == torch.float64 else torch.float32
             states = {i.name: LayerState(i.n_units, k, bottom, bins, per_bin, seed, device, dtype)
                       for i in infos}
             done = 0
-        mine = list(range(rank, math.ceil(n / batch_size), world))
 
         def save(batches_done: int) -> None:
             if path is not None:
-                _result(infos, states, reduce, {"config": cfg, "batches_done": batches_done}
-                        ).save(path)
+                _result(infos, states, reduce, {"config": cfg, "batches_done": batches_done,
+                                                "content": content.state()}).save(path)
 
         _mine(model, dataset, infos, states, reduce, mine, done, batch_size, num_workers,
-              progress and rank == 0, save, checkpoint_every)
-    result = _result(infos, states, reduce, {"config": cfg, "batches_done": len(mine)})
+              progress and rank == 0, save, checkpoint_every, content)
+    result = _result(infos, states, reduce, {"config": cfg, "batches_done": len(mine),
+                                             "content": content.state()})
     if world > 1 and shard is None:
         result = runs.gather(result)
-    result.info = {"n": n, "k": k, "reduce": reduce, "layers": cfg["layers"]}
+    result.info = {"n": n, "k": k, "reduce": reduce, "layers": cfg["layers"],
+                   "content": result.info["content"]}
+    if result.info["content"]["count"] == n:
+        result.info["data"] = ContentHash(**result.info["content"]).hexdigest()
     return result
 
 
@@ -145,13 +160,13 @@ def batches(dataset: Any, batch_ids: list[int], batch_size: int, num_workers: in
     for b, batch in zip(batch_ids, loader(dataset, batch_size, indices, num_workers),
                         strict=True):
         first = b * batch_size
-        yield torch.arange(first, first + len(batch_input(batch))), batch
+        yield torch.arange(first, first + batch_size_of(batch_input(batch))), batch
 
 
 def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
           states: dict[str, LayerState], reduce: str, mine: list[int], done: int,
           batch_size: int, num_workers: int, progress: bool, save: Callable[[int], None],
-          every: int) -> None:
+          every: int, content: ContentHash) -> None:
     from tqdm.auto import tqdm
 
     device = model_device(model)
@@ -180,7 +195,8 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
         for step, (index, batch) in enumerate(batches(dataset, mine[done:], batch_size,
                                                       num_workers)):
             current["index"] = index
-            model(move(batch_input(batch), device))
+            content.add(index, batch)  # every item's content, while it is here anyway
+            run_model(model, move(batch_input(batch), device))
             rows += len(index)
             # until a state holds k examples, every value needs its position: fill it first
             if rows >= FLUSH_ROWS or any(st.count < st.k for st in states.values()):

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 
 from neuronscope.core import exactsum
+from neuronscope.core.errors import ResultFileError
+from neuronscope.core.fingerprint import ContentHash
 from neuronscope.core.result import Result
 from neuronscope.core.units import Unit
 
@@ -184,8 +186,14 @@ class TopExamples(Result):
         if list(self.layers) != list(other.layers):
             raise ValueError(f"cannot merge results of different layers: {list(self.layers)} "
                              f"and {list(other.layers)}")
+        info = dict(self.info)
+        if "content" in self.info and "content" in other.info:  # what the two runs read
+            both = ContentHash(**self.info["content"]).merge(ContentHash(**other.info["content"]))
+            info["content"] = both.state()
+            if both.count == info.get("n"):
+                info["data"] = both.hexdigest()
         return TopExamples({n: ex.merge(other.layers[n]) for n, ex in self.layers.items()},
-                           dict(self.info))
+                           info)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor of every layer's state, as ``"layer/name"`` (equal runs: equal tensors)."""
@@ -199,10 +207,14 @@ class TopExamples(Result):
     @classmethod
     def _decode(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> TopExamples:
         layers = {}
-        for m in meta["layers"]:
-            parts = {k.split("/", 1)[1]: t for k, t in tensors.items()
-                     if k.split("/", 1)[0] == m["layer"]}
-            state = LayerState.from_parts(m["state"], parts)
-            layers[m["layer"]] = LayerExamples(m["layer"], tuple(m["shape"]), m["unit_axis"],
-                                               m["reduce"], state)
+        try:
+            for m in meta["layers"]:
+                parts = {k.split("/", 1)[1]: t for k, t in tensors.items()
+                         if k.split("/", 1)[0] == m["layer"]}
+                state = LayerState.from_parts(m["state"], parts)
+                layers[m["layer"]] = LayerExamples(m["layer"], tuple(m["shape"]),
+                                                   m["unit_axis"], m["reduce"], state)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ResultFileError(f"the file's header does not match its tensors ({exc}); "
+                                  f"it is not a whole {cls.FORMAT} result") from None
         return cls(layers, meta.get("info", {}))

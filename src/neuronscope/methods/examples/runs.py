@@ -4,10 +4,13 @@ shards of ranks under ``torchrun``."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from neuronscope.core.datacheck import DataChangedError
 from neuronscope.core.errors import NeuronscopeError, ResultFileError
+from neuronscope.core.fingerprint import ContentHash
 
 from .result import LayerExamples, TopExamples
 from .state import LayerState
@@ -46,7 +49,38 @@ def resume(path: Path | None, config: dict[str, Any]) -> tuple[TopExamples, int]
         raise NeuronscopeError(
             f"checkpoint {path} belongs to another run (saved settings {saved}, asked "
             f"{config}); delete it or pass another checkpoint path")
-    return res, int(res.info["batches_done"])
+    done = res.info.get("batches_done")
+    mine = range(config["rank"], math.ceil(config["n"] / config["batch_size"]), config["world"])
+    seen = sum(min(config["n"], (b + 1) * config["batch_size"]) - b * config["batch_size"]
+               for b in mine[:done]) if isinstance(done, int) and 0 <= done <= len(mine) else -1
+    content = res.info.get("content")
+    if (seen < 0 or not isinstance(content, dict) or content.get("count") != seen
+            or any(ex.count != seen for ex in res.layers.values())):
+        raise ResultFileError(f"checkpoint {path} is inconsistent (batches done {done!r}, items "
+                              f"counted {content}); delete {path} to start the pass again")
+    return res, done
+
+
+def check_data(path: Path, saved: TopExamples, dataset: Any, batch_ids: list[int],
+               batch_size: int, num_workers: int, progress: bool) -> ContentHash:
+    """Re-read the items a checkpoint has already mined (no forward pass) and refuse to
+    resume when their content differs from what was mined; returns their hash."""
+    from tqdm.auto import tqdm
+
+    from .mine import batches
+
+    content = ContentHash()
+    for index, batch in tqdm(batches(dataset, batch_ids, batch_size, num_workers),
+                             total=len(batch_ids), desc="checking the data already mined",
+                             unit="batch", disable=not progress, leave=False):
+        content.add(index, batch)
+    if content.state() != saved.info["content"]:
+        raise DataChangedError(
+            f"the data changed since checkpoint {path} was written: the {content.count:,} "
+            "items it has mined differ from the same items now (same length, other content). "
+            f"Delete {path} to mine the new data from the start, or give the data it was "
+            "made from.")
+    return content
 
 
 def gather(result: TopExamples) -> TopExamples:
@@ -56,13 +90,13 @@ def gather(result: TopExamples) -> TopExamples:
     mine = {name: (ex.state.meta(), {k: t.cpu() for k, t in ex.state.tensors().items()})
             for name, ex in result.layers.items()}
     parts: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, mine)
+    dist.all_gather_object(parts, (mine, result.info.get("content")))
     merged = None
-    for part in parts:
+    for part, content in parts:
         layers = {name: LayerExamples(ex.layer, ex.shape, ex.unit_axis, ex.reduce,
                                       LayerState.from_parts(*part[name]))
                   for name, ex in result.layers.items()}
-        one = TopExamples(layers, result.info)
+        one = TopExamples(layers, {**result.info, "content": content})
         merged = one if merged is None else merged.merge(one)
     assert merged is not None
     return merged

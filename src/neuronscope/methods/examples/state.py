@@ -21,6 +21,8 @@ single passes end in identical tensors.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from neuronscope.core import exactsum
@@ -293,6 +295,9 @@ class LayerState:
     @classmethod
     def from_parts(cls, meta: dict[str, int | bool], tensors: dict[str, torch.Tensor],
                    device: torch.device | str | None = None) -> LayerState:
+        """The state saved as (`meta`, `tensors`); the meta is checked against the tensors
+        before anything is allocated (a file's header cannot ask for gigabytes)."""
+        check_parts(meta, tensors)
         state = cls(meta["n_units"], meta["k"], bool(meta["bottom"]), meta["bins"],
                     meta["per_bin"], meta["seed"], device=device,
                     dtype=tensors["top_values"].dtype)
@@ -306,3 +311,28 @@ class LayerState:
         dev = device if device is not None else self.top_values.device
         return LayerState.from_parts(self.meta(), {n: t.clone() for n, t in
                                                    self.tensors().items()}, dev)
+
+
+def check_parts(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse (ValueError) a saved state whose sizes in `meta` disagree with its tensors:
+    the shapes are compared with those of a one-unit state of the same settings."""
+    keys = ("n_units", "k", "bins", "per_bin", "seed", "count")
+    if not all(isinstance(meta.get(key), int) and not isinstance(meta.get(key), bool)
+               and meta[key] >= 0 for key in keys) or not all(n in tensors for n in TENSORS):
+        raise ValueError(f"state header {meta} is incomplete or holds a negative size")
+    if meta["k"] > 1 << 20 or meta["bins"] > 1 << 16 or meta["per_bin"] > 1 << 16:
+        raise ValueError(f"state header {meta} holds implausible sizes")
+    one = LayerState(1, 1, bool(meta.get("bottom")), meta["bins"], meta["per_bin"])
+    expect = {name: getattr(one, name).shape for name in TENSORS}
+    k_axes = ("top_values", "top_index", "top_pos", "bot_values", "bot_index", "bot_pos")
+    for name, t in tensors.items():
+        want = list(expect[name]) if name in expect else None
+        if want is None:
+            raise ValueError(f"unexpected tensor {name!r} in a saved state")
+        want[0] = meta["n_units"]
+        if name in k_axes and want[1] == 1:
+            want[1] = meta["k"]
+        if list(t.shape) != want:
+            raise ValueError(f"tensor {name} is {tuple(t.shape)}, the header says {tuple(want)}")
+    if meta["n_units"] and meta["count"] < int(tensors["hist"].sum(1).max()):
+        raise ValueError(f"count {meta['count']} is below the histogram's total")
