@@ -175,10 +175,11 @@ def _unmet(section: Section, job: Job) -> str | None:
 def _layer_facts(model: nn.Module, info: LayerInfo, example: torch.Tensor) -> dict[str, Any]:
     facts: dict[str, Any] = {"kind": info.kind, "module": info.module_type,
                              "shape": list(info.shape), "n_units": info.n_units}
-    if info.unit_axis == 1 and len(info.shape) >= 2:
+    if info.unit_axis is not None and len(info.shape) >= 2:
         try:
             rf = receptive_field(model, info.name, example)
-            facts["receptive_field"] = {"size": list(rf.size), "stride": list(rf.stride)}
+            facts["receptive_field"] = {"size": list(rf.size), "stride": list(rf.stride),
+                                        "exact": rf.exact}
         except Exception as exc:  # noqa: BLE001 - a missing field is shown as unknown
             logger.info("no receptive field for %s: %s", info.name, exc)
     return facts

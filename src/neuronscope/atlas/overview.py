@@ -33,7 +33,7 @@ def _weight_figures(model: nn.Module, infos: list[LayerInfo], out: Path) -> list
 
 
 def _rf_text(model: nn.Module, info: LayerInfo, example: Any) -> str:
-    if info.unit_axis != 1 or len(info.shape) < 2:
+    if info.unit_axis is None or len(info.shape) < 2:
         return ""
     try:
         rf = receptive_field(model, info.name, example)
@@ -42,6 +42,8 @@ def _rf_text(model: nn.Module, info: LayerInfo, example: Any) -> str:
         return "?"
     size = "x".join(str(s) for s in rf.size)
     stride = "x".join(str(s) for s in rf.stride)
+    if not rf.exact:  # wider than the input: a lower bound, and a stride from the map size
+        return f"at least {size} px (the whole input), stride about {stride}"
     return f"{size} px, stride {stride}" + (" (empirical)" if rf.method == "gradient" else "")
 
 

@@ -22,7 +22,8 @@ def model_page(view: AtlasView) -> str:
         entry = m["layers"].get(layer, {})
         facts = entry.get("facts", {})
         rf = facts.get("receptive_field")
-        rf_text = "x".join(map(str, rf["size"])) + " px" if rf else ""
+        rf_text = ("" if rf.get("exact", True) else ">= ") + "x".join(map(str, rf["size"])) \
+            + " px" if rf else ""
         done = ", ".join(k for k, v in entry.items() if k != "facts" and "skipped" not in v)
         rows.append(f"<tr><td><a href='{esc(view.layer_url(layer))}'>{esc(layer)}</a></td>"
                     f"<td>{esc(facts.get('kind', ''))}</td><td class='num'>"
