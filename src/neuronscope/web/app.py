@@ -5,10 +5,11 @@ routes_live.py (the live page's API); state.py holds what they share and uploads
 reads uploaded images.
 
 Safety: files are served only from inside the atlas folder (the path is resolved,
-symbolic links included, and must stay inside); uploads are capped in bytes and in
-decoded pixels before any pixel is decoded; a bad upload gets a 400 (or 413) with a
-message and the server goes on. `neuronscope serve` binds to 127.0.0.1 unless told
-otherwise, and requests must name an allowed host (no DNS rebinding).
+symbolic links included, and must stay inside; a broken link or a link loop is a 404);
+uploads are capped in bytes and in decoded pixels before any pixel is decoded; a bad
+upload gets a 400 (or 413) with a message and the server goes on. `neuronscope serve`
+binds to 127.0.0.1 unless told otherwise, and requests must name an allowed host (no
+DNS rebinding).
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
-from ..atlas.store import AtlasStore
 from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
-from .state import Microscope
+from .state import Microscope, ServedStore
 from .uploads import MAX_PIXELS, MAX_UPLOAD
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -45,7 +45,7 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
         >>> "/layer/{layer}/unit/{unit}" in app.openapi()["paths"]
         True
     """
-    scope = Microscope(AtlasStore(atlas_dir), LiveProbe(model) if model is not None else None,
+    scope = Microscope(ServedStore(atlas_dir), LiveProbe(model) if model is not None else None,
                        max_upload, max_pixels)
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))

@@ -3,8 +3,10 @@ lock that keeps two requests from running the model's hooks at once."""
 
 from __future__ import annotations
 
+import errno
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
@@ -12,6 +14,19 @@ from fastapi import HTTPException
 from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
 from ..methods.live import LiveProbe
+
+
+class ServedStore(AtlasStore):
+    """An atlas as the server reads it: a symbolic link loop is an OSError, as a broken
+    link is, so a page leaves out what it cannot read and a file is a 404 (Python 3.11's
+    Path.resolve raises RuntimeError for a loop)."""
+
+    def path(self, relative: str) -> Path:
+        """An absolute path inside the atlas (`AtlasStore.path`)."""
+        try:
+            return super().path(relative)
+        except RuntimeError as exc:
+            raise OSError(errno.ELOOP, f"symbolic link loop in {relative!r}") from exc
 
 
 @dataclass
@@ -25,7 +40,7 @@ class Microscope:
     def view(self, layer: str | None = None, unit: int | None = None) -> AtlasView:
         """A view of the atlas as it is now (re-read: a build may be adding sections);
         404 for a layer or unit it does not have."""
-        view = AtlasView(AtlasStore(self.store.root))
+        view = AtlasView(ServedStore(self.store.root))
         if layer is not None and layer not in view.manifest["layers"]:
             raise HTTPException(404, f"no layer {layer!r} in this atlas")
         if layer is not None and unit is not None and not 0 <= unit < view.n_units(layer):
