@@ -1,19 +1,25 @@
-"""What the server's routes share: the atlas, the live probe, the upload limits, and the
-lock that keeps two requests from running the model's hooks at once."""
+"""What the server's routes share: the atlas, the live probe, the upload limits, the
+threads that decode uploads, and the lock that keeps two requests from running the
+model's hooks at once."""
 
 from __future__ import annotations
 
 import errno
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
 from ..methods.live import LiveProbe
+from .uploads import read_body
+from .workers import Workers
+
+T = TypeVar("T")
 
 
 class ServedStore(AtlasStore):
@@ -35,6 +41,7 @@ class Microscope:
     probe: LiveProbe | None
     max_upload: int
     max_pixels: int
+    workers: Workers = field(default_factory=Workers)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def view(self, layer: str | None = None, unit: int | None = None) -> AtlasView:
@@ -50,6 +57,13 @@ class Microscope:
     def locked(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             return fn(*args, **kwargs)
+
+    async def upload(self, request: Request, work: Callable[[bytes], T]) -> T:
+        """`work(body)` for an upload, on the upload threads: a slot is taken before the
+        body is read (503 when none is free) and held until the work is done."""
+        async with self.workers.slot():
+            body = await read_body(request, self.max_upload)
+            return await self.workers.run(lambda: work(body))
 
     def need_probe(self) -> LiveProbe:
         if self.probe is None:
