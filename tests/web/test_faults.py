@@ -1,9 +1,11 @@
 """Hostile uploads against a real `neuronscope serve` (uvicorn, its own process): memory
-stays bounded, and every picture Pillow opens is converted or refused with a 4xx."""
+stays bounded, every picture Pillow opens is converted or refused with a 4xx, and slow
+or endless bodies are cut off."""
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,12 +23,13 @@ MiB = 2**20
 # its idle size. Measured on 2 cores: +128 MiB (TIFF) and +64 MiB (16-bit PNG); before
 # uploads were shrunk first and decoded two at a time: +4908 MiB and +4244 MiB.
 PEAK_ABOVE_IDLE = 400 * MiB
+TIMEOUT = 1.0  # the server's --timeout in these tests
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     atlas = make_atlas(tmp_path_factory.mktemp("atlas"))
-    with serve(atlas, "--model", TINY) as srv:
+    with serve(atlas, "--model", TINY, "--timeout", str(TIMEOUT)) as srv:
         yield srv
 
 
@@ -149,3 +152,41 @@ def test_converted_pixels_are_what_a_person_sees() -> None:
     # float: values in 0-1 as they are; larger ones scaled so that the largest is white
     assert abs(gray(save(Image.new("F", (600, 400), 0.5), "TIFF")) - 128) < 1
     assert abs(gray(save(Image.new("F", (600, 400), 1000.0), "TIFF")) - 255) < 1
+
+
+def raw(server: Server, head: bytes, body: bytes = b"") -> tuple[bytes, float]:
+    """Send `head` and `body`, then nothing: what the server answers, and how soon it
+    closed the connection (seconds)."""
+    start = time.monotonic()
+    with server.connect(timeout=TIMEOUT + 8) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer, time.monotonic() - start
+
+
+def upload_head(extra: str) -> bytes:
+    return (f"POST /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+            f"{extra}\r\n").encode()
+
+
+def test_a_stalled_upload_gets_408(server: Server) -> None:
+    answer, seconds = raw(server, upload_head("Content-Length: 1000\r\n"), b"\x89PNG" * 3)
+    assert answer.startswith(b"HTTP/1.1 408") and b"no data for 1 s" in answer
+    assert seconds < TIMEOUT + 3
+
+
+def test_a_chunk_of_2_to_the_64_bytes_is_cut_off(server: Server) -> None:
+    head = upload_head("Transfer-Encoding: chunked\r\n") + b"ffffffffffffffff\r\n"
+    answer, seconds = raw(server, head, b"\x00" * 1000)  # then stops sending
+    assert answer.startswith(b"HTTP/1.1 408") and seconds < TIMEOUT + 3
+    with server.connect() as sock:  # sent as fast as it goes: over the limit of 8 MiB
+        sock.sendall(head)
+        try:
+            for _ in range(64):
+                sock.sendall(b"\x00" * 2**18)
+        except OSError:  # the server closed the connection: it is reading no more
+            pass
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413") and b"limit" in answer

@@ -2,15 +2,16 @@
 
 Routes come in two groups: routes_atlas.py (pages and files of the atlas) and
 routes_live.py (the live page's API); state.py holds what they share, uploads.py reads
-upload bodies, images.py decodes them, and workers.py bounds how many are decoded at once.
+upload bodies, images.py decodes them, workers.py bounds how many are decoded at once,
+and server.py runs the app (request deadlines, allowed hosts, the atlas check).
 
 Safety: files are served only from inside the atlas folder (the path is resolved,
 symbolic links included, and must stay inside; a broken link or a link loop is a 404);
-uploads are capped in bytes and in decoded pixels before any pixel is decoded, and are
-shrunk to the model's size before they are converted, a few at a time; a bad upload
-gets a 4xx with a message and the server goes on. `neuronscope serve`
-binds to 127.0.0.1 unless told otherwise, and requests must name an allowed host (no
-DNS rebinding).
+uploads are capped in bytes, in time and in decoded pixels before any pixel is decoded,
+and are shrunk to the model's size before they are converted, a few at a time; a bad
+upload gets a 4xx with a message and the server goes on. `neuronscope serve` binds to
+127.0.0.1 unless told otherwise, and requests must name an allowed host (no DNS
+rebinding), whatever address it binds to.
 """
 
 from __future__ import annotations
@@ -28,22 +29,24 @@ from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
+from .server import LOOPBACK
 from .state import Microscope, ServedStore
-from .uploads import MAX_PIXELS, MAX_UPLOAD
+from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
 from .workers import QUEUE, THREADS, Workers
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
                max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
-               hosts: tuple[str, ...] = LOOPBACK, threads: int = THREADS,
+               hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
+               body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
                queue: int = QUEUE) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
 
     Requests must name one of `hosts` in their Host header (default: this machine's
-    loopback names, which stops DNS-rebinding pages); ``("*",)`` accepts any. `threads`
-    uploads are decoded at once and `queue` more may wait (503 beyond).
+    loopback names, which stops DNS-rebinding pages; see `server.allowed_hosts`);
+    ``("*",)`` accepts any. An upload must not pause for over `read_timeout` seconds nor
+    take over `body_timeout` in all (408); `threads` uploads are decoded at once and
+    `queue` more may wait (503 beyond).
 
     Example:
         >>> import tempfile
@@ -52,7 +55,8 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
         True
     """
     scope = Microscope(ServedStore(atlas_dir), LiveProbe(model) if model is not None else None,
-                       max_upload, max_pixels, Workers(threads, queue))
+                       max_upload, max_pixels, read_timeout, body_timeout,
+                       Workers(threads, queue))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request
 from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
 from ..methods.live import LiveProbe
-from .uploads import read_body
+from .uploads import BODY_TIMEOUT, READ_TIMEOUT, read_body
 from .workers import Workers
 
 T = TypeVar("T")
@@ -41,6 +41,8 @@ class Microscope:
     probe: LiveProbe | None
     max_upload: int
     max_pixels: int
+    read_timeout: float = READ_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
     workers: Workers = field(default_factory=Workers)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,7 +64,8 @@ class Microscope:
         """`work(body)` for an upload, on the upload threads: a slot is taken before the
         body is read (503 when none is free) and held until the work is done."""
         async with self.workers.slot():
-            body = await read_body(request, self.max_upload)
+            body = await read_body(request, self.max_upload, self.read_timeout,
+                                   self.body_timeout)
             return await self.workers.run(lambda: work(body))
 
     def need_probe(self) -> LiveProbe:
