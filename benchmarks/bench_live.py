@@ -1,6 +1,6 @@
 """Frames per second and latency of the live endpoint, with a real HTTP client.
 
-Starts ``neuronscope serve`` with shapes-cnn in a subprocess (an empty atlas folder:
+Starts ``neuronscope serve`` with shapes-cnn in a subprocess (an empty atlas:
 only the live endpoint is measured), then posts shapes test images (64x64 PNG, as the
 live page sends them) one after another over one keep-alive connection, as the page
 does, and prints frames per second and the p50 / p95 latency (goal: >= 15 fps on
@@ -24,6 +24,7 @@ import httpx
 from PIL import Image
 
 import neuronscope as ns
+from neuronscope.atlas.store import AtlasStore
 from neuronscope.render.grid import to_uint8
 
 
@@ -47,6 +48,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as atlas:
+        AtlasStore(atlas).save_manifest()  # an empty atlas: serve refuses a bare folder
         server = subprocess.Popen([sys.executable, "-m", "neuronscope", "serve", atlas,
                                    "--model", "zoo:shapes-cnn", "--port", str(port)],
                                   stdout=subprocess.DEVNULL)

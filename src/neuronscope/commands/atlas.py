@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from .common import load, model_args, plugin_arg
@@ -32,16 +33,35 @@ def cmd_atlas(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
     from ..web.app import create_app
+    from ..web.server import allowed_hosts, open_atlas, serve
 
+    open_atlas(args.atlas)  # before the model loads: a wrong folder is the likelier mistake
+    hosts = allowed_hosts(args.host, args.allow_host)
     model = load(args, need_spec=False) if args.model else None
-    loopback = args.host in ("127.0.0.1", "localhost", "::1")
-    app = create_app(args.atlas, model=model, hosts=("127.0.0.1", "localhost", "::1", "[::1]")
-                     if loopback else ("*",))
+    app = create_app(args.atlas, model=model, hosts=hosts, read_timeout=args.timeout)
     print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    if hosts != ("*",) and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  requests must name one of: {', '.join(hosts)} (add more with --allow-host)")
+    serve(app, args.host, args.port, timeout=args.timeout)
+
+
+def port_number(text: str) -> int:
+    """--port: a TCP port, 1-65535."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    """--timeout: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
 
 
 def add_parsers(sub: Any) -> None:
@@ -69,6 +89,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--input-shape", help="input shape for a model without an InputSpec")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
                    "machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=port_number, default=8000)
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a name requests may give in their Host header, besides this "
+                   "machine's loopback names and --host (repeatable; *.example.org for a "
+                   "domain; '*' for any, which lets other sites' pages reach it through DNS "
+                   "rebinding)")
+    p.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                   help="how long a client may stay silent while sending a request "
+                   "(default: 10)")
     plugin_arg(p)
     p.set_defaults(func=cmd_serve)

@@ -1,18 +1,23 @@
 """The microscope server: atlas pages, atlas files, and the live probe of a model.
 
 Routes come in two groups: routes_atlas.py (pages and files of the atlas) and
-routes_live.py (the live page's API); state.py holds what they share and uploads.py
-reads uploaded images.
+routes_live.py (the live page's API); state.py holds what they share, uploads.py reads
+upload bodies, images.py decodes them, workers.py bounds how many are decoded at once,
+and server.py runs the app (request deadlines, allowed hosts, the atlas check).
 
 Safety: files are served only from inside the atlas folder (the path is resolved,
-symbolic links included, and must stay inside); uploads are capped in bytes and in
-decoded pixels before any pixel is decoded; a bad upload gets a 400 (or 413) with a
-message and the server goes on. `neuronscope serve` binds to 127.0.0.1 unless told
-otherwise, and requests must name an allowed host (no DNS rebinding).
+symbolic links included, and must stay inside; a broken link or a link loop is a 404);
+uploads are capped in bytes, in time and in decoded pixels before any pixel is decoded,
+and are shrunk to the model's size before they are converted, a few at a time; a bad
+upload gets a 4xx with a message and the server goes on. `neuronscope serve` binds to
+127.0.0.1 unless told otherwise, and requests must name an allowed host (no DNS
+rebinding), whatever address it binds to.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -20,24 +25,28 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
-from ..atlas.store import AtlasStore
 from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
-from .state import Microscope
-from .uploads import MAX_PIXELS, MAX_UPLOAD
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+from .server import LOOPBACK
+from .state import Microscope, ServedStore
+from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
+from .workers import QUEUE, THREADS, Workers
 
 
 def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
                max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
-               hosts: tuple[str, ...] = LOOPBACK) -> FastAPI:
+               hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
+               body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
+               queue: int = QUEUE) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
 
     Requests must name one of `hosts` in their Host header (default: this machine's
-    loopback names, which stops DNS-rebinding pages); ``("*",)`` accepts any.
+    loopback names, which stops DNS-rebinding pages; see `server.allowed_hosts`);
+    ``("*",)`` accepts any. An upload must not pause for over `read_timeout` seconds nor
+    take over `body_timeout` in all (408); `threads` uploads are decoded at once and
+    `queue` more may wait (503 beyond).
 
     Example:
         >>> import tempfile
@@ -45,9 +54,16 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
         >>> "/layer/{layer}/unit/{unit}" in app.openapi()["paths"]
         True
     """
-    scope = Microscope(AtlasStore(atlas_dir), LiveProbe(model) if model is not None else None,
-                       max_upload, max_pixels)
-    app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None)
+    scope = Microscope(ServedStore(atlas_dir), LiveProbe(model) if model is not None else None,
+                       max_upload, max_pixels, read_timeout, body_timeout,
+                       Workers(threads, queue))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        scope.workers.close()
+
+    app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
 
     @app.exception_handler(NeuronscopeError)

@@ -35,7 +35,8 @@ def atlas_routes(scope: Microscope) -> APIRouter:
             target = scope.store.path(path)
             if not target.is_file():
                 raise HTTPException(404, "no such file")
-        except (NeuronscopeError, ValueError, OSError):  # outside, NUL bytes, names too long
+        except (NeuronscopeError, ValueError, OSError):  # outside, NUL bytes, names too
+            # long, broken links and link loops (OSError: see state.ServedStore)
             raise HTTPException(404, "no such file") from None
         return FileResponse(target)
 

@@ -11,14 +11,13 @@ import torch
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 
 from ..atlas.sections import page_sections
 from ..core.errors import AddressError, NeuronscopeError
 from ..methods.projection import METHODS, project
 from ..render.grid import normalize_images, signed_levels, to_uint8
+from .images import image_tensor
 from .state import Microscope
-from .uploads import decode, read_body, to_tensor
 
 
 def live_routes(scope: Microscope) -> APIRouter:
@@ -34,13 +33,12 @@ def live_routes(scope: Microscope) -> APIRouter:
     @router.post("/api/live")
     async def live_maps(request: Request) -> dict[str, Any]:
         probe = scope.need_probe()
-        body = await read_body(request, scope.max_upload)
 
-        def work() -> list[dict[str, Any]]:  # one trip to a worker thread, off the event loop
-            x = to_tensor(decode(body, scope.max_pixels), probe.spec.shape)
+        def work(body: bytes) -> list[dict[str, Any]]:  # one trip to an upload thread
+            x = image_tensor(body, scope.max_pixels, probe.spec.shape)
             return [_encode(m.name, m.maps) for m in scope.locked(probe.maps, x)]
 
-        return {"layers": await run_in_threadpool(work)}
+        return {"layers": await scope.upload(request, work)}
 
     @router.post("/api/project/{layer}/{unit}")
     async def projection(layer: str, unit: int, request: Request, method: str = "guided"
@@ -51,10 +49,9 @@ def live_routes(scope: Microscope) -> APIRouter:
         names = [i.name for i in probe.layers]
         if layer not in names:
             raise HTTPException(404, f"no live layer {layer!r}; layers: {', '.join(names)}")
-        body = await read_body(request, scope.max_upload)
 
-        def work() -> torch.Tensor:
-            x = probe.model_input(to_tensor(decode(body, scope.max_pixels), probe.spec.shape))
+        def work(body: bytes) -> torch.Tensor:
+            x = probe.model_input(image_tensor(body, scope.max_pixels, probe.spec.shape))
             try:
                 p = scope.locked(project, probe.model, x, f"{layer}:{unit}", method=method)
             except AddressError as exc:
@@ -63,7 +60,7 @@ def live_routes(scope: Microscope) -> APIRouter:
                 raise HTTPException(404, str(exc)) from exc
             return normalize_images(p.attribution, "symmetric")[0].cpu()
 
-        return Response(_png(await run_in_threadpool(work)), media_type="image/png")
+        return Response(_png(await scope.upload(request, work)), media_type="image/png")
 
     @router.get("/api/photo/{name}")
     def photo(name: str) -> Response:

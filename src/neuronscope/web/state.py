@@ -1,17 +1,38 @@
-"""What the server's routes share: the atlas, the live probe, the upload limits, and the
-lock that keeps two requests from running the model's hooks at once."""
+"""What the server's routes share: the atlas, the live probe, the upload limits, the
+threads that decode uploads, and the lock that keeps two requests from running the
+model's hooks at once."""
 
 from __future__ import annotations
 
+import errno
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
 from ..methods.live import LiveProbe
+from .uploads import BODY_TIMEOUT, READ_TIMEOUT, read_body
+from .workers import Workers
+
+T = TypeVar("T")
+
+
+class ServedStore(AtlasStore):
+    """An atlas as the server reads it: a symbolic link loop is an OSError, as a broken
+    link is, so a page leaves out what it cannot read and a file is a 404 (Python 3.11's
+    Path.resolve raises RuntimeError for a loop)."""
+
+    def path(self, relative: str) -> Path:
+        """An absolute path inside the atlas (`AtlasStore.path`)."""
+        try:
+            return super().path(relative)
+        except RuntimeError as exc:
+            raise OSError(errno.ELOOP, f"symbolic link loop in {relative!r}") from exc
 
 
 @dataclass
@@ -20,12 +41,15 @@ class Microscope:
     probe: LiveProbe | None
     max_upload: int
     max_pixels: int
+    read_timeout: float = READ_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    workers: Workers = field(default_factory=Workers)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def view(self, layer: str | None = None, unit: int | None = None) -> AtlasView:
         """A view of the atlas as it is now (re-read: a build may be adding sections);
         404 for a layer or unit it does not have."""
-        view = AtlasView(AtlasStore(self.store.root))
+        view = AtlasView(ServedStore(self.store.root))
         if layer is not None and layer not in view.manifest["layers"]:
             raise HTTPException(404, f"no layer {layer!r} in this atlas")
         if layer is not None and unit is not None and not 0 <= unit < view.n_units(layer):
@@ -35,6 +59,14 @@ class Microscope:
     def locked(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             return fn(*args, **kwargs)
+
+    async def upload(self, request: Request, work: Callable[[bytes], T]) -> T:
+        """`work(body)` for an upload, on the upload threads: a slot is taken before the
+        body is read (503 when none is free) and held until the work is done."""
+        async with self.workers.slot():
+            body = await read_body(request, self.max_upload, self.read_timeout,
+                                   self.body_timeout)
+            return await self.workers.run(lambda: work(body))
 
     def need_probe(self) -> LiveProbe:
         if self.probe is None:
