@@ -15,6 +15,8 @@
 
 MODEL is ``zoo:NAME`` (or a bare built-in name), ``path/to/file.py:factory`` with
 ``--weights FILE``, or ``torchvision:NAME`` when torchvision is installed.
+``--data folder:PATH`` images take the model's input size and normalization
+(its InputSpec); --image-size, --mean and --std set or override them.
 """
 
 from __future__ import annotations
@@ -22,14 +24,24 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 from .commands import ablate, atlas, examples, models, visualize
 from .core.errors import NeuronscopeError
 from .core.plugins import load_plugin
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (what was wrong, where to read more)
+    rather than the usage block; exit status 2 as argparse's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The `neuronscope` argument parser, with one subparser per command."""
+    parser = Parser(
         prog="neuronscope",
         description="Neuroscience on artificial neural networks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .common import load, model_args
+from .common import ablation_value, load, model_args, positive_int, writable_folder
+from .inputs import data_args, load_data
 
 
 def cmd_ablate(args: argparse.Namespace) -> None:
-    from .. import data
     from ..methods.ablation import ablation_study
     from ..methods.selectivity import class_selectivity
     from ..render.plots import ablation_curves, importance_bars, selectivity_scatter
 
+    out = writable_folder(args.out)
     model = load(args, need_spec=False)
-    dataset = data.load(args.data, split=args.split)
-    value = args.value if args.value == "mean" else float(args.value)
+    dataset = load_data(args, model)
     sel = class_selectivity(model, dataset, args.layer)
-    study = ablation_study(model, dataset, args.layer, metric=args.metric, value=value,
+    study = ablation_study(model, dataset, args.layer, metric=args.metric, value=args.value,
                            selectivity=sel, repeats=args.repeats)
-    out = Path(args.out)
     study.save(out / "study.safetensors")
     sel.save(out / "selectivity.safetensors")
     rho = study.info.get("selectivity_importance_spearman")
@@ -48,12 +46,12 @@ def add_parsers(sub: Any) -> None:
     """The subcommands of this module, on the CLI's subparsers."""
     p = sub.add_parser("ablate", help="silence units one by one and in groups (lesion study)")
     model_args(p)
-    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
-    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    data_args(p, "a labelled dataset name, or folder:PATH")
     p.add_argument("--layer", required=True, help="the layer whose units are silenced")
     p.add_argument("--metric", choices=["accuracy", "loss"], default="accuracy")
-    p.add_argument("--value", default="0", help="what a silenced unit outputs: a number or "
-                   "'mean' (its dataset mean)")
-    p.add_argument("--repeats", type=int, default=5, help="random orders for the curves")
+    p.add_argument("--value", type=ablation_value, default=0.0, help="what a silenced unit "
+                   "outputs: a number or 'mean' (its dataset mean)")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="random orders for the curves")
     p.add_argument("--out", default="neuronscope-out/ablate", help="output folder")
     p.set_defaults(func=cmd_ablate)

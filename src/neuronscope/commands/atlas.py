@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from typing import Any
 
-from .common import load, model_args, plugin_arg
+from .common import load, model_args, nonnegative_int, plugin_arg, positive_int, writable_folder
+from .inputs import data_args, load_data
 
 
 def cmd_atlas(args: argparse.Namespace) -> None:
-    from .. import data
     from ..atlas.build import build_atlas
-    from ..core.spec import attach_spec, input_spec
+    from ..atlas.sections import get_section
 
+    writable_folder(args.out)
+    sections = tuple(s.strip() for s in args.sections.split(",")) if args.sections else None
+    for name in sections or ():
+        get_section(name)  # an unknown name: an error listing them, before any work
     model = load(args, need_spec=False)
-    dataset = data.load(args.data, split=args.split)
-    if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
-        attach_spec(model, dataset.spec)
-    sections = tuple(args.sections.split(",")) if args.sections else None
+    dataset = load_data(args, model)
     atlas = build_atlas(model, dataset, args.out, layers=args.layers, sections=sections,
                         name=args.model, data_name=f"{args.data}:{args.split}", k=args.k,
                         steps=args.steps)
@@ -29,7 +31,18 @@ def cmd_atlas(args: argparse.Namespace) -> None:
     print(f"atlas of {args.model} on {len(dataset):,} {args.data} inputs: {atlas.root}")
     for layer, secs in done.items():
         print(f"  {layer:<10} {', '.join(secs) or '(nothing yet)'}")
-    print(f"browse it: neuronscope serve {args.out} --model {args.model}")
+    print(f"browse it: {serve_command(args)}")
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The `neuronscope serve` line that browses this atlas with the same model."""
+    words = ["neuronscope", "serve", args.out, "--model", args.model]
+    for option, value in (("--weights", args.weights), ("--input-shape", args.input_shape)):
+        if value:
+            words += [option, value]
+    for plugin in args.plugin:
+        words += ["--plugin", plugin]
+    return shlex.join(words)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -71,13 +84,14 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("atlas", help="build the microscope: a page of numbers and pictures "
                        "per unit (resumable)")
     model_args(p)
-    p.add_argument("--data", required=True, help="a labelled dataset name, or folder:PATH")
-    p.add_argument("--split", default="test")
+    data_args(p, "a labelled dataset name, or folder:PATH")
     p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
     p.add_argument("--sections", help="comma-separated subset of the sections "
                    f"({','.join(section_names())} and those of --plugin files; default: all)")
-    p.add_argument("--k", type=int, default=9, help="dataset examples per unit and side")
-    p.add_argument("--steps", type=int, default=64, help="feature visualization steps")
+    p.add_argument("--k", type=positive_int, default=9,
+                   help="dataset examples per unit and side")
+    p.add_argument("--steps", type=nonnegative_int, default=64,
+                   help="feature visualization steps")
     p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")
     plugin_arg(p)
     p.set_defaults(func=cmd_atlas)

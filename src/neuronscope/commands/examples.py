@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from ..core.errors import NeuronscopeError
-from .common import load, model_args, units
+from .common import load, model_args, positive_int, unit_list, writable_file, writable_folder
+from .inputs import data_args, load_data
 
 
 def cmd_examples(args: argparse.Namespace) -> None:
-    from .. import data
     from ..atlas.examples_page import write_examples
-    from ..core.spec import attach_spec, input_spec
     from ..methods.examples import top_examples
 
+    out = writable_folder(args.out)
+    checkpoint = (writable_file(args.checkpoint, "--checkpoint") if args.checkpoint
+                  else out / "examples.ckpt")
     model = load(args, need_spec=False)
-    dataset = data.load(args.data, split=args.split)
-    if input_spec(model) is None and getattr(dataset, "spec", None) is not None:
-        attach_spec(model, dataset.spec)
-    out = Path(args.out)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else out / "examples.ckpt"
+    dataset = load_data(args, model)
     which = ", ".join(args.layer) if args.layer else "every conv, linear and recurrent layer"
     print(f"mining {which} of {args.model} over {len(dataset):,} {args.data} inputs "
           f"(resumable: {checkpoint})")
@@ -30,7 +27,7 @@ def cmd_examples(args: argparse.Namespace) -> None:
     saved = res.save(out / "examples.safetensors")
     if not args.checkpoint:
         checkpoint.unlink(missing_ok=True)  # the result is saved: a rerun starts afresh
-    chosen = units(args.units)
+    chosen = args.units
     if chosen is not None:
         for name in res:
             bad = [u for u in chosen if u >= res[name].n_units]
@@ -50,16 +47,16 @@ def add_parsers(sub: Any) -> None:
     """The subcommands of this module, on the CLI's subparsers."""
     p = sub.add_parser("examples", help="the dataset inputs that drive each unit most and least")
     model_args(p)
-    p.add_argument("--data", required=True, help="a dataset name (shapes, digits, ...) or "
-                   "folder:PATH")
-    p.add_argument("--split", default="test", help="train, test or all (default test)")
+    data_args(p, "a dataset name (shapes, digits, ...) or folder:PATH")
     p.add_argument("--layer", action="append", help="a layer (repeat for several; default: "
                    "every conv, linear and recurrent layer)")
-    p.add_argument("--k", type=int, default=9, help="examples per unit and side (default 9)")
+    p.add_argument("--k", type=positive_int, default=9,
+                   help="examples per unit and side (default 9)")
     p.add_argument("--reduce", choices=["max", "mean"], default="max",
                    help="how a unit's map becomes one number per input")
-    p.add_argument("--units", help="units to draw, e.g. 0-15,40 (default: all)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--units", type=unit_list,
+                   help="units to draw, e.g. 0-15,40 (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--checkpoint", help="resume file (default OUT/examples.ckpt)")
     p.add_argument("--out", default="neuronscope-out/examples", help="output folder")
     p.set_defaults(func=cmd_examples)

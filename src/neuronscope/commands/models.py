@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import NeuronscopeError
-from .common import load, model_args
+from .common import load, model_args, writable_file, writable_folder
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -55,6 +55,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
     from ..render.grid import save_png
     from ..render.weights import weight_image
 
+    writable_file(args.out)
     model = load(args, need_spec=False)
     spec = input_spec(model)
     module = find_module(model, Unit.parse(args.layer).module_path)
@@ -70,6 +71,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
 def cmd_overview(args: argparse.Namespace) -> None:
     from ..atlas.overview import write_overview
 
+    writable_folder(args.out)
     model = load(args)
     index = write_overview(model, Path(args.out), title=args.model)
     print(f"wrote {index}")

@@ -16,6 +16,7 @@ from .spec import InputSpec, attach_spec
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FILE_FORM = "path/to/file.py:factory"
+_EXIT = "a model file must return a model or raise an exception, not exit"
 
 
 def imagenet_spec(class_names: list[str] | None = None) -> InputSpec:
@@ -50,6 +51,9 @@ def file_model(spec: str, device: Any = None, forms: str = "") -> nn.Module:
         )
     try:
         module = import_file(path, "neuronscope_user_model")
+    except SystemExit as exc:
+        raise ModelLoadError(f"model spec {spec!r}: importing {str(path)!r} called "
+                             f"sys.exit({exc.code!r}); {_EXIT}") from exc
     except Exception as exc:
         raise ModelLoadError(
             f"model spec {spec!r}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
@@ -68,11 +72,31 @@ def file_model(spec: str, device: Any = None, forms: str = "") -> nn.Module:
         )
     try:
         result = factory()
+    except SystemExit as exc:  # a factory must not end the process it is loaded into
+        raise ModelLoadError(f"model spec {spec!r}: {factory_name}() called "
+                             f"sys.exit({exc.code!r}); {_EXIT}") from exc
     except Exception as exc:
         raise ModelLoadError(
             f"model spec {spec!r}: {factory_name}() raised {type(exc).__name__}: {exc}"
         ) from exc
     return _as_model(result, f"{str(path)!r}:{factory_name}()")
+
+
+def _broken_torchvision(name: str, exc: BaseException) -> str:
+    """Why torchvision, though installed, does not import, and what to do about it."""
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        have = f"torchvision {version('torchvision')}"
+    except Exception:
+        have = "the torchvision found"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"torchvision:{name}: torchvision does not import ({type(exc).__name__}: {first}); "
+            f"{have} is likely built for another torch than torch {torch.__version__}: "
+            "install the torchvision release made for this torch, or load the model from a "
+            "file: path/to/file.py:factory")
 
 
 def _as_model(result: Any, where: str) -> nn.Module:
@@ -98,11 +122,15 @@ def torchvision_model(name: str, device: Any = None) -> nn.Module:
     """A torchvision architecture with random weights (nothing is downloaded)."""
     try:
         import torchvision
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name != "torchvision":
+            raise ModelLoadError(_broken_torchvision(name, exc)) from exc
         raise ModelLoadError(
             f"torchvision:{name} needs torchvision, which is not installed "
             "(pip install torchvision); or load the model from a file: path/to/file.py:factory"
         ) from exc
+    except Exception as exc:  # installed, but e.g. built for another torch
+        raise ModelLoadError(_broken_torchvision(name, exc)) from exc
     try:
         model = torchvision.models.get_model(name, weights=None)
     except Exception as exc:

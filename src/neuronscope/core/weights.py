@@ -3,6 +3,7 @@ and saving them as safetensors atomically."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch import nn
 from .errors import ModelLoadError, UnsafeCheckpointError
 from .files import atomic_path
 
+log = logging.getLogger(__name__)
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")  # .tar: the classic .pth.tar
 _NESTED_KEYS = ("state_dict", "model", "model_state_dict")
 
@@ -123,8 +125,26 @@ def load_weights(model: nn.Module, weights: str | Path) -> nn.Module:
             f"weights {str(weights)!r} do not fit {type(model).__name__}: {len(wrong)} "
             f"tensors differ in shape ({_few(wrong, 3)})"
         )
+    _log_casts(state, own, weights)
     model.load_state_dict(state, strict=True)
     return model
+
+
+def _log_casts(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor],
+               weights: str | Path) -> None:
+    """Warn that load_state_dict casts tensors of another dtype to the model's, naming both."""
+    cast: dict[tuple[torch.dtype, torch.dtype], list[str]] = {}
+    for key, mine in own.items():
+        if state[key].dtype != mine.dtype:
+            cast.setdefault((state[key].dtype, mine.dtype), []).append(key)
+    for (theirs, mine), keys in cast.items():
+        log.warning("weights %r hold %s tensors where the model has %s: %d tensors (%s) are "
+                    "cast to %s on loading", str(weights), _name(theirs), _name(mine),
+                    len(keys), _few(keys, 3), _name(mine))
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _few(keys: list[str], n: int = 5) -> str:

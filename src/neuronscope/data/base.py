@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,12 +80,22 @@ def square_resize(img: Image.Image, size: int) -> Image.Image:
         >>> square_resize(Image.new("RGB", (40, 20)), 8).size
         (8, 8)
     """
+    return crop_resize(img, size, size)
+
+
+def crop_resize(img: Image.Image, height: int, width: int) -> Image.Image:
+    """Center-crop `img` to the aspect ratio of `width` x `height`, then resize it to that.
+
+    Example:
+        >>> crop_resize(Image.new("RGB", (40, 40)), 8, 16).size
+        (16, 8)
+    """
     w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    if side != size:
-        img = img.resize((size, size), Image.Resampling.LANCZOS)
+    cw, ch = min(w, round(h * width / height)), min(h, round(w * height / width))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    img = img.crop((left, top, left + cw, top + ch))
+    if (cw, ch) != (width, height):
+        img = img.resize((width, height), Image.Resampling.LANCZOS)
     return img
 
 
@@ -148,3 +161,48 @@ class TensorImageDataset(Dataset):
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.spec.shape)
         return f"{type(self).__name__}({len(self)} items, {shape}, {len(self.classes)} classes)"
+
+
+class Normalized(Dataset):
+    """An image dataset of 0-1 pixels seen normalized, ``(x - mean) / std`` per channel.
+
+    Items keep their form ((x, label), a dict with "image", or x); the spec records the
+    normalization, so pictures drawn from the items are undone back to pixels. Other
+    attributes (``classes``, ...) are the wrapped dataset's.
+
+    Example:
+        >>> ds = TensorImageDataset(torch.ones(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"])
+        >>> float(Normalized(ds, (0.5,), (0.25,))[0][0].max())
+        2.0
+    """
+
+    def __init__(self, dataset: Dataset, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.dataset = dataset
+        self.spec = dataclasses.replace(dataset.spec, mean=tuple(mean), std=tuple(std))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return self.spec.to_model(x.unsqueeze(0))[0]
+
+    def __getitem__(self, i: int) -> Any:
+        item = self.dataset[i]
+        if isinstance(item, dict) and "image" in item:
+            return {**item, "image": self._norm(item["image"])}
+        if isinstance(item, tuple | list):
+            return (self._norm(item[0]), *item[1:])
+        return self._norm(item)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The wrapped dataset's tensors, the inputs normalized."""
+        x, y = self.dataset.tensors()
+        return self.spec.to_model(x), y
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":  # not set yet (copy, unpickling)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"Normalized({self.dataset!r}, mean={self.spec.mean}, std={self.spec.std})"

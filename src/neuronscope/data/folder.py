@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import check_index, check_split, square_resize
+from neuronscope.data.base import check_index, check_split, crop_resize
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item: an 80/20 split
 
 
 class ImageFolderError(NeuronscopeError, ValueError):
-    """A folder given as a dataset is missing, not a folder, or holds no images."""
+    """A folder given as a dataset is missing, not a folder, holds no images, or holds
+    files that are not usable images."""
 
 
 def _is_image(path: Path) -> bool:
@@ -37,10 +39,45 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
+def _unusable(path: Path) -> str | None:
+    """Why `path` cannot be read as an image (its header only is read), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path):
+                return None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        return f"too large: {exc}".split(", could be")[0]
+    except UnidentifiedImageError:
+        return "not an image that PIL can read"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return f"not a readable image: {exc}"
+
+
+def _check_files(files: list[Path]) -> None:
+    """Refuse a split holding files that are not images PIL can open, naming them."""
+    bad = [(f, why) for f in files if (why := _unusable(f)) is not None]
+    if bad:
+        listed = "; ".join(f"{str(f)!r} ({why})" for f, why in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ImageFolderError(f"{len(bad)} file{'s' * (len(bad) > 1)} of the image folder "
+                               f"cannot be used: {listed}{more}. Remove or fix "
+                               f"{'them' if len(bad) > 1 else 'it'}")
+
+
+def _size(size: int | Sequence[int]) -> tuple[int, int]:
+    pair = isinstance(size, Sequence) and not isinstance(size, str)
+    hw = tuple(int(s) for s in size) if pair else (int(size),) * 2  # type: ignore[arg-type]
+    if len(hw) != 2 or min(hw) < 1:
+        raise ValueError(f"size must be a positive integer or (height, width), got {size}")
+    return hw[0], hw[1]
+
+
 def _stats(value: float | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
     if value is None:
         return None
-    values = (float(value),) * 3 if isinstance(value, int | float) else tuple(map(float, value))
+    values = (value,) if isinstance(value, int | float) else tuple(value)
+    values = tuple(float(v) for v in (values * 3 if len(values) == 1 else values))
     if len(values) != 3:
         raise ValueError(f"{name} must be one number or three (one per RGB channel), got {value}")
     if name == "std" and any(v <= 0 for v in values):
@@ -54,8 +91,10 @@ class ImageFolder(Dataset):
     With subfolders, the classes are the subfolder names (sorted) and the label is the
     subfolder's index; images directly in the top folder are then ignored. A flat folder is
     one class named after the folder. Each image is converted to RGB, center-cropped to a
-    square and resized to ``size`` x ``size``. With ``mean`` and ``std`` (one number or one
-    per channel) the tensor is normalized, ``(x - mean) / std``, and the spec records it.
+    square and resized to ``size`` x ``size`` (``size`` may be ``(height, width)``: cropped
+    to that aspect ratio). With ``mean`` and ``std`` (one number or one per channel) the
+    tensor is normalized, ``(x - mean) / std``, and the spec records it. A file of the split
+    that PIL cannot open, or one over PIL's pixel limit, is refused with its name.
 
     Splits: "all" (the default) has every image; "train" and "test" are a fixed 80/20 split
     (within each class, every 5th file in sorted order is a test item).
@@ -72,7 +111,7 @@ class ImageFolder(Dataset):
         self,
         path: str | Path,
         split: str = "all",
-        size: int = 64,
+        size: int | Sequence[int] = 64,
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
     ) -> None:
@@ -82,9 +121,8 @@ class ImageFolder(Dataset):
             raise ImageFolderError(f"image folder {str(self.root)!r} does not exist")
         if not self.root.is_dir():
             raise ImageFolderError(f"{str(self.root)!r} is not a folder")
-        self.size = int(size)
-        if self.size < 1:
-            raise ValueError(f"size must be a positive integer, got {size}")
+        self.height, self.width = _size(size)
+        self.size = self.height if self.height == self.width else (self.height, self.width)
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither")
         self.mean, self.std = _stats(mean, "mean"), _stats(std, "std")
@@ -111,10 +149,11 @@ class ImageFolder(Dataset):
                 if split == "all" or is_test == (split == "test"):
                     self.files.append(f)
                     labels.append(label)
+        _check_files(self.files)
         self.split = split
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.spec = InputSpec(
-            shape=(3, self.size, self.size),
+            shape=(3, self.height, self.width),
             kind="image",
             class_names=list(self.classes),
             mean=self.mean,
@@ -128,9 +167,13 @@ class ImageFolder(Dataset):
 
     def _pixels(self, i: int) -> np.ndarray:
         if i not in self._cache:
-            with Image.open(self.files[i]) as img:
-                img = square_resize(img.convert("RGB"), self.size)
-                self._cache[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+            try:
+                with Image.open(self.files[i]) as img:
+                    img = crop_resize(img.convert("RGB"), self.height, self.width)
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise ImageFolderError(f"image {str(self.files[i])!r} cannot be decoded: "
+                                       f"{exc}. Remove or fix it") from exc
+            self._cache[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
         return self._cache[i]
 
     def _to_model(self, arr: np.ndarray) -> torch.Tensor:
@@ -146,9 +189,9 @@ class ImageFolder(Dataset):
         return self._to_model(self._pixels(i)), int(self.labels[i])
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every image of the split: (X float32 [N, 3, size, size] in model space, y int64 [N])."""
+        """Every image of the split: (X float32 [N, 3, H, W] in model space, y int64 [N])."""
         if not self.files:
-            return torch.zeros((0, 3, self.size, self.size)), self.labels.clone()
+            return torch.zeros((0, 3, self.height, self.width)), self.labels.clone()
         arr = np.stack([self._pixels(i) for i in range(len(self))])
         return self._to_model(arr), self.labels.clone()
 

@@ -118,6 +118,9 @@ def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Met
         (torch.Size([6]), torch.Size([5, 11]))
     """
     fractions = _renamed(renamed, fractions)
+    if repeats < 1 or fractions < 2:
+        raise ValueError(f"repeats must be at least 1 and fractions at least 2 (0 and 1), got "
+                         f"repeats={repeats}, fractions={fractions}")
     dataset = as_dataset(data)
     sel = getattr(selectivity, "selectivity", selectivity)
     with eval_mode(model):

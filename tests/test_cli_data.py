@@ -1,0 +1,123 @@
+"""The commands load data to fit the model: folder images at the model's size and
+normalization, built-in data normalized for a model that expects it (issue #10)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from neuronscope.cli import build_parser, main
+from neuronscope.commands.common import load
+from neuronscope.commands.inputs import load_data
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.loaders import IMAGENET_MEAN, IMAGENET_STD
+from neuronscope.core.model import save_weights
+from neuronscope.core.spec import input_spec
+
+NETS = """
+import torch
+from torch import nn
+from neuronscope.core.loaders import imagenet_spec
+from neuronscope.core.spec import InputSpec
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 8))
+
+def imagenet():
+    return _net(), imagenet_spec([str(i) for i in range(8)])
+
+def bare():
+    return _net()
+
+def halves():
+    return _net(), InputSpec(shape=(3, 64, 64), mean=(0.5,) * 3, std=(0.25,) * 3)
+"""
+
+
+@pytest.fixture(scope="module")
+def where(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fit")
+    (root / "nets.py").write_text(textwrap.dedent(NETS))
+    for name, color in {"red": (255, 0, 0), "green": (0, 255, 0)}.items():
+        (root / "pics" / name).mkdir(parents=True)
+        for k in range(5):
+            Image.new("RGB", (300, 260), color).save(root / "pics" / name / f"{k}.png")
+    return root
+
+
+def fitted(argv: list[str]) -> tuple[torch.nn.Module, object]:
+    args = build_parser().parse_args(argv)
+    model = load(args, need_spec=False)
+    return model, load_data(args, model)
+
+
+def test_folder_data_take_size_and_normalization_from_the_model(where: Path) -> None:
+    model, ds = fitted(["atlas", f"{where}/nets.py:imagenet", "--data",
+                        f"folder:{where}/pics", "--split", "all"])
+    x, label = ds[len(ds) - 1]
+    assert ds.classes[label] == "red"
+    assert x.shape == (3, 224, 224) and ds.spec.mean == IMAGENET_MEAN
+    red = (torch.tensor([1.0, 0, 0]) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    assert torch.allclose(x[:, 100, 100], red, atol=1e-5)
+    assert input_spec(model).shape == (3, 224, 224)
+
+
+def test_options_override_or_stand_in_for_the_spec(where: Path) -> None:
+    model, ds = fitted(["examples", f"{where}/nets.py:imagenet", "--data",
+                        f"folder:{where}/pics", "--image-size", "32", "--mean", "0.5",
+                        "--std", "0.5,0.25,0.5"])
+    x, label = ds[0]
+    assert ds.classes[label] == "green"
+    assert x.shape == (3, 32, 32) and torch.allclose(x[:, 5, 5], torch.tensor([-1.0, 2, -1]))
+    assert input_spec(model).std == (0.5, 0.25, 0.5)  # feature visualization agrees
+    model, ds = fitted(["examples", f"{where}/nets.py:bare", "--data", f"folder:{where}/pics",
+                        "--image-size", "40", "--mean", "0.5", "--std", "0.5"])
+    spec = input_spec(model)
+    assert spec.shape == (3, 40, 40) and spec.mean == (0.5,) * 3
+    with pytest.raises(NeuronscopeError, match="--mean and --std together"):
+        fitted(["examples", f"{where}/nets.py:bare", "--data", "shapes", "--mean", "0.5"])
+    with pytest.raises(NeuronscopeError, match="--image-size applies to folder"):
+        fitted(["examples", f"{where}/nets.py:bare", "--data", "shapes", "--image-size", "9"])
+
+
+def test_builtin_data_are_normalized_for_a_normalizing_model(
+    where: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from neuronscope import data
+
+    _, ds = fitted(["ablate", f"{where}/nets.py:halves", "--data", "shapes", "--layer", "1"])
+    raw, label = data.load("shapes", split="test")[3]
+    x, same = ds[3]
+    assert same == label and torch.allclose(x, (raw - 0.5) / 0.25)
+    assert ds.spec.mean == (0.5,) * 3 and ds.classes == data.load("shapes").classes
+    assert "normalizing it with mean 0.5,0.5,0.5" in capsys.readouterr().out
+
+
+def test_a_size_other_than_the_spec_runs_with_a_warning(
+    where: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, ds = fitted(["atlas", f"{where}/nets.py:imagenet", "--data", "shapes"])
+    assert ds[0][0].shape == (3, 64, 64)
+    assert "gives inputs of 3x64x64" in caplog.text and "says 3x224x224" in caplog.text
+
+
+def test_atlas_prints_a_serve_line_with_weights_and_input_shape(
+    where: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = where / "bare.safetensors"
+    from neuronscope.core.model import load_model
+
+    save_weights(load_model(f"{where}/nets.py:bare"), weights)
+    out = where / "my atlas"
+    assert main(["atlas", f"{where}/nets.py:bare", "--weights", str(weights), "--input-shape",
+                 "3,32,32", "--data", f"folder:{where}/pics", "--split", "all", "--sections",
+                 "examples", "--k", "2", "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (f"browse it: neuronscope serve '{out}' --model {where}/nets.py:bare "
+                    f"--weights {weights} --input-shape 3,32,32")
