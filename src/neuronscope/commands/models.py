@@ -24,10 +24,11 @@ def cmd_layers(args: argparse.Namespace) -> None:
     rows = []
     for info in layers(model):
         rf = ""
-        if len(info.shape) >= 2 and info.unit_axis == 1:
+        if len(info.shape) >= 2 and info.unit_axis is not None:
             try:
                 field = receptive_field(model, info.name)
                 rf = "x".join(map(str, field.size)) + " /" + "x".join(map(str, field.stride))
+                rf = rf if field.exact else f">={rf} (est.)"  # wider than the input
             except NeuronscopeError:
                 rf = "?"
         shape = "x".join(map(str, info.shape))
