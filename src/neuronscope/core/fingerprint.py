@@ -139,10 +139,15 @@ def batch_digests(indices: Any, batch: Any) -> list[bytes]:
         t = leaf.detach().to("cpu").contiguous()
         head = f"{path}|{t.dtype}|{tuple(t.shape[1:])}|".encode()
         data = t.view(len(rows), -1).view(torch.uint8).numpy() if t.numel() else None
-        for r in range(len(rows)):
-            crcs[r] = zlib.crc32(head, crcs[r])
-            if data is not None:
-                crcs[r] = zlib.crc32(data[r], crcs[r])
+
+        def part(lo: int, hi: int, data: Any = data, head: bytes = head,
+                 crcs: list[int] = crcs) -> None:
+            for r in range(lo, hi):
+                crcs[r] = zlib.crc32(head, crcs[r])
+                if data is not None:
+                    crcs[r] = zlib.crc32(data[r], crcs[r])
+
+        part(0, len(rows))
     return [_mix(i, c) for i, c in zip(rows, crcs, strict=True)]
 
 
@@ -162,7 +167,11 @@ class ContentHash:
 
     def add(self, indices: Any, batch: Any) -> None:
         """Add the items of a collated batch whose dataset indices are `indices`."""
-        for d in batch_digests(indices, batch):
+        self.add_digests(batch_digests(indices, batch))
+
+    def add_digests(self, digests: list[bytes]) -> None:
+        """Add items by their `item_digest`."""
+        for d in digests:
             self.total = (self.total + int.from_bytes(d, "little")) % MOD
             self.count += 1
 
