@@ -207,3 +207,51 @@ def test_layers_that_run_only_in_training_are_listed_in_training_mode() -> None:
     model.eval()
     with pytest.raises(ns.LayerNotFoundError, match="training mode"):
         ns.top_examples(model, torch.rand(6, 4), ["aux"], progress=False)
+
+
+class FunctionalSwin(nn.Module):
+    """The permute to channels-last done in forward, not by a module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch, self.s1 = nn.Conv2d(3, 12, 4, stride=4), SwinBlock(12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.s1(self.patch(x).permute(0, 2, 3, 1))
+
+
+class Res1d(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+class Tokens1d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.block = nn.Embedding(30, 16), Res1d(16)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.block(self.emb(ids).transpose(1, 2))
+
+
+def test_a_permute_written_in_forward_carries_the_unit_axis() -> None:
+    torch.manual_seed(0)
+    infos = {i.name: i for i in ns.layers(FunctionalSwin().eval(), torch.rand(2, 3, 32, 32))}
+    assert infos["s1"].unit_axis == 3 and infos["s1"].n_units == 12
+    infos = {i.name: i for i in ns.layers(Tokens1d().eval(), torch.randint(0, 30, (2, 10)))}
+    assert infos["block"].unit_axis == 1 and infos["block"].n_units == 16
+
+
+def test_a_plain_layernorm_is_channels_last_even_when_sizes_coincide() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), Permute(0, 2, 3, 1),
+                          nn.LayerNorm(16)).eval()
+    x = torch.rand(2, 3, 64, 64)  # maps of 16 x 16 with 16 channels
+    assert {i.name: i for i in ns.layers(model, x)}["2"].unit_axis == 3
+    with ns.ablate(model, "2:3"), ns.record(model, ["2"]) as rec:
+        model(x)
+    assert (rec["2"][..., 3] == 0).all() and (rec["2"][:, 3] != 0).any()

@@ -103,6 +103,23 @@ class Flow:
             return entry[1]
         return _input_axis(t.dim())
 
+    def _source_axis(self, src: torch.Tensor, first_call: bool) -> int | None:
+        """The unit axis of a module's input: the axis its producer gave it; for the
+        model's own input (nothing ran before) the default; else (a tensor made by code
+        outside modules, e.g. a permute in forward) the axis of the last output of the
+        same sizes, carried along by size when exactly one axis matches; else None."""
+        entry = self.axes.get(id(src))
+        if entry is not None and entry[0]() is src:
+            return entry[1]
+        if first_call:
+            return _input_axis(src.dim())
+        for shape, axis in reversed(self.finished):
+            if axis is not None and sorted(shape[1:]) == sorted(src.shape[1:]) \
+                    and len(shape) == src.dim():
+                sized = [b for b in range(1, src.dim()) if src.shape[b] == shape[axis]]
+                return sized[0] if len(sized) == 1 else None
+        return None
+
     def _remember(self, t: torch.Tensor, axis: int | None) -> None:
         self.axes[id(t)] = (weakref.ref(t), axis)
 
@@ -113,6 +130,8 @@ class Flow:
             return self.overrides[name]
         if nd <= 2:
             return _input_axis(nd)
+        if type(module) is nn.LayerNorm:  # a plain LayerNorm normalizes the last axis
+            return nd - 1
         if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
             sized = [a for a in range(1, nd) if t.shape[a] == module.normalized_shape[0]]
             if len(sized) == 1:
@@ -123,7 +142,13 @@ class Flow:
         if entry is not None and entry[0]() is t and inner:  # an inner call's own output
             return entry[1]
         if src is not None:
-            a = self.axis_of(src)
+            a = self._source_axis(src, first_call=not self.finished[:len(self.finished) -
+                                                                   len(inner)])
+            if a is None and src.dim() > 1:  # made by code outside modules: inside decides
+                same = [axis for shape, axis in inner if shape == tuple(t.shape)]
+                if same:
+                    return same[-1]
+                a = _input_axis(src.dim())
             if src.shape == t.shape:
                 return a
             if a is not None and src.dim() == nd:

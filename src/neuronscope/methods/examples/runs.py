@@ -42,13 +42,20 @@ def resume(path: Path | None, config: dict[str, Any]) -> tuple[TopExamples, int]
     try:
         res = TopExamples.load(path)
     except ResultFileError as exc:
-        raise ResultFileError(f"cannot resume from the checkpoint: {exc}. Delete {path} to "
-                              "start the pass again.") from None
+        reason = str(exc).split(". Compute the result again")[0].rstrip(".")
+        raise ResultFileError(f"cannot resume from the checkpoint: {reason}. Delete {path} "
+                              "to start the pass again.") from None
     saved = res.info.get("config")
-    if saved != json.loads(json.dumps(config, sort_keys=True)):
+    asked = json.loads(json.dumps(config, sort_keys=True))
+    if saved != asked:
+        saved = saved if isinstance(saved, dict) else {}
+        differ = {k: (saved.get(k), asked.get(k)) for k in sorted(set(saved) | set(asked))
+                  if saved.get(k) != asked.get(k)}
+        what = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in differ.items())
         raise NeuronscopeError(
-            f"checkpoint {path} belongs to another run (saved settings {saved}, asked "
-            f"{config}); delete it or pass another checkpoint path")
+            f"checkpoint {path} belongs to another run ({what}; 'model' and 'data' are "
+            "fingerprints of the weights and the data); delete it or pass another "
+            "checkpoint path")
     done = res.info.get("batches_done")
     mine = range(config["rank"], math.ceil(config["n"] / config["batch_size"]), config["world"])
     seen = sum(min(config["n"], (b + 1) * config["batch_size"]) - b * config["batch_size"]
