@@ -12,21 +12,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 import neuronscope as ns
 from neuronscope import data as datasets
 from neuronscope.atlas.build import build_atlas
 from neuronscope.core.datacheck import DataChangedError
-from neuronscope.core.spec import InputSpec, attach_spec
 
-
-def _model() -> nn.Module:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                          nn.Flatten(), nn.Linear(16, 2)).eval()
-    return attach_spec(model, InputSpec(shape=(3, 8, 8)))
+from .models import small_cnn
 
 
 class Stops(Dataset):
@@ -51,7 +44,7 @@ def _digits(seed: int, n: int = 96) -> TensorDataset:
 
 def _interrupted(ckpt: Path, data: Dataset) -> None:
     with pytest.raises(KeyboardInterrupt):
-        ns.top_examples(_model(), Stops(data, 70), k=3, batch_size=8, checkpoint=ckpt,
+        ns.top_examples(small_cnn(), Stops(data, 70), k=3, batch_size=8, checkpoint=ckpt,
                         checkpoint_every=2, progress=False)
 
 
@@ -63,11 +56,11 @@ def test_a_resumed_pass_refuses_other_data_of_the_same_length(tmp_path: Path) ->
     for i in np.linspace(0, 95, 8).round().astype(int):
         new.tensors[0][i] = old.tensors[0][i]
     with pytest.raises(DataChangedError, match="data changed") as info:
-        ns.top_examples(_model(), new, k=3, batch_size=8, checkpoint=ckpt, progress=False)
+        ns.top_examples(small_cnn(), new, k=3, batch_size=8, checkpoint=ckpt, progress=False)
     assert str(ckpt) in str(info.value) and "Delete" in str(info.value)
-    resumed = ns.top_examples(_model(), old, k=3, batch_size=8, checkpoint=ckpt,
+    resumed = ns.top_examples(small_cnn(), old, k=3, batch_size=8, checkpoint=ckpt,
                               progress=False)
-    whole = ns.top_examples(_model(), old, k=3, batch_size=8, progress=False)
+    whole = ns.top_examples(small_cnn(), old, k=3, batch_size=8, progress=False)
     assert torch.equal(resumed["0"].indices, whole["0"].indices)
     assert resumed.info["data"] == whole.info["data"] == ns.data_fingerprint(old)
 
@@ -79,7 +72,7 @@ def test_one_changed_item_among_those_mined_is_found(tmp_path: Path) -> None:
     new = _digits(0)
     new.tensors[0][5, 1, 2, 3] += 1e-6  # one value of one item already mined
     with pytest.raises(DataChangedError):
-        ns.top_examples(_model(), new, k=3, batch_size=8, checkpoint=ckpt, progress=False)
+        ns.top_examples(small_cnn(), new, k=3, batch_size=8, checkpoint=ckpt, progress=False)
 
 
 def test_the_content_fingerprint_covers_every_item_and_label() -> None:
@@ -94,7 +87,7 @@ def test_the_content_fingerprint_covers_every_item_and_label() -> None:
 
 def test_shards_merge_to_the_whole_fingerprint() -> None:
     data = _digits(0)
-    parts = [ns.top_examples(_model(), data, k=2, batch_size=8, shard=(i, 3), progress=False)
+    parts = [ns.top_examples(small_cnn(), data, k=2, batch_size=8, shard=(i, 3), progress=False)
              for i in range(3)]
     merged = parts[0].merge(parts[1]).merge(parts[2])
     assert merged.info["data"] == ns.data_fingerprint(data)
@@ -112,7 +105,7 @@ def test_an_atlas_refuses_a_folder_whose_images_changed(tmp_path: Path) -> None:
         _write(root / "ab"[i % 2] / f"{i:02d}.png", i)
     out = tmp_path / "atlas"
     dataset = datasets.load(f"folder:{root}", split="all", size=8)
-    build_atlas(_model(), dataset, str(out), sections=("examples",), progress=False)
+    build_atlas(small_cnn(), dataset, str(out), sections=("examples",), progress=False)
     layers_before = json.loads((out / "manifest.json").read_text())["layers"]
     # 12 of the 20 images replaced, none of those the quick fingerprint samples
     sampled = {round(j * 19 / 7) for j in range(8)}
@@ -121,13 +114,13 @@ def test_an_atlas_refuses_a_folder_whose_images_changed(tmp_path: Path) -> None:
     for f in changed:
         _write(f, int(f.stem), invert=True)
     with pytest.raises(DataChangedError, match="mix two datasets") as info:
-        build_atlas(_model(), datasets.load(f"folder:{root}", split="all", size=8), str(out),
+        build_atlas(small_cnn(), datasets.load(f"folder:{root}", split="all", size=8), str(out),
                     progress=False)
     assert str(out) in str(info.value)
     # nothing computed from the data was added (weights, which need none, may be)
     assert json.loads((out / "manifest.json").read_text())["layers"] == layers_before
     for f in changed:  # the images it was made from: the build goes on
         _write(f, int(f.stem))
-    again = build_atlas(_model(), datasets.load(f"folder:{root}", split="all", size=8),
+    again = build_atlas(small_cnn(), datasets.load(f"folder:{root}", split="all", size=8),
                         str(out), sections=("examples", "ablation"), progress=False)
     assert "ablation" in again.manifest["layers"]["0"]

@@ -14,19 +14,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 from torch.utils.data import TensorDataset
 
 import neuronscope as ns
 from neuronscope.atlas.build import build_atlas
-from neuronscope.core.spec import InputSpec, attach_spec
 
-
-def _model() -> nn.Module:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                          nn.Flatten(), nn.Linear(16, 2)).eval()
-    return attach_spec(model, InputSpec(shape=(3, 8, 8)))
+from .models import small_cnn
 
 
 def _data() -> TensorDataset:
@@ -37,10 +30,10 @@ def _data() -> TensorDataset:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("saved")
-    result = ns.top_examples(_model(), _data(), k=3, batch_size=8, progress=False)
+    result = ns.top_examples(small_cnn(), _data(), k=3, batch_size=8, progress=False)
     ckpt = folder / "half.ckpt"
-    ns.top_examples(_model(), _data(), k=3, batch_size=8, progress=False, checkpoint=ckpt)
-    vis = ns.visualize(_model(), "0:1", size=8, steps=2, progress=False)
+    ns.top_examples(small_cnn(), _data(), k=3, batch_size=8, progress=False, checkpoint=ckpt)
+    vis = ns.visualize(small_cnn(), "0:1", size=8, steps=2, progress=False)
     return {"result": result.save(folder / "r.safetensors").read_bytes(),
             "checkpoint": ckpt.read_bytes(),
             "visualization": vis.save(folder / "v.safetensors").read_bytes()}
@@ -153,13 +146,13 @@ def test_a_truncated_checkpoint_in_an_atlas_is_mined_again(tmp_path: Path) -> No
     from neuronscope.atlas.store import AtlasStore
 
     store = AtlasStore(out)
-    atlas = build_atlas(_model(), _data(), str(out), sections=("examples",), progress=False)
+    atlas = build_atlas(small_cnn(), _data(), str(out), sections=("examples",), progress=False)
     arrays = next((out / "arrays").glob("examples-*.safetensors"))
     key_file = store.work_file("examples", arrays.stem.split("-", 1)[1])
     # a fresh atlas whose examples were interrupted, leaving a truncated checkpoint
     out2 = tmp_path / "atlas2"
     (out2 / "work").mkdir(parents=True)
     (out2 / key_file).write_bytes(arrays.read_bytes()[:300])
-    again = build_atlas(_model(), _data(), str(out2), sections=("examples",), progress=False)
+    again = build_atlas(small_cnn(), _data(), str(out2), sections=("examples",), progress=False)
     assert again.manifest["layers"]["0"]["examples"] == atlas.manifest["layers"]["0"][
         "examples"]

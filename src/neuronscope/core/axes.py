@@ -97,12 +97,6 @@ class Flow:
         """Mark the model as followed: `cached_axis` answers from this pass from now on."""
         _FOLLOWED.add(self.model)
 
-    def axis_of(self, t: torch.Tensor) -> int | None:
-        entry = self.axes.get(id(t))
-        if entry is not None and entry[0]() is t:
-            return entry[1]
-        return _input_axis(t.dim())
-
     def _source_axis(self, src: torch.Tensor, first_call: bool) -> int | None:
         """The unit axis of a module's input: the axis its producer gave it; for the
         model's own input (nothing ran before) the default; else (a tensor made by code
