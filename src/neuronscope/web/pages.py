@@ -31,7 +31,8 @@ def model_page(view: AtlasView) -> str:
                     f"<td class='muted'>{esc(done or 'nothing yet')}</td></tr>")
     model, data = m.get("model", {}), m.get("data", {})
     body = (f"<h1>{esc(model.get('name', 'model'))}</h1><p class='muted'>atlas on "
-            f"{data.get('n', '?')} inputs of {esc(data.get('name', ''))}. Click a layer for its "
+            f"{data.get('n', '?')} inputs"
+            f"{' of ' + esc(data['name']) if data.get('name') else ''}. Click a layer for its "
             "units; <a href='/live'>live</a> shows every layer's response to an image.</p>"
             "<table id='layers'><tr><th>layer</th><th>kind</th><th>units</th><th>receptive "
             f"field</th><th>sections</th></tr>{''.join(rows)}</table>"
