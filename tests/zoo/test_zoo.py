@@ -45,7 +45,7 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 def test_names_and_recipes() -> None:
     assert {"shapes-cnn", "digits-mlp", "digits-cnn"} <= set(zoo.names())
-    for name in zoo.names():
+    for name in zoo.RECIPES:
         r = zoo.recipe(name)
         assert r.name == name and r.version and r.epochs > 0
         json.dumps(r.fields())  # every field is plain JSON

@@ -40,8 +40,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .. import zoo
 
     if args.list or not args.name:
-        for name in zoo.names():
-            print(f"{name:<12} {zoo.recipe(name).description}")
+        for name in zoo.RECIPES:
+            print(f"{name:<18} {zoo.recipe(name).description}")
+        for name, entry in zoo.PRETRAINED.items():
+            print(f"{name:<18} {entry.description}")
+        return
+    if args.name in zoo.PRETRAINED:
+        print(f"{args.name}: pretrained, nothing to train "
+              f"(weights from the package {zoo.PRETRAINED[args.name].package})")
         return
     _, metrics = zoo.train(args.name, retrain=args.retrain, progress=not args.quiet)
     seconds = f"{metrics['seconds']:.1f} s"

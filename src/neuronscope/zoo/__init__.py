@@ -1,13 +1,14 @@
-"""Built-in models: an architecture, a training recipe and a weight cache for each.
+"""Built-in models: an architecture, a training recipe and a weight cache for each, or
+packaged pretrained weights (`neuronscope.zoo.pretrained`: efficientnet-lite0).
 
-Models train on first use (seconds to a few minutes on a CPU, deterministic for the
+Models with a recipe train on first use (seconds to a few minutes on a CPU, deterministic for the
 recipe's seed) and are cached as safetensors under ``$NEURONSCOPE_CACHE/zoo`` (default
 ``~/.cache/neuronscope/zoo``).
 
 Example:
     >>> import neuronscope.zoo as zoo
     >>> zoo.names()
-    ['shapes-cnn', 'digits-mlp', 'digits-cnn']
+    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'efficientnet-lite0']
     >>> model = zoo.load("digits-mlp", progress=False)  # doctest: +SKIP
 """
 
@@ -15,6 +16,7 @@ from neuronscope.core.model import register_loader
 
 from .cache import cache_root
 from .callbacks import Callback, TrainState
+from .pretrained import PRETRAINED, Pretrained, register_pretrained
 from .recipes import (
     RECIPES,
     Recipe,
@@ -32,7 +34,8 @@ register_loader("zoo", lambda name, device=None: load(name, device=device),
                 "zoo:NAME  a built-in model, e.g. zoo:shapes-cnn (neuronscope.zoo.names())")
 
 __all__ = [
-    "RECIPES", "Callback", "Recipe", "Task", "TrainState", "ZooModelNotFoundError", "accuracy",
-    "cache_root", "digits_cnn", "digits_mlp", "fit", "get_task", "load", "names", "recipe",
-    "register_task", "shapes_cnn", "task_names", "train",
+    "PRETRAINED", "RECIPES", "Callback", "Pretrained", "Recipe", "Task", "TrainState",
+    "ZooModelNotFoundError", "accuracy", "cache_root", "digits_cnn", "digits_mlp", "fit",
+    "get_task", "load", "names", "recipe",
+    "register_pretrained", "register_task", "shapes_cnn", "task_names", "train",
 ]

@@ -202,13 +202,15 @@ RECIPES: dict[str, Recipe] = {
 
 
 def names() -> list[str]:
-    """The names of the built-in models.
+    """The names of the built-in models: those trained here, then the pretrained ones.
 
     Example:
-        >>> "shapes-cnn" in names()
-        True
+        >>> "shapes-cnn" in names(), "efficientnet-lite0" in names()
+        (True, True)
     """
-    return list(RECIPES)
+    from .pretrained import PRETRAINED
+
+    return [*RECIPES, *PRETRAINED]
 
 
 def recipe(name: str) -> Recipe:
@@ -218,7 +220,13 @@ def recipe(name: str) -> Recipe:
         >>> recipe("shapes-cnn").dataset
         'shapes'
     """
+    from .pretrained import PRETRAINED
+
+    if name in PRETRAINED:
+        raise ZooModelNotFoundError(f"{name!r} comes with pretrained weights from the package "
+                                    f"{PRETRAINED[name].package}: it has no training recipe "
+                                    "(zoo.load gives the model)")
     if name not in RECIPES:
         raise ZooModelNotFoundError(f"no built-in model {name!r}.{did_you_mean(name, names())} "
-                                    f"Built-in models: {', '.join(RECIPES)}")
+                                    f"Built-in models: {', '.join(names())}")
     return RECIPES[name]

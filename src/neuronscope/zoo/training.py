@@ -210,14 +210,20 @@ def load(
     name: str, *, progress: bool = True, retrain: bool = False,
     device: torch.device | str | None = None,
 ) -> nn.Module:
-    """Built-in model `name` in eval mode with its `InputSpec`; trained on first use, cached.
+    """Built-in model `name` in eval mode with its `InputSpec`: pretrained ones from their
+    packaged weights, the others trained on first use and cached.
 
     Example:
         >>> model = load("digits-mlp", progress=False)  # doctest: +SKIP
         >>> model.input_spec.class_names[:3]  # doctest: +SKIP
         ['0', '1', '2']
     """
-    model, _ = train(name, progress=progress, retrain=retrain)
+    from .pretrained import PRETRAINED
+
+    if name in PRETRAINED:
+        model = PRETRAINED[name].build()
+    else:
+        model, _ = train(name, progress=progress, retrain=retrain)
     if device is not None:
         model.to(device)
     return model.eval()
