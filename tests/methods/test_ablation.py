@@ -64,6 +64,19 @@ def test_split_sweep_equals_the_naive_loop(metric: str) -> None:
                           atol=1e-4)
 
 
+def test_a_sweep_of_some_units_equals_theirs_in_the_whole_sweep() -> None:
+    g = torch.Generator().manual_seed(3)
+    data = TensorDataset(torch.rand(30, 1, 8, 8, generator=g), torch.randint(0, 3, (30,),
+                                                                            generator=g))
+    model = small_cnn()
+    whole = ns.unit_sweep(model, data, "1", progress=False)
+    some = ns.unit_sweep(model, data, "1", units=[4, 1], progress=False)
+    assert some.baseline == whole.baseline and some.info["units"] == [4, 1]
+    assert torch.equal(some.ablated, whole.ablated[[4, 1]])
+    with pytest.raises(ns.UnitOutOfRangeError, match="0 to 5"):
+        ns.unit_sweep(model, data, "1", units=[6], progress=False)
+
+
 def test_residual_and_untraceable_models(caplog: pytest.LogCaptureFixture) -> None:
     g = torch.Generator().manual_seed(2)
     data = TensorDataset(torch.rand(24, 3, 8, 8, generator=g),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,8 +23,10 @@ from ..core.datacheck import CheckedData, DataChangedError
 from ..core.fingerprint import model_fingerprint, quick_fingerprint
 from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table
 from ..core.model import model_device
+from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
 from ..core.spec import InputSpec, input_spec
+from .schedule import run_section, save_digests
 from .sections import Section, get_section, sections
 from .store import AtlasStore
 
@@ -33,8 +36,9 @@ KINDS = ("conv", "linear")
 
 @dataclass
 class Job:
-    """What a section computes from: the model, the data, the atlas store, the layers and
-    the build options (each section reads its own with `option`)."""
+    """What a section computes from: the model, the data, the atlas store, the layers, the
+    build options (each section reads its own with `option`) and, when several processes
+    build the atlas, this process's `ranks` (rank 0 alone writes)."""
 
     model: nn.Module
     data: Any
@@ -43,6 +47,7 @@ class Job:
     example: Any
     progress: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    ranks: Ranks = field(default_factory=Ranks)
 
     @property
     def spec(self) -> InputSpec | None:
@@ -61,7 +66,13 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     `sections` (default: every registered section) are computed for `layers` (default:
     every conv and linear layer). `options` go to the sections that read them (built-in:
     ``k`` dataset examples per side, ``steps`` feature-visualization steps, ``n_starts``,
-    ``ablation_n`` inputs for lesions, ``photo`` for DeepDream).
+    ``ablation_n`` inputs for lesions, ``photo`` for DeepDream, ``unit_batch`` units
+    computed together).
+
+    Under ``torchrun`` (a torch.distributed process group is initialized) every rank calls
+    it with the same arguments: the dataset examples are mined by data shards, the
+    per-unit sections split by parts (`neuronscope.atlas.parts`), and rank 0 writes every
+    file: the atlas is the one a single process builds.
 
     Example:
         >>> import tempfile, torch, torch.nn as nn
@@ -77,36 +88,49 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     """
     chosen_sections = _sections(sections, options)
     dataset = as_dataset(data)
+    ranks = Ranks.current()
     with eval_mode(model):
         example = first_batch(dataset, model_device(model))
         infos = layer_table(model, example)
         chosen = _layers(model, infos, layers)  # checked before anything is written
-        store = AtlasStore(out)
-        if store.clean_temporary():
-            logger.info("atlas: removed the temporary files of an interrupted build")
-        store.set_header({"name": name, "fingerprint": model_fingerprint(model),
-                          "spec": _spec_json(model)},
-                         {"name": data_name, "n": len(dataset),
-                          "fingerprint": quick_fingerprint(dataset)})
-        store.manifest["order"] = [n for n in infos if n in set(chosen) |
-                                   set(store.manifest["layers"])]
-        for layer in chosen:
-            store.manifest["layers"].setdefault(layer, {})
-            store.manifest["layers"][layer]["facts"] = _layer_facts(model, infos[layer],
-                                                                    example)
-        store.save_manifest()
+        header = ({"name": name, "fingerprint": model_fingerprint(model),
+                   "spec": _spec_json(model)},
+                  {"name": data_name, "n": len(dataset),
+                   "fingerprint": quick_fingerprint(dataset)})
+        ranks.same({"header": header, "layers": chosen, "folder": str(Path(out).resolve()),
+                    "sections": [s.name for s in chosen_sections],
+                    "options": {k: repr(v) for k, v in sorted(options.items())}},
+                   "models, data or settings")
+        store = ranks.on_writer(lambda: _open(out, header, model, infos, chosen, example))
+        if not ranks.writer:
+            store = AtlasStore(out, writer=False)
         checked = CheckedData(dataset, store.read_digests(), f"the atlas in {store.root}")
-        job = Job(model, checked, store, infos, example, progress, options)
+        job = Job(model, checked, store, infos, example, progress and ranks.writer, options,
+                  ranks)
         try:
             for section in chosen_sections:
-                _run(section, job, chosen)
-                if checked.recorded:
-                    store.write_digests(checked.digests)
-                    checked.recorded = 0
+                run_section(section, job, chosen)
+                save_digests(job, checked)
         except DataChangedError as exc:
             raise DataChangedError(f"{exc}: the atlas would mix two datasets. Build the new "
                                    f"data's atlas in another folder, or delete {store.root} "
                                    "to start afresh.") from None
+    return store
+
+
+def _open(out: str, header: tuple[dict[str, Any], dict[str, Any]], model: nn.Module,
+          infos: dict[str, LayerInfo], chosen: list[str], example: Any) -> AtlasStore:
+    """The atlas folder, with its header, layer order and layer facts written."""
+    store = AtlasStore(out)
+    if store.clean_temporary():
+        logger.info("atlas: removed the temporary files of an interrupted build")
+    store.set_header(*header)
+    store.manifest["order"] = [n for n in infos if n in set(chosen) |
+                               set(store.manifest["layers"])]
+    for layer in chosen:
+        store.manifest["layers"].setdefault(layer, {})
+        store.manifest["layers"][layer]["facts"] = _layer_facts(model, infos[layer], example)
+    store.save_manifest()
     return store
 
 
@@ -132,44 +156,6 @@ def _sections(names: tuple[str, ...] | None, options: dict[str, Any]) -> list[Se
         raise TypeError(f"build_atlas got unknown options {unknown}; the registered sections "
                         f"read: {', '.join(sorted(known))}")
     return sorted(chosen, key=lambda s: (s.order, s.name))
-
-
-def _run(section: Section, job: Job, layers: list[str]) -> None:
-    """Compute what `section` still lacks: the model-wide part, or the missing layers."""
-    store = job.store
-    if section.scope == "model":
-        if section.name not in store.manifest["sections"]:
-            store.manifest["sections"][section.name] = section.compute_model(job)
-            store.save_manifest()
-        return
-    todo = []
-    for layer in layers:
-        if store.done(layer, section.name):
-            continue
-        why = _unmet(section, job)
-        if why:
-            store.mark(layer, section.name, {"skipped": why})
-        else:
-            todo.append(layer)
-    if todo:
-        section.compute_layers(job, todo)
-
-
-def _unmet(section: Section, job: Job) -> str | None:
-    """Why the model and data cannot serve the section, or None."""
-    spec = job.spec
-    for need in section.needs:
-        if need == "image_model" and (spec is None or spec.kind != "image"
-                                      or len(spec.shape) != 3):
-            return "the model takes no images"
-        if need == "labels":
-            from ..core.data import batch_labels
-
-            try:
-                batch_labels(job.data[0])
-            except Exception:  # noqa: BLE001 - any failure means: no labels
-                return "the data has no labels"
-    return None
 
 
 def _layer_facts(model: nn.Module, info: LayerInfo, example: torch.Tensor) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Drawing a layer's dataset examples with the input kind that fits the data: used by the
-atlas's examples section and by the dataset-examples pages alike."""
+atlas's examples section and by the dataset-examples pages alike (`ExampleDrawer`), and
+the examples section's drawing of whole layers in parts (`LayerDrawing`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from torch import nn
 
 from ..core.data import as_dataset, item_input
 from ..core.errors import NeuronscopeError
-from ..methods.examples import LayerExamples
+from ..methods.examples import LayerExamples, TopExamples
 from ..methods.examples.show import display_inputs, field_of, spec_of, unit_examples
 from ..render.kinds import InputKind, Picture, kind_for
+from .parts import Parted, unit_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +63,70 @@ class ExampleDrawer:
             return (f"the receptive field ({'x'.join(map(str, self.field.size))} px, outlined) "
                     "around each input's maximum")
         return "whole inputs"
+
+
+class LayerDrawing(Parted):
+    """The examples section's pictures and numbers of mined layers, `unit_batch` units per
+    part (`neuronscope.atlas.parts`): drawn on any rank, written by rank 0."""
+
+    name = "examples"
+
+    def __init__(self, section: Any, res: TopExamples, arrays: str) -> None:
+        self.section, self.res, self.arrays = section, res, arrays
+        self.options = section.options
+        self.drawn: dict[str, tuple[ExampleDrawer, Any, Any]] = {}
+
+    def settings(self, job: Any) -> dict[str, Any]:
+        return {"k": job.option("k", self.section), "arrays": self.arrays,
+                "unit_batch": job.option("unit_batch", self.section),
+                "content": self.res.info.get("content")}
+
+    def parts(self, job: Any, layer: str) -> list[Any]:
+        return unit_chunks(self.res[layer].n_units, job.option("unit_batch", self.section))
+
+    def _layer(self, job: Any, layer: str) -> tuple[ExampleDrawer, Any, Any]:
+        """The layer's drawer, histograms and quantile-band examples (made once)."""
+        if layer not in self.drawn:
+            ex = self.res[layer]
+            self.drawn[layer] = (ExampleDrawer(job.model, job.data, ex), ex.histogram(),
+                                 ex.quantile_examples(bands=5, per_band=2))
+        return self.drawn[layer]
+
+    def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
+        drawer, (counts, edges), (q_index, q_values) = self._layer(job, layer)
+        ex, pictures, units = self.res[layer], [], []
+        for u in range(*part):
+            for side in ("top", "bottom"):
+                picture = drawer.unit(u, bottom=side == "bottom")
+                if picture is not None:
+                    pictures.append((u, side, picture))
+            picked = [int(i) for i in q_index[u].flatten().tolist() if i >= 0]
+            sample = drawer.samples(picked)
+            if sample is not None:
+                pictures.append((u, "random", sample))
+            units.append({
+                "top": ex.indices[u].tolist(), "top_values": ex.values[u].tolist(),
+                "bottom": ex.bottom_indices[u].tolist(),
+                "bottom_values": ex.bottom_values[u].tolist(),
+                "mean": float(ex.mean[u]), "std": float(ex.std[u]),
+                "positive": float(ex.frac_positive[u]), "hist": counts[u].tolist(),
+                "edges": edges[u].tolist(), "bands": q_index[u].tolist(),
+                "band_values": q_values[u].nan_to_num(0).tolist(),
+                "random": bool(picked) and sample is not None})
+        return {"pictures": pictures, "units": units}
+
+    def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:
+        store, kinds = job.store, set()
+        for u, tag, picture in result["pictures"]:
+            path = store.write_picture(store.unit_file(self.name, layer, u, tag, ""), picture)
+            if tag != "random":
+                kinds.add(path.rsplit(".", 1)[1])
+        return {"units": result["units"], "kinds": sorted(kinds)}
+
+    def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
+        ex, kinds = self.res[layer], sorted({k for w in written for k in w["kinds"]})
+        units = job.store.write_json(job.store.units_json(layer, self.name), {
+            "layer": layer, "reduce": ex.reduce, "count": ex.count,
+            "units": [u for w in written for u in w["units"]],
+            "picture": kinds[0] if kinds else None, "shows": self._layer(job, layer)[0].where()})
+        return {"arrays": self.arrays, "units": units}

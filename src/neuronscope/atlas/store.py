@@ -11,12 +11,16 @@ This module is the only code that knows the atlas's file names. Layout::
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
                                          featvis/..-pos0.png; .html for text fragments)
     layers/<layer>/<section>[-<tag>].png per-layer pictures (dream.png, dream-source.png)
-    work/<section>-<key>.ckpt            checkpoints of unfinished sections
+    work/<section>-<key>.ckpt            checkpoints of unfinished sections (``.rankR``: one
+                                         per process of a shared build)
+    work/<section>-<key>.json            the parts done of an unfinished layer (parts.py)
 
 Every file is written atomically (temporary file, then rename) and a section is
 marked done in the manifest only after all its files are written, so a build
 killed at any point and started again redoes at most the unfinished section and
 ends with the same files. The manifest holds no times or paths outside the folder.
+When several processes build one atlas, rank 0 alone writes (the others open the
+store with ``writer=False``, which refuses every write).
 """
 
 from __future__ import annotations
@@ -52,10 +56,17 @@ class AtlasStore:
         (True, {'units': 4})
     """
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: str | Path, *, writer: bool = True) -> None:
+        self.root, self.writer = Path(root).resolve(), writer
+        if writer:
+            self.root.mkdir(parents=True, exist_ok=True)
         self.manifest = self._read()
+
+    def _writes(self, what: str) -> None:
+        """Refuse a write on a store that only reads (the ranks but 0 of a shared build)."""
+        if not self.writer:
+            raise NeuronscopeError(f"this process reads the atlas in {self.root} but may not "
+                                   f"write it ({what}): only rank 0 writes")
 
     def _read(self) -> dict[str, Any]:
         path = self.root / "manifest.json"
@@ -71,6 +82,7 @@ class AtlasStore:
         return manifest
 
     def save_manifest(self) -> None:
+        self._writes("manifest.json")
         text = json.dumps(self.manifest, indent=1, sort_keys=True)
         atomic_write(self.root / "manifest.json", lambda f: f.write(text), "w")
 
@@ -89,6 +101,7 @@ class AtlasStore:
         """Remove the temporary files an interrupted build left (``.NAME.XXXX.tmp``, see
         `neuronscope.core.files.atomic_path`); returns how many. Only one build may write
         an atlas at a time."""
+        self._writes("cleaning")
         stale = [p for p in self.root.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
         for p in stale:
             p.unlink(missing_ok=True)
@@ -110,6 +123,7 @@ class AtlasStore:
         return target
 
     def write_json(self, relative: str, data: Any) -> str:
+        self._writes(relative)
         text = json.dumps(data, indent=None, sort_keys=True, separators=(",", ":"))
         atomic_write(self.path(relative), lambda f: f.write(text), "w")
         return relative
@@ -118,16 +132,19 @@ class AtlasStore:
         return json.loads(self.path(relative).read_text())
 
     def write_png(self, relative: str, image: Image.Image) -> str:
+        self._writes(relative)
         save_png(image, self.path(relative))
         return relative
 
     def write_result(self, relative: str, result: Result) -> str:
+        self._writes(relative)
         result.save(self.path(relative))
         return relative
 
     def write_picture(self, relative: str, picture: Image.Image | str) -> str:
         """Write a picture: an image as ``relative + ".png"``, an HTML fragment as
         ``relative + ".html"``; returns the path written."""
+        self._writes(relative)
         if isinstance(picture, Image.Image):
             return self.write_png(relative + ".png", picture)
         atomic_write(self.path(relative + ".html"), lambda f: f.write(picture), "w")
@@ -141,6 +158,7 @@ class AtlasStore:
         return store.load(path, DIGESTS_FORMAT, 1)[0]["digests"]
 
     def write_digests(self, digests: torch.Tensor) -> None:
+        self._writes(DIGESTS)
         store.save(self.path(DIGESTS), {"digests": digests}, {}, DIGESTS_FORMAT, 1)
 
     # ------------------------------------------------------------ file names

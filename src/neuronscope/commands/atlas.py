@@ -9,6 +9,7 @@ from typing import Any
 
 from .common import load, model_args, nonnegative_int, plugin_arg, positive_int, writable_folder
 from .inputs import data_args, load_data
+from .launch import device_name, pick_device, processes
 
 
 def cmd_atlas(args: argparse.Namespace) -> None:
@@ -19,16 +20,30 @@ def cmd_atlas(args: argparse.Namespace) -> None:
     sections = tuple(s.strip() for s in args.sections.split(",")) if args.sections else None
     for name in sections or ():
         get_section(name)  # an unknown name: an error listing them, before any work
+    device = pick_device(args.device)
+    with processes(device) as ranks:
+        loaded: list[Any] = []
+        ranks.on_writer(lambda: loaded.extend(_load(args)))  # rank 0 first: it may train
+        model, dataset = loaded or _load(args)  # and cache the model for the others
+        atlas = build_atlas(model.to(device), dataset, args.out, layers=args.layers,
+                            sections=sections, name=args.model,
+                            data_name=f"{args.data}:{args.split}", k=args.k, steps=args.steps,
+                            unit_batch=args.unit_batch)
+    if ranks.writer:
+        _report(args, atlas, len(dataset))
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     model = load(args, need_spec=False)
-    dataset = load_data(args, model)
-    atlas = build_atlas(model, dataset, args.out, layers=args.layers, sections=sections,
-                        name=args.model, data_name=f"{args.data}:{args.split}", k=args.k,
-                        steps=args.steps)
+    return model, load_data(args, model)
+
+
+def _report(args: argparse.Namespace, atlas: Any, n: int) -> None:
     layers = atlas.manifest["layers"]
     done = {layer: sorted(k for k, info in layers[layer].items()
                           if k != "facts" and "skipped" not in info)
             for layer in atlas.manifest.get("order", list(layers)) if layer in layers}
-    print(f"atlas of {args.model} on {len(dataset):,} {args.data} inputs: {atlas.root}")
+    print(f"atlas of {args.model} on {n:,} {args.data} inputs: {atlas.root}")
     for layer, secs in done.items():
         print(f"  {layer:<10} {', '.join(secs) or '(nothing yet)'}")
     print(f"browse it: {serve_command(args)}")
@@ -82,7 +97,7 @@ def add_parsers(sub: Any) -> None:
     from ..atlas.sections import section_names
 
     p = sub.add_parser("atlas", help="build the microscope: a page of numbers and pictures "
-                       "per unit (resumable)")
+                       "per unit (resumable; under torchrun the processes share the work)")
     model_args(p)
     data_args(p, "a labelled dataset name, or folder:PATH")
     p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
@@ -92,6 +107,12 @@ def add_parsers(sub: Any) -> None:
                    help="dataset examples per unit and side")
     p.add_argument("--steps", type=nonnegative_int, default=64,
                    help="feature visualization steps")
+    p.add_argument("--unit-batch", type=positive_int, default=64, metavar="N",
+                   help="units computed together (feature visualizations, lesions, "
+                   "pictures): the parts that processes share (default: 64)")
+    p.add_argument("--device", type=device_name,
+                   help="cpu, cuda or cuda:N (default: CUDA when there is a GPU, else the "
+                   "CPU; under torchrun each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--out", default="neuronscope-out/atlas", help="atlas folder")
     plugin_arg(p)
     p.set_defaults(func=cmd_atlas)

@@ -74,3 +74,27 @@ class CheckedData(Dataset):
         if name == "dataset":
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+def merge_digests(records: list[torch.Tensor]) -> torch.Tensor:
+    """One record of digests from the records ([n, 8] uint8 each) of processes that read
+    parts of the same data: each item's digest from whichever process read it. Two
+    processes that read one item with different content stop the job.
+
+    Example:
+        >>> a, b = torch.zeros(2, 8, dtype=torch.uint8), torch.zeros(2, 8, dtype=torch.uint8)
+        >>> a[0], b[1] = 1, 2
+        >>> merge_digests([a, b])[:, 0].tolist()
+        [1, 2]
+    """
+    merged = records[0].clone()
+    for rank, other in enumerate(records[1:], start=1):
+        seen, known = other.ne(0).any(1), merged.ne(0).any(1)
+        clash = torch.nonzero(seen & known & (other != merged).any(1)).flatten()
+        if len(clash):
+            raise DataChangedError(
+                f"item {int(clash[0])} of the data differs between the processes (rank "
+                f"{rank} read other content than a rank before it): give every rank the "
+                "same data")
+        merged[seen & ~known] = other[seen & ~known]
+    return merged

@@ -50,7 +50,10 @@ class Section:
     ``needs``: what the model and data must offer (``"labels"``, ``"image_model"``);
     a layer the section cannot serve is marked skipped with the reason.
     ``order``: when it is computed (low first); ``page_order``: where it is shown on
-    pages (default: `order`).
+    pages (default: `order`). ``distributed``: when several processes build the atlas
+    (torchrun), every rank calls its `compute_layers`, which shares the work itself;
+    otherwise rank 0 alone computes it, or, for a `neuronscope.atlas.parts.Parted`
+    section, the ranks share its parts.
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +63,7 @@ class Section:
     page_order: ClassVar[int | None] = None
     options: ClassVar[dict[str, Any]] = {}
     needs: ClassVar[tuple[str, ...]] = ()
+    distributed: ClassVar[bool] = False
 
     # ------------------------------------------------------------ computing
 

@@ -3,31 +3,55 @@ class selectivity; the layer page orders units by importance."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import torch
 from torch.utils.data import Subset
 
-from ...methods.ablation import unit_sweep
+from ...methods.ablation import UnitSweep, unit_sweep
 from ...methods.selectivity import class_selectivity
+from ..parts import Parted, unit_chunks
 from . import Section, register_section
+
+logger = logging.getLogger(__name__)
 
 
 @register_section
-class Ablation(Section):
+class Ablation(Parted, Section):
+    """Computed in parts: the selectivity, and `unit_batch` units of the sweep at a time."""
+
     name, title, order = "ablation", "Lesion", 30
-    options = {"ablation_n": 500}
+    options = {"ablation_n": 500, "unit_batch": 64}
     needs = ("labels",)
 
-    def compute_layer(self, job: Any, layer: str) -> dict[str, Any]:
+    def parts(self, job: Any, layer: str) -> list[Any]:
+        """The selectivity (one pass), then the single-unit sweep `unit_batch` units at a
+        time."""
+        return ["selectivity", *unit_chunks(job.infos[layer].n_units,
+                                            job.option("unit_batch", self))]
+
+    def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
         n = job.option("ablation_n", self)
         subset = Subset(job.data, range(min(n, len(job.data))))
-        sel = class_selectivity(job.model, subset, layer, progress=job.progress)
-        sweep = unit_sweep(job.model, subset, layer, progress=job.progress)
-        importance = sweep.importance.tolist()
+        if part == "selectivity":
+            sel = class_selectivity(job.model, subset, layer, progress=job.progress)
+            return {"selectivity": sel.selectivity.tolist()}
+        sweep = unit_sweep(job.model, subset, layer, units=range(*part), progress=job.progress)
+        return {"baseline": sweep.baseline, "ablated": sweep.ablated.tolist(), "n": len(subset)}
+
+    def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
+        sel, sweeps = written[0]["selectivity"], written[1:]
+        baseline = sweeps[0]["baseline"]
+        if any(s["baseline"] != baseline for s in sweeps):
+            logger.warning("ablation of %s: the baseline differs between parts (%s); the "
+                           "first is used", layer, sorted({s["baseline"] for s in sweeps}))
+        ablated = torch.tensor([a for s in sweeps for a in s["ablated"]], dtype=torch.float32)
+        importance = UnitSweep(layer, "accuracy", baseline, ablated).importance.tolist()
         order = sorted(range(len(importance)), key=lambda u: (-importance[u], u))
         units = job.store.write_json(job.store.units_json(layer, self.name), {
-            "baseline": sweep.baseline, "n": len(subset), "importance": importance,
-            "selectivity": sel.selectivity.tolist(), "by_importance": order})
+            "baseline": baseline, "n": sweeps[0]["n"], "importance": importance,
+            "selectivity": sel, "by_importance": order})
         return {"units": units}
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:

@@ -10,7 +10,9 @@ from typing import Any
 
 from ...core.errors import ResultFileError
 from ...methods.examples import TopExamples, top_examples
-from ..drawing import ExampleDrawer
+from ...methods.examples.runs import checkpoint_path
+from ..drawing import LayerDrawing
+from ..parts import run_parts
 from . import Section, register_section
 
 logger = logging.getLogger(__name__)
@@ -19,71 +21,62 @@ logger = logging.getLogger(__name__)
 @register_section
 class Examples(Section):
     name, title, scope, order = "examples", "Dataset examples", "pass", 20
-    options = {"k": 9}
+    options = {"k": 9, "unit_batch": 64}
+    distributed = True
 
     def compute_layers(self, job: Any, layers: list[str]) -> None:
         """One pass for every layer still missing its examples. The set of layers is
         written to the manifest first (the plan), so that a resumed build mines exactly
-        the same set with the same checkpoint and writes the same files."""
-        store = job.store
+        the same set with the same checkpoint and writes the same files. Under torchrun
+        every rank mines its shard of the data (the results are merged on every rank) and
+        draws its share of the units; rank 0 writes."""
+        store, ranks = job.store, job.ranks
         plan = store.manifest["sections"].get("examples_plan")
         if plan is None:
             key = hashlib.sha256("|".join(layers).encode()).hexdigest()[:8]
             plan = {"layers": layers, "key": key}
             store.manifest["sections"]["examples_plan"] = plan
-            store.save_manifest()
-        key, work = plan["key"], store.work_file(self.name, plan["key"])
+            if ranks.writer:
+                store.save_manifest()
+        key = plan["key"]
+        work = store.path(store.work_file(self.name, key if ranks.world == 1
+                                          else f"{key}-of{ranks.world}"))
+        own = checkpoint_path(work, ranks.rank, ranks.world)  # this rank's file
+
         def mine() -> TopExamples:
             return top_examples(job.model, job.data, plan["layers"], k=job.option("k", self),
-                                progress=job.progress, checkpoint=store.path(work))
+                                progress=job.progress, checkpoint=work)
 
         try:
             res = mine()
         except ResultFileError as exc:  # a damaged or outdated checkpoint: a cache, redone
-            logger.warning("atlas: cannot resume from %s (%s); mining again", work, exc)
-            store.path(work).unlink(missing_ok=True)
+            logger.warning("atlas: cannot resume from %s (%s); mining again", own, exc)
+            own.unlink(missing_ok=True)
             res = mine()
-        arrays = store.write_result(store.arrays_file(self.name, key), res)
-        for layer in plan["layers"]:
-            if not store.done(layer, self.name):
-                units = self.draw_layer(job, res, layer)
-                store.mark(layer, self.name, {"arrays": arrays, "units": units})
+        arrays = store.arrays_file(self.name, key)
+        if ranks.writer:
+            store.write_result(arrays, res)
+        todo = ranks.share([n for n in plan["layers"] if not store.done(n, self.name)])
+        if ranks.world == 1:
+            for layer in todo:
+                store.mark(layer, self.name, {"arrays": arrays,
+                                              "units": self.draw_layer(job, res, layer, arrays)})
+        else:
+            run_parts(LayerDrawing(self, res, arrays), job, todo,
+                      lambda layer, entry: store.mark(layer, self.name, entry))
         del store.manifest["sections"]["examples_plan"]
-        store.save_manifest()
-        store.path(work).unlink(missing_ok=True)
-        rest = [n for n in layers if not store.done(n, self.name)]
+        if ranks.writer:
+            store.save_manifest()
+        own.unlink(missing_ok=True)
+        rest = ranks.share([n for n in layers if not store.done(n, self.name)])  # rank 0 marks
         if rest:  # asked for now, but not in the plan that was resumed
             self.compute_layers(job, rest)
 
-    def draw_layer(self, job: Any, res: TopExamples, layer: str) -> str:
+    def draw_layer(self, job: Any, res: TopExamples, layer: str, arrays: str = "") -> str:
         """Every unit's pictures and numbers of one layer; returns its JSON file."""
-        ex, store = res[layer], job.store
-        drawer = ExampleDrawer(job.model, job.data, ex)
-        counts, edges = ex.histogram()
-        q_index, q_values = ex.quantile_examples(bands=5, per_band=2)
-        mean, std, pos = ex.mean, ex.std, ex.frac_positive
-        units, kinds = [], set()
-        for u in range(ex.n_units):
-            for side in ("top", "bottom"):
-                picture = drawer.unit(u, bottom=side == "bottom")
-                if picture is not None:
-                    kinds.add(store.write_picture(store.unit_file(self.name, layer, u, side, ""),
-                                                  picture).rsplit(".", 1)[1])
-            picked = [int(i) for i in q_index[u].flatten().tolist() if i >= 0]
-            sample = drawer.samples(picked)
-            if sample is not None:
-                store.write_picture(store.unit_file(self.name, layer, u, "random", ""), sample)
-            units.append({
-                "top": ex.indices[u].tolist(), "top_values": ex.values[u].tolist(),
-                "bottom": ex.bottom_indices[u].tolist(),
-                "bottom_values": ex.bottom_values[u].tolist(),
-                "mean": float(mean[u]), "std": float(std[u]), "positive": float(pos[u]),
-                "hist": counts[u].tolist(), "edges": edges[u].tolist(),
-                "bands": q_index[u].tolist(), "band_values": q_values[u].nan_to_num(0).tolist(),
-                "random": bool(picked) and sample is not None})
-        return store.write_json(store.units_json(layer, self.name), {
-            "layer": layer, "reduce": ex.reduce, "count": ex.count, "units": units,
-            "picture": next(iter(kinds), None), "shows": drawer.where()})
+        entries: dict[str, dict[str, Any]] = {}
+        run_parts(LayerDrawing(self, res, arrays), job, [layer], entries.__setitem__)
+        return entries[layer]["units"]
 
     def _pictures(self, view: Any, layer: str, unit: int, ex: dict[str, Any]) -> str:
         ext = ex.get("picture", "png")  # atlases of earlier versions drew PNGs only

@@ -9,6 +9,7 @@ import torch
 
 from ...methods.featvis import visualize
 from ...render.grid import image_grid
+from ..parts import Parted, unit_chunks
 from . import Section, register_section
 
 
@@ -19,27 +20,40 @@ def tile(image: torch.Tensor, side: int = 96) -> Any:
 
 
 @register_section
-class FeatureVisualization(Section):
+class FeatureVisualization(Parted, Section):
+    """Computed `unit_batch` units at a time (parts shared among processes)."""
+
     name, title, order, page_order = "featvis", "Feature visualization", 40, 15
-    options = {"steps": 64, "n_starts": 2}
+    options = {"steps": 64, "n_starts": 2, "unit_batch": 64}
     needs = ("image_model",)
 
-    def compute_layer(self, job: Any, layer: str) -> dict[str, Any]:
+    def parts(self, job: Any, layer: str) -> list[Any]:
+        return unit_chunks(job.infos[layer].n_units, job.option("unit_batch", self))
+
+    def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
         steps, n_starts = job.option("steps", self), job.option("n_starts", self)
-        n_units, store = job.infos[layer].n_units, job.store
-        targets = [f"{layer}:{u}" for u in range(n_units)]
+        targets = [f"{layer}:{u}" for u in range(*part)]
         pos = visualize(job.model, targets, steps=steps, n_starts=n_starts,
                         progress=job.progress)
         neg = visualize(job.model, targets, steps=steps, negative=True, progress=job.progress)
-        for u in range(n_units):
+        return {"pos": pos.display, "neg": neg.display,
+                "positive": pos.activations.view(len(targets), n_starts).tolist(),
+                "negative": neg.activations.tolist()}
+
+    def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:
+        store, n_starts = job.store, job.option("n_starts", self)
+        for i, u in enumerate(range(*part)):
             for s in range(n_starts):
                 store.write_png(store.unit_file(self.name, layer, u, f"pos{s}"),
-                                tile(pos.display[u * n_starts + s]))
-            store.write_png(store.unit_file(self.name, layer, u, "neg"), tile(neg.display[u]))
-        units = store.write_json(store.units_json(layer, self.name), {
-            "n_starts": n_starts, "steps": steps,
-            "positive": pos.activations.view(n_units, n_starts).tolist(),
-            "negative": neg.activations.tolist()})
+                                tile(result["pos"][i * n_starts + s]))
+            store.write_png(store.unit_file(self.name, layer, u, "neg"), tile(result["neg"][i]))
+        return {"positive": result["positive"], "negative": result["negative"]}
+
+    def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
+        units = job.store.write_json(job.store.units_json(layer, self.name), {
+            "n_starts": job.option("n_starts", self), "steps": job.option("steps", self),
+            "positive": [a for part in written for a in part["positive"]],
+            "negative": [a for part in written for a in part["negative"]]})
         return {"units": units}
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:

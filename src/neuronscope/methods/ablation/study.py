@@ -11,7 +11,7 @@ layer's input is computed once per batch, not once per variant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from neuronscope.core.data import as_dataset
+from neuronscope.core.errors import UnitOutOfRangeError
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.result import Result
 from neuronscope.core.stats import spearman
@@ -158,10 +159,12 @@ def ablation_study(model: nn.Module, data: Any, layer: str, *, metric: str | Met
 
 def unit_sweep(model: nn.Module, data: Any, layer: str, *, metric: str | Metric = "accuracy",
                value: Any = 0.0, batch_size: int = 256, chunk: int = 64,
-               progress: bool = True) -> UnitSweep:
+               units: Sequence[int] | None = None, progress: bool = True) -> UnitSweep:
     """The metric with nothing silenced and with each unit of `layer` silenced alone: the
     single-unit part of `ablation_study`, on its own. `value` is what a silenced unit
-    outputs, as in `ablation_study`.
+    outputs, as in `ablation_study`. `units` (default: all) sweeps only those units
+    (``ablated`` follows their order); the nothing-silenced variant and the given units,
+    in that order, go through the network `chunk` at a time.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -176,11 +179,24 @@ def unit_sweep(model: nn.Module, data: Any, layer: str, *, metric: str | Metric 
     with eval_mode(model):
         sweep = Sweep(model, dataset, layer, metric, value, batch_size, chunk, 0, progress)
         u = sweep.info.n_units
-        values = sweep.evaluate(torch.cat([torch.ones(1, u), 1 - torch.eye(u)]),
-                                torch.zeros(u + 1))
+        chosen = _unit_list(units, u)
+        values = sweep.evaluate(torch.cat([torch.ones(1, u), 1 - torch.eye(u)[chosen]]),
+                                torch.zeros(len(chosen) + 1))
+    info = {"value": _plain(value), "n": len(dataset), "fast": sweep.split.fast}
+    if units is not None:
+        info["units"] = chosen
     return UnitSweep(sweep.info.name, metric if isinstance(metric, str) else "custom",
-                     float(values[0]), values[1:], {"value": _plain(value), "n": len(dataset),
-                                                    "fast": sweep.split.fast})
+                     float(values[0]), values[1:], info)
+
+
+def _unit_list(units: Sequence[int] | None, n_units: int) -> list[int]:
+    """The units to sweep as a list; one outside the layer is refused."""
+    chosen = list(range(n_units)) if units is None else [int(u) for u in units]
+    bad = [u for u in chosen if not 0 <= u < n_units]
+    if bad:
+        raise UnitOutOfRangeError(f"unit {bad[0]} is out of range: the layer has units 0 to "
+                                  f"{n_units - 1}")
+    return chosen
 
 
 def _renamed(given: dict[str, Any], fractions: int) -> int:

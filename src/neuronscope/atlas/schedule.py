@@ -1,0 +1,92 @@
+"""Which process computes what, section by section: what a section still lacks, and,
+when several processes build one atlas, who computes it and who writes it.
+
+With several ranks, rank 0 decides what is missing (it alone writes the manifest) and
+tells the others; a `Parted` section is shared part by part (parts.py), a
+``distributed`` one (the dataset examples) shares its work itself, any other runs on
+rank 0 alone while the others wait. After each section the ranks' records of the data
+items they read are merged and rank 0 keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.datacheck import CheckedData, merge_digests
+from .parts import Parted, run_parts
+from .sections import Section
+
+if TYPE_CHECKING:
+    from .build import Job
+
+
+def run_section(section: Section, job: Job, layers: list[str]) -> None:
+    """Compute what `section` still lacks: the model-wide part, or the missing layers.
+    With several ranks, rank 0 decides what is missing; a `Parted` section is shared part
+    by part, a ``distributed`` one shares its work itself, any other runs on rank 0."""
+    store, ranks = job.store, job.ranks
+    if ranks.world > 1:
+        store.manifest = ranks.share(store.manifest)
+    if section.scope == "model":
+        if section.name not in store.manifest["sections"]:
+            ranks.on_writer(lambda: _model_part(section, job))
+        return
+    todo = ranks.on_writer(lambda: _todo(section, job, layers))
+    if not todo:
+        return
+    if ranks.world > 1 and isinstance(section, Parted):
+        run_parts(section, job, todo, lambda layer, entry: store.mark(layer, section.name,
+                                                                       entry))
+    elif ranks.world > 1 and not section.distributed:
+        ranks.on_writer(lambda: section.compute_layers(job, todo))
+    else:
+        section.compute_layers(job, todo)
+
+
+def _model_part(section: Section, job: Job) -> None:
+    job.store.manifest["sections"][section.name] = section.compute_model(job)
+    job.store.save_manifest()
+
+
+def _todo(section: Section, job: Job, layers: list[str]) -> list[str]:
+    """The layers the section has still to compute; those it cannot serve are marked
+    skipped."""
+    todo = []
+    for layer in layers:
+        if job.store.done(layer, section.name):
+            continue
+        why = unmet(section, job)
+        if why:
+            job.store.mark(layer, section.name, {"skipped": why})
+        else:
+            todo.append(layer)
+    return todo
+
+
+def unmet(section: Section, job: Job) -> str | None:
+    """Why the model and data cannot serve the section, or None."""
+    spec = job.spec
+    for need in section.needs:
+        if need == "image_model" and (spec is None or spec.kind != "image"
+                                      or len(spec.shape) != 3):
+            return "the model takes no images"
+        if need == "labels":
+            from ..core.data import batch_labels
+
+            try:
+                batch_labels(job.data[0])
+            except Exception:  # noqa: BLE001 - any failure means: no labels
+                return "the data has no labels"
+    return None
+
+
+def save_digests(job: Job, checked: CheckedData) -> None:
+    """Keep the digests of the items read so far (every rank's, merged)."""
+    recorded = checked.recorded
+    if job.ranks.world > 1:
+        every = job.ranks.all_gather((checked.recorded, checked.digests))
+        recorded = sum(n for n, _ in every)
+        checked.digests = merge_digests([d for _, d in every])
+    if recorded and job.ranks.writer:
+        job.store.write_digests(checked.digests)
+    checked.recorded = 0

@@ -1,0 +1,76 @@
+"""A tiny atlas built by one process, or by every rank under torchrun (gloo).
+
+    python tests/atlas/dist_job.py OUT                     # one process
+    python -m torch.distributed.run --nproc_per_node=2 tests/atlas/dist_job.py OUT
+    ... OUT --die-in featvis:conv1   # rank 1 dies computing that layer's second part
+
+Units are computed two at a time (``unit_batch=2``), so that every layer of the tiny
+model splits into several parts and both ranks compute parts of each section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parents[2]))  # run as a script: `tests` importable
+
+from neuronscope.atlas.build import build_atlas  # noqa: E402
+from tests.web.atlas_job import tiny_data, tiny_model  # noqa: E402
+
+OPTIONS = {"k": 3, "steps": 3, "ablation_n": 24, "unit_batch": 2}
+
+
+def build(out: str) -> None:
+    """The atlas every test compares: each section, each layer in parts of two units."""
+    build_atlas(tiny_model(), tiny_data(), out, name="tiny", data_name="random",
+                progress=False, **OPTIONS)
+
+
+def die_in(where: str) -> None:
+    """Make rank 1 (or the only rank) stop as abruptly as SIGKILL in the second part of
+    `where` (``section:layer``)."""
+    from neuronscope.atlas.drawing import LayerDrawing
+    from neuronscope.atlas.parts import Parted
+    from neuronscope.atlas.sections import get_section
+
+    name, layer = where.split(":")
+    worker = LayerDrawing if name == "examples" else type(get_section(name))
+    real = worker.compute_part
+    rank = int(os.environ.get("RANK", "0"))
+
+    def dying(self: Parted, job: object, at: str, part: object) -> object:
+        if self.name == name and at == layer and rank == min(1, job.ranks.world - 1) and \
+                part == self.parts(job, at)[-1]:
+            os._exit(9)
+        return real(self, job, at, part)
+
+    worker.compute_part = dying  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--die-in")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.die_in:
+        die_in(args.die_in)
+    if "RANK" in os.environ:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        try:
+            build(args.out)
+        finally:
+            dist.destroy_process_group()
+    else:
+        build(args.out)
+
+
+if __name__ == "__main__":
+    main()
