@@ -2,7 +2,8 @@
 
     python tests/atlas/dist_job.py OUT                     # one process
     python -m torch.distributed.run --nproc_per_node=2 tests/atlas/dist_job.py OUT
-    ... OUT --die-in featvis:conv1   # rank 1 dies computing that layer's second part
+    ... OUT --die-in ablation:conv2   # rank 1 dies computing that layer's last part
+    ... OUT --fail-in examples:conv1  # rank 1 raises an error there instead
 
 Units are computed two at a time (``unit_batch=2``), so that every layer of the tiny
 model splits into several parts and both ranks compute parts of each section.
@@ -20,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[2]))  # run as a script: `tests` importable
 
 from neuronscope.atlas.build import build_atlas  # noqa: E402
+from neuronscope.core.errors import NeuronscopeError  # noqa: E402
 from tests.web.atlas_job import tiny_data, tiny_model  # noqa: E402
 
 OPTIONS = {"k": 3, "steps": 3, "ablation_n": 24, "unit_batch": 2}
@@ -31,9 +33,9 @@ def build(out: str) -> None:
                 progress=False, **OPTIONS)
 
 
-def die_in(where: str) -> None:
-    """Make rank 1 (or the only rank) stop as abruptly as SIGKILL in the second part of
-    `where` (``section:layer``)."""
+def die_in(where: str, fail: bool = False) -> None:
+    """Make rank 1 (or the only rank) stop as abruptly as SIGKILL in the last part of
+    `where` (``section:layer``), or with `fail` raise an error there."""
     from neuronscope.atlas.drawing import LayerDrawing
     from neuronscope.atlas.parts import Parted
     from neuronscope.atlas.sections import get_section
@@ -46,6 +48,8 @@ def die_in(where: str) -> None:
     def dying(self: Parted, job: object, at: str, part: object) -> object:
         if self.name == name and at == layer and rank == min(1, job.ranks.world - 1) and \
                 part == self.parts(job, at)[-1]:
+            if fail:
+                raise NeuronscopeError(f"rank 1 failed in {where}")
             os._exit(9)
         return real(self, job, at, part)
 
@@ -56,10 +60,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--die-in")
+    parser.add_argument("--fail-in")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.die_in:
-        die_in(args.die_in)
+    if args.die_in or args.fail_in:
+        die_in(args.die_in or args.fail_in, fail=bool(args.fail_in))
     if "RANK" in os.environ:
         import torch.distributed as dist
 

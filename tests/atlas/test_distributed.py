@@ -79,6 +79,15 @@ def test_a_killed_shared_build_resumes_to_the_same_atlas(one_process: dict[str, 
     assert_same(out, one_process)
 
 
+def test_an_error_on_one_rank_stops_every_rank_with_its_message(tmp_path: Path) -> None:
+    done = torchrun(str(JOB), str(tmp_path / "failed"), "--fail-in", "examples:conv1")
+    assert done.returncode != 0
+    said = re.findall(r"\[rank(\d)\]: neuronscope.core.errors.NeuronscopeError: rank 1 failed "
+                      r"in examples:conv1", done.stderr)
+    assert sorted(said) == ["0", "1"], done.stderr[-3000:]  # rank 0 raised it too
+    assert not (tmp_path / "failed" / "units" / "conv1" / "examples.json").exists()
+
+
 def test_torchrun_runs_the_atlas_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                          ) -> None:
     rng = np.random.default_rng(0)

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..core.ranks import picklable
+
 if TYPE_CHECKING:
     from .build import Job
+
+logger = logging.getLogger(__name__)
 
 
 def unit_chunks(n_units: int, size: int) -> list[list[int]]:
@@ -90,11 +95,38 @@ def run_parts(worker: Parted, job: Job, layers: list[str],
     left = ranks.share(left)
     for start in range(0, len(left), ranks.world):
         mine = left[start + ranks.rank] if start + ranks.rank < len(left) else None
-        result = None if mine is None else worker.compute_part(job, mine[0],
-                                                               plans[mine[0]][mine[1]])
-        for item, got in ranks.gather((mine, result)) or []:
+        got = ranks.gather((mine, _attempt(worker, job, plans, mine, ranks.world > 1)))
+        failed = next((result for item, result in got or [] if isinstance(result, _Failed)),
+                      None)
+        failed = ranks.share(failed) if ranks.world > 1 else failed
+        if failed is not None:  # every rank stops with the error of the rank that failed
+            raise failed.error
+        for item, result in got or []:
             if item is not None:
-                records[item[0]].add(item[1], got, finished)
+                records[item[0]].add(item[1], result, finished)
+
+
+class _Failed:
+    """A part that raised an error on some rank (sent to rank 0, then to every rank)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = picklable(error)
+
+
+def _attempt(worker: Parted, job: Job, plans: dict[str, list[Any]], item: Any,
+             shared: bool) -> Any:
+    """The result of this rank's part `item` (None for none); with `shared` ranks, an
+    error is returned as `_Failed`, so that the other ranks learn of it."""
+    if item is None:
+        return None
+    if not shared:
+        return worker.compute_part(job, item[0], plans[item[0]][item[1]])
+    try:
+        return worker.compute_part(job, item[0], plans[item[0]][item[1]])
+    except Exception as exc:  # noqa: BLE001 - raised again on every rank by run_parts
+        logger.error("atlas: part %s of %s (%s) failed", item[1], item[0], worker.name,
+                     exc_info=True)
+        return _Failed(exc)
 
 
 class _Record:
@@ -107,8 +139,13 @@ class _Record:
         key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         self.file = job.store.work_file(worker.name, key, "json")
         path = job.store.path(self.file)
-        saved = json.loads(path.read_text()) if path.is_file() else {}
-        self.written = {int(i): v for i, v in saved.get("written", {}).items()}
+        try:
+            saved = json.loads(path.read_text()) if path.is_file() else {}
+            self.written = {int(i): v for i, v in saved["written"].items()} if saved else {}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("atlas: cannot read %s (%s); computing its parts again", path, exc)
+            self.written = {}
+        self.written = {i: v for i, v in self.written.items() if 0 <= i < len(parts)}
 
     def complete(self) -> bool:
         return len(self.written) == len(self.parts)

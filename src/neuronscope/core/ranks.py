@@ -11,6 +11,7 @@ With one process each step is a plain return, so the same code serves both.
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,11 +41,19 @@ class Ranks:
 
     @classmethod
     def current(cls) -> Ranks:
-        """The ranks of the initialized default process group, else rank 0 of 1."""
+        """The ranks of the initialized default process group, else rank 0 of 1. A process
+        that torchrun started as one of several, with no process group, is refused: each
+        would do the whole job and write the same files."""
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size())
+        world = os.environ.get("WORLD_SIZE", "1")
+        if world.isdigit() and int(world) > 1:
+            raise NeuronscopeError(
+                f"this process is one of {world} that torchrun started, but no process group "
+                "joins them: call torch.distributed.init_process_group('gloo') (or 'nccl' on "
+                "GPUs) first in every process, or run a single process")
         return cls()
 
     @property
@@ -92,7 +101,7 @@ class Ranks:
             try:
                 outcome = ("ok", fn())
             except Exception as exc:  # noqa: BLE001 - raised again below, on every rank
-                outcome = ("error", _picklable(exc))
+                outcome = ("error", picklable(exc))
         kind, value = self.share(outcome)
         if kind == "error":
             raise value
@@ -116,7 +125,7 @@ class Ranks:
                 "every rank with the same model, data and options")
 
 
-def _picklable(exc: Exception) -> Exception:
+def picklable(exc: Exception) -> Exception:
     """`exc`, or an error with its message where it cannot be sent to the other ranks."""
     try:
         pickle.loads(pickle.dumps(exc))
