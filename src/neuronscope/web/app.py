@@ -19,14 +19,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
+from ..atlas.ondemand import UnitComputer, options_of
+from ..atlas.sections import sections
 from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
+from .ondemand import OnDemand, ondemand_routes
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
 from .server import LOOPBACK
@@ -39,7 +43,7 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
                max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
                hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
                body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
-               queue: int = QUEUE) -> FastAPI:
+               queue: int = QUEUE, options: dict[str, Any] | None = None) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
 
     `model` may be a function that loads it: it is then loaded on the server's model
@@ -51,6 +55,11 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
     ``("*",)`` accepts any. An upload must not pause for over `read_timeout` seconds nor
     take over `body_timeout` in all (408); `threads` uploads are decoded at once and
     `queue` more may wait (503 beyond).
+
+    With a model, a unit's page computes what it lacks of the ``on_demand`` sections
+    (feature visualization) and stores it in the atlas (web/ondemand.py), with the
+    options the atlas was built with, or `options` (``steps``, ``n_starts``), or the
+    sections' defaults.
 
     Example:
         >>> import tempfile
@@ -65,6 +74,13 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
         probe = thread.call(lambda: LiveProbe(load()))
     scope = Microscope(ServedStore(atlas_dir), probe, max_upload, max_pixels, read_timeout,
                        body_timeout, Workers(threads, queue), thread)
+    computer = None
+    if probe is not None:
+        built = {k: v for s in sections() if s.on_demand
+                 for k, v in options_of(scope.store, s.name).items()}
+        computer = UnitComputer(probe.model, ServedStore(atlas_dir),
+                                **{**built, **(options or {})})
+    jobs = OnDemand(computer, thread)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,4 +97,5 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
 
     app.include_router(atlas_routes(scope))
     app.include_router(live_routes(scope))
+    app.include_router(ondemand_routes(scope, jobs))
     return app

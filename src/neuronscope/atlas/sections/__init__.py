@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...core.errors import NeuronscopeError
@@ -51,6 +52,8 @@ class Section:
     a layer the section cannot serve is marked skipped with the reason.
     ``order``: when it is computed (low first); ``page_order``: where it is shown on
     pages (default: `order`).
+    ``on_demand``: the server may compute it for one unit when the unit's page is opened
+    (`compute_unit`), and a later build reuses that (see atlas/ondemand.py).
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +63,7 @@ class Section:
     page_order: ClassVar[int | None] = None
     options: ClassVar[dict[str, Any]] = {}
     needs: ClassVar[tuple[str, ...]] = ()
+    on_demand: ClassVar[bool] = False
 
     # ------------------------------------------------------------ computing
 
@@ -74,6 +78,16 @@ class Section:
         for layer in layers:
             if not job.store.done(layer, self.name):
                 job.store.mark(layer, self.name, self.compute_layer(job, layer))
+
+    def compute_unit(self, job: Job, layer: str, unit: int,
+                     progress: Callable[[float], None] | None = None) -> None:
+        """Compute and store one unit of a layer not done yet (``on_demand`` sections),
+        exactly as `compute_layer` would; `progress(fraction)` is told how far it is."""
+        raise NotImplementedError(f"section {self.name} computes no single units")
+
+    def computed_units(self, view: AtlasView, layer: str) -> set[int]:
+        """The units of a layer this section has results for (``on_demand`` sections)."""
+        return set(range(view.n_units(layer))) if view.entry(layer, self.name) else set()
 
     def compute_model(self, job: Job) -> dict[str, Any]:
         """Compute and store the model-wide part; return what the manifest records."""
