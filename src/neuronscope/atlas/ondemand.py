@@ -36,6 +36,7 @@ class UnitComputer:
         >>> model = attach_spec(nn.Sequential(nn.Conv2d(3, 2, 3)).eval(), InputSpec((3, 8, 8)))
         >>> store = AtlasStore(tempfile.mkdtemp())
         >>> store.manifest["layers"]["0"] = {"facts": {"n_units": 2}}
+        >>> store.save_manifest()
         >>> UnitComputer(model, store, steps=2).compute("featvis", "0", 1)
         >>> sorted(store.unit_jsons("0", "featvis"))
         [1]
