@@ -87,7 +87,8 @@ class Section:
 
     def computed_units(self, view: AtlasView, layer: str) -> set[int]:
         """The units of a layer this section has results for (``on_demand`` sections)."""
-        return set(range(view.n_units(layer))) if view.entry(layer, self.name) else set()
+        entry = view.entry(layer, self.name)
+        return set(range(view.n_units(layer))) if entry and "skipped" not in entry else set()
 
     def compute_model(self, job: Job) -> dict[str, Any]:
         """Compute and store the model-wide part; return what the manifest records."""
