@@ -98,25 +98,9 @@ def speed(n: int, rounds: int, batch_size: int) -> None:
           f"({100 * spent[0] / whole:.1f}%)")
 
 
-def real_photos(model: torch.nn.Module) -> torch.utils.data.TensorDataset:
-    """The bundled photographs and LFW faces/non-faces at the model's size and normalization."""
-    import numpy as np
-    from skimage.data import lfw_subset
-
-    from neuronscope.data.photos import PHOTO_NAMES, photo
-
-    spec = ns.input_spec(model)
-    size = spec.shape[-1]
-    images = [photo(name, size) for name in PHOTO_NAMES]
-    faces = torch.from_numpy(np.asarray(lfw_subset(), dtype=np.float32))[:, None]
-    faces = torch.nn.functional.interpolate(faces, size=(size, size), mode="bilinear")
-    x = torch.cat([torch.stack(images), faces.expand(-1, 3, -1, -1)])
-    return torch.utils.data.TensorDataset(spec.to_model(x), torch.zeros(len(x), dtype=torch.long))
-
-
 def speed_real(rounds: int, batch_size: int) -> None:
     model = ns.zoo.load("efficientnet-lite0")
-    data = real_photos(model)
+    data = ns.datasets.load("photos", model=model)  # 224 px, ImageNet normalization
     blocks = [i.name for i in ns.layers(model) if i.name == "stem" or i.name == "head"
               or (i.name.startswith("block") and "." not in i.name)]
     bare, mined = [], []
