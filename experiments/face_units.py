@@ -34,21 +34,21 @@ from neuronscope.data.photos import PHOTO_NAMES, photo
 
 import unit_auc  # isort: skip  (experiments/, beside this script)
 
-WITH_FACES = ("astronaut", "camera", "chelsea")  # people's faces, a cat's: no patches
+# people's faces, a cat's: no patches from them
+WITH_FACES = tuple(n for n in ("astronaut", "camera", "chelsea", "grace_hopper")
+                   if n in PHOTO_NAMES)
 SETS = {"lfw": "LFW non-faces (smooth backgrounds)",
         "patches": "photo patches matched to the faces by edge energy"}
 CONTROL = "edge-matched photo patches"  # the set the conclusion rests on
 
 
 def lfw() -> tuple[torch.Tensor, torch.Tensor]:
-    """LFW faces and non-faces [200, 25, 25] in [0, 1] and the labels (True = face).
-    The one place that reads the faces: switch datasets here."""
-    from skimage.data import lfw_subset
-
-    gray = torch.as_tensor(lfw_subset(), dtype=torch.float32)
-    positive = torch.zeros(len(gray), dtype=torch.bool)
-    positive[:100] = True  # skimage: "the 100 first images are faces"
-    return gray, positive
+    """LFW faces and non-faces [200, 25, 25] in [0, 1] at their own size (the photos
+    dataset's lfw-face-000 ... lfw-nonface-099, from skimage.data.lfw_subset()) and the
+    labels (True = face). The one place that reads the faces: switch datasets here."""
+    names = [f"lfw-{group}-{k:03d}" for group in ("face", "nonface") for k in range(100)]
+    gray = torch.stack([photo(name, 25)[0] for name in names])
+    return gray, torch.arange(len(names)) < 100
 
 
 def to_rgb(gray: torch.Tensor, size: int) -> torch.Tensor:

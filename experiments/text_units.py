@@ -14,7 +14,7 @@ edge detector passes; text against strokes is the control low-level cues do not 
 
 The photographs "page" and "text" already hold text (print, handwriting): they are left
 out of both sets and serve instead as natural text the chosen unit never saw (where do
-they rank among the 20 bundled photographs?).
+they rank among all bundled photographs?).
 
     .venv/bin/python experiments/text_units.py [--quick] [--per-photo 8] [--out DIR]
 """
@@ -99,7 +99,7 @@ def run(model: nn.Module, per_photo: int = 8, n_photos: int | None = None, size:
 
 
 def show_unit(model: nn.Module, res: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The stroke control's unit on the 20 bundled photographs (with "page" and "text")
+    """The stroke control's unit on the bundled photographs (with "page" and "text")
     and the stimuli: a grid of its top 16, and the photographs ranked by it."""
     v = res["sets"]["strokes"]["verdict"]
     shown = unit_auc.show_unit(model, v["layer"], v["unit"], photographs(res["size"]),
@@ -139,7 +139,7 @@ def main() -> None:
         print(f"  {key}: {s['verdict']['text']}")
     ranks = ", ".join(f"{n} #{r}" for n, r in shown["rank_of_photos_with_text"].items())
     ranks += f" of {len(shown['photos_ranked'])}"
-    print(f"\n {shown['unit']} on the 20 bundled photographs (natural text: {ranks}), highest "
+    print(f"\n {shown['unit']} on the bundled photographs (natural text: {ranks}), highest "
           f"first: {unit_auc.listing(shown)}")
     print(f"  top 16 of photographs + stimuli ({shown['n_tied_at_top']} tied at "
           f"{shown['top_value']:.2f}, ties in a seeded random order): {', '.join(shown['top16'])}")

@@ -265,12 +265,12 @@ def ranking(values: torch.Tensor, seed: int = 0) -> list[int]:
 def ranked_grid(images: torch.Tensor, values: torch.Tensor, captions: Sequence[str],
                 path: str | Path, k: int = 16, side: int = 112) -> tuple[Path, list[int]]:
     """The `k` images with the highest `values` (see `ranking` for ties), shrunk to `side`
-    px and labelled "caption value", as one PNG. Returns the path and the indices shown,
+    px and labelled "value caption", as one PNG. Returns the path and the indices shown,
     best first."""
     order = ranking(values)[:k]
     shown = F.interpolate(images[order].float(), size=(side, side), mode="bilinear",
                           antialias=True, align_corners=False)
-    labels = [f"{captions[i]} {float(values[i]):.2f}" for i in order]
+    labels = [f"{float(values[i]):.2f} {captions[i]}" for i in order]  # the value never cut
     grid: Image.Image = image_grid(shown, nrow=min(len(order), math.ceil(math.sqrt(k))),
                                    pad=2, normalize=None, labels=labels)
     return save_png(grid, path), order

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import neuronscope as ns
+from neuronscope.data.photos import PHOTO_NAMES
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 LAYERS = ["stem", "block3", "block12", "head"]  # early and deep, to keep it fast
@@ -91,8 +92,9 @@ def test_face_units_quick(exp: dict[str, ModuleType], model: torch.nn.Module,
         assert s["verdict"]["layer"] in ("block12", "head")
         assert all(0 <= a <= 1 for a in s["low_level_auc"].values())
     shown = face.show_unit(model, res, tmp_path)
-    assert len(shown["photos_ranked"]) == len(shown["photo_values"]) == 20
-    assert all(1 <= r <= 20 for r in shown["rank_of_photos_with_faces"].values())
+    n = len(PHOTO_NAMES)
+    assert len(shown["photos_ranked"]) == len(shown["photo_values"]) == n
+    assert all(1 <= r <= n for r in shown["rank_of_photos_with_faces"].values())
     assert len(shown["top16"]) == 16 and shown["n_tied_at_top"] >= 1
     assert (tmp_path / "top_examples.png").read_bytes().startswith(b"\x89PNG")
     assert exp["unit_auc"].auc_figure(res["sets"]["lfw"]["blocks"], tmp_path / "a.png",
