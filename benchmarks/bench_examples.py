@@ -5,10 +5,14 @@
     The two are interleaved over several rounds and the median of each is taken.
 (c) The content fingerprint (every item hashed while it is read): ``top_examples`` as
     in (a) divided by the same run with the hashing switched off (goal < 1.02).
+(d) ``top_examples`` over every block output of efficientnet-lite0 (stem, block0 ...
+    block15, head) at 224 px on the real photographs (the bundled photos and the LFW
+    faces and non-faces), divided by a bare forward pass (goal <= 1.15).
 (b) Peak memory (resident set, in a fresh process each) of mining N and 4N images
     drawn on the fly, so the dataset itself holds nothing (goal: flat).
 
     .venv/bin/python benchmarks/bench_examples.py [--n 10000] [--rounds 3] [--mem-n 2500]
+        [--only shapes|real]
 """
 
 from __future__ import annotations
@@ -94,6 +98,25 @@ def speed(n: int, rounds: int, batch_size: int) -> None:
           f"({100 * spent[0] / whole:.1f}%)")
 
 
+def speed_real(rounds: int, batch_size: int) -> None:
+    model = ns.zoo.load("efficientnet-lite0")
+    data = ns.datasets.load("photos", model=model)  # 224 px, ImageNet normalization
+    blocks = [i.name for i in ns.layers(model) if i.name == "stem" or i.name == "head"
+              or (i.name.startswith("block") and "." not in i.name)]
+    bare, mined = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        bare_pass(model, data, batch_size)
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ns.top_examples(model, data, layers=blocks, k=9, batch_size=batch_size, progress=False)
+        mined.append(time.perf_counter() - start)
+    b, m = statistics.median(bare), statistics.median(mined)
+    print(f"(d) efficientnet-lite0, {len(data)} real photographs at 224 px, {len(blocks)} block "
+          f"outputs, batch {batch_size}, {rounds} rounds (median)")
+    print(f"    bare forward {b:.2f} s, top_examples {m:.2f} s: ratio {m / b:.3f} (goal <= 1.15)")
+
+
 def peak_child(n: int, batch_size: int) -> float:
     code = (
         "import resource, sys, torch; sys.path.insert(0, 'benchmarks');"
@@ -122,8 +145,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--mem-n", type=int, default=2_500)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--only", choices=["shapes", "real"], default=None)
     args = parser.parse_args()
-    speed(args.n, args.rounds, args.batch)
+    if args.only != "real":
+        speed(args.n, args.rounds, args.batch)
+    if args.only != "shapes":
+        speed_real(args.rounds, 32)
     if not args.skip_memory:
         memory(args.mem_n, args.batch)
     _ = resource  # the child processes use it

@@ -37,6 +37,11 @@ def bare():
 
 def halves():
     return _net(), InputSpec(shape=(3, 64, 64), mean=(0.5,) * 3, std=(0.25,) * 3)
+
+def tagged():  # an ImageNet-style model of 8 classes with WordNet ids
+    spec = imagenet_spec([f"class{i}" for i in range(8)])
+    spec.extra["wnids"] = [f"n0000000{i}" for i in range(8)]
+    return _net(), spec
 """
 
 
@@ -121,3 +126,34 @@ def test_atlas_prints_a_serve_line_with_weights_and_input_shape(
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == (f"browse it: neuronscope serve '{out}' --model {where}/nets.py:bare "
                     f"--weights {weights} --input-shape 3,32,32")
+
+
+def test_photos_come_at_the_models_size_and_normalization(where: Path) -> None:
+    from neuronscope.data.photos import photo
+
+    model, ds = fitted(["examples", f"{where}/nets.py:imagenet", "--data", "photos"])
+    x, label = ds[4]
+    assert ds.names[label] == "chelsea" and x.shape == (3, 224, 224)
+    assert torch.allclose(x, input_spec(model).to_model(photo("chelsea", 224)[None])[0],
+                          atol=1e-6)
+    _, ds = fitted(["examples", f"{where}/nets.py:imagenet", "--data", "photos",
+                    "--image-size", "32", "--mean", "0.5", "--std", "0.5"])
+    assert ds.spec.shape == (3, 32, 32) and torch.allclose(ds[4][0], photo("chelsea", 32) * 2 - 1)
+
+
+def test_wnid_folders_get_the_models_class_indices(
+    where: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = where / "val"
+    for wnid, color in {"n00000006": (9, 9, 9), "n00000003": (90, 90, 90)}.items():
+        (root / wnid).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (30, 30), color).save(root / wnid / f"{k}.png")
+    _, ds = fitted(["ablate", f"{where}/nets.py:tagged", "--data", f"folder:{root}",
+                    "--split", "all", "--layer", "1"])
+    assert ds.labels.tolist() == [3, 3, 6, 6] and ds.classes[6] == "class6"
+    (root / "extra").mkdir()
+    Image.new("RGB", (30, 30)).save(root / "extra" / "0.png")
+    assert main(["ablate", f"{where}/nets.py:tagged", "--data", f"folder:{root}", "--split",
+                 "all", "--layer", "1"]) == 2
+    assert "2 of the 3 class subfolders" in capsys.readouterr().err

@@ -66,7 +66,8 @@ def test_photos_load_at_the_right_size():
     X, y = ds.tensors()
     assert torch.equal(y, torch.arange(len(ds)))
     assert 0.0 <= float(X.min()) and float(X.max()) <= 1.0
-    assert ds.spec.shape == (3, 40, 40) and ds.spec.class_names == PHOTO_NAMES
+    assert ds.spec.shape == (3, 40, 40) and ds.spec.class_names == ds.classes == ds.names
+    assert ds.names[: len(PHOTO_NAMES)] == PHOTO_NAMES  # the named photos, then LFW's
     # grayscale photos become RGB with three equal channels
     cam = X[ds.classes.index("camera")]
     assert torch.equal(cam[0], cam[1]) and torch.equal(cam[1], cam[2])

@@ -8,6 +8,9 @@ This module is the only code that knows the atlas's file names. Layout::
     arrays/data-digests.safetensors      a digest of every data item read (see
                                          core/datacheck.py): later passes check against it
     units/<layer>/<section>.json         per-unit numbers of one section
+    units/<layer>/<section>/unit-0017.json  one unit's numbers, computed on demand by the
+                                         server before its layer is done (the build merges
+                                         them into the layer's file and deletes them)
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
                                          featvis/..-pos0.png; .html for text fragments)
     layers/<layer>/<section>[-<tag>].png per-layer pictures (dream.png, dream-source.png)
@@ -179,6 +182,25 @@ class AtlasStore:
     def units_json(layer: str, section: str) -> str:
         """The per-unit numbers of one section for one layer."""
         return f"units/{layer}/{section}.json"
+
+    @classmethod
+    def unit_json(cls, layer: str, section: str, unit: int) -> str:
+        """One unit's numbers of a section, computed on its own (on demand):
+        ``units/conv3/featvis/unit-0017.json``."""
+        return f"units/{layer}/{section}/unit-{unit:04d}.json"
+
+    def unit_jsons(self, layer: str, section: str) -> dict[int, str]:
+        """The units of a layer whose numbers of a section were computed on their own,
+        with their files (`unit_json`)."""
+        folder = self.path(f"units/{layer}/{section}")
+        if not folder.is_dir():
+            return {}
+        found = {}
+        for path in folder.glob("unit-*.json"):
+            number = path.stem.removeprefix("unit-")
+            if number.isdigit():
+                found[int(number)] = self.unit_json(layer, section, int(number))
+        return dict(sorted(found.items()))
 
     @staticmethod
     def picture_name(section: str, tag: str = "") -> str:

@@ -64,6 +64,16 @@ class AtlasView:
         except (OSError, ValueError):
             return None
 
+    def unit_part(self, layer: str, section: str, unit: int) -> dict[str, Any] | None:
+        """One unit's numbers of a section computed on demand (`AtlasStore.unit_json`) before
+        its layer was done, or None."""
+        if self.entry(layer, section) is not None:
+            return None  # the layer's file holds them (a part left over is stale)
+        try:
+            return self.store.read_json(self.store.unit_json(layer, section, unit))
+        except (OSError, ValueError):
+            return None
+
     def file_url(self, relative: str) -> str:
         return self._files + relative
 

@@ -66,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     open_atlas(args.atlas)  # before the model loads: a wrong folder is the likelier mistake
     hosts = allowed_hosts(args.host, args.allow_host)
-    model = load(args, need_spec=False) if args.model else None
+    model = (lambda: load(args, need_spec=False)) if args.model else None  # on the model thread
     app = create_app(args.atlas, model=model, hosts=hosts, read_timeout=args.timeout)
     print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     if hosts != ("*",) and args.host not in ("127.0.0.1", "localhost", "::1"):

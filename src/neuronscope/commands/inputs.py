@@ -1,14 +1,13 @@
-"""A command's dataset, made to fit its model: folder images at the size and with the
-normalization of the model's InputSpec (or of --image-size, --mean, --std), built-in data
-normalized when the model expects it, and a refusal of empty data or data the model
-cannot run on."""
+"""A command's dataset, made to fit its model: folder images and photos at the size and with
+the normalization of the model's InputSpec (or of --image-size, --mean, --std), ImageNet-style
+folders labelled with the model's classes, other built-in data normalized when the model
+expects it, and a refusal of empty data or data the model cannot run on."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
-from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +26,8 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
     p.add_argument("--data", required=True, help=data_help)
     p.add_argument("--split", default="test", choices=SPLITS, help="default test")
     p.add_argument("--image-size", type=positive_int, metavar="N",
-                   help="folder:PATH images are resized to N x N (default: the model's input "
-                   "size, else 64)")
+                   help="folder:PATH images and photos are resized to N x N (default: the "
+                   "model's input size, else 64 for folders and 224 for photos)")
     p.add_argument("--mean", type=channel_values(), metavar="R,G,B",
                    help="normalize the data: (x - mean) / std (default: the model's)")
     p.add_argument("--std", type=channel_values(positive=True), metavar="R,G,B",
@@ -38,19 +37,18 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
 def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
     """``args.data`` as the model needs it; a model without an InputSpec gets the data's."""
     from .. import data
+    from ..data.fit import fit_options, resizable, warn_unmapped
 
     spec = input_spec(model)
     mean, std = _normalization(args, spec)
-    if args.data.startswith(data.FOLDER_PREFIX):
-        size = args.image_size or _image_size(spec)
-        kwargs: dict[str, Any] = {} if size is None else {"size": size}
-        if mean is not None:
-            kwargs.update(mean=mean, std=std)
+    if resizable(args.data):
+        kwargs = fit_options(args.data, spec, size=args.image_size, mean=mean, std=std)
         dataset = data.load(args.data, split=args.split, **kwargs)
+        warn_unmapped(dataset, spec, args.data)
     else:
         if args.image_size:
-            raise NeuronscopeError(f"--image-size applies to folder:PATH data; {args.data!r} "
-                               "comes in one size")
+            raise NeuronscopeError(f"--image-size applies to folder:PATH and photos data; "
+                                   f"{args.data!r} comes in one size")
         dataset = _normalized(data.load(args.data, split=args.split), mean, std, args.data)
     if len(dataset) == 0:
         raise NeuronscopeError(_empty(args))
@@ -72,17 +70,10 @@ def _normalization(args: argparse.Namespace, spec: InputSpec | None
     return mean, std
 
 
-def _image_size(spec: InputSpec | None) -> int | tuple[int, int] | None:
-    if spec is None or spec.kind != "image" or len(spec.shape) != 3:
-        return None
-    _, h, w = spec.shape
-    return h if h == w else (h, w)
-
-
 def _normalized(dataset: Dataset, mean: tuple[float, ...] | None,
                 std: tuple[float, ...] | None, name: str) -> Dataset:
     """Built-in image data come in 0-1 pixels: normalize them when the model expects it."""
-    from ..data.base import Normalized
+    from ..data.normalize import Normalized
 
     have = getattr(dataset, "spec", None)
     if mean is None or std is None or not isinstance(have, InputSpec) or have.kind != "image":

@@ -11,10 +11,20 @@ name           what                                                          spl
 shapes         generated 64x64 scenes of colored shapes, concept masks       10,000/2,000
 digits         scikit-learn's 8x8 handwritten digits                         1,437/360
 faces          scikit-image's LFW subset: 25x25 faces and non-faces          160/40
-photos         photographs bundled with scikit-image and scikit-learn        all (20)
+photos         photographs bundled with scikit-image (19), scikit-learn (2)  all (222)
+               and matplotlib (1), and the LFW subset's 100 faces and 100
+               non-faces; any size and normalization; per item ``names``
+               and ``groups``; label = item (or group, ``label_by="group"``)
 pysource       the Python standard library's source, next-character pairs    by file, 90/10
-folder:PATH    your own image folder (class subfolders, or flat)             80/20
+folder:PATH    your own image folder (class subfolders, or flat); any size   80/20
+               and normalization; ImageNet-style subfolders (WordNet ids)
+               labelled with a model's class indices
 =============  ============================================================  ===========
+
+In a model's space: ``load(name, model=model)`` reads photos and folder:PATH at the size
+and normalization of the model's InputSpec (and labels WordNet-id subfolders with its
+classes); other image data are normalized when the model expects it (see
+:func:`neuronscope.data.fit.for_model`).
 
 Example:
     >>> from neuronscope import data
@@ -22,6 +32,10 @@ Example:
     >>> x, label = ds[0]
     >>> x.shape, ds.classes[label] in ds.classes
     (torch.Size([1, 8, 8]), True)
+    >>> from neuronscope.core.loaders import imagenet_spec
+    >>> photos = data.load("photos", model=imagenet_spec())  # a model, or its InputSpec
+    >>> photos.spec.shape, photos.names[4], photos.groups[-1]
+    ((3, 224, 224), 'chelsea', 'lfw-nonface')
 """
 
 from __future__ import annotations
@@ -71,19 +85,27 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load(name: str, split: str | None = None, **kwargs: Any) -> Dataset:
+def load(name: str, split: str | None = None, *, model: Any = None, **kwargs: Any
+         ) -> Dataset:
     """Load a dataset by name.
 
     ``split`` is "train", "test" or "all"; None (the default) means the dataset's own
     default: "train" for the built-ins with a held-out part, "all" for ``photos`` and
     ``folder:PATH``. Keyword arguments go to the dataset (e.g. ``n=`` and ``masks=`` for
-    ``shapes``, ``size=`` for ``photos``, ``seq_len=`` for ``pysource``).
+    ``shapes``, ``size=``, ``mean=``, ``std=``, ``groups=`` for ``photos``, ``seq_len=``
+    for ``pysource``). With ``model`` (a model or an InputSpec) the data come in the
+    model's space: its size, normalization and, for ImageNet-style folders, class indices
+    (:func:`neuronscope.data.fit.for_model`; keyword arguments override the model's).
 
     Example:
         >>> ds = load("shapes", split="test", n=16)
         >>> len(ds), ds.spec.shape
         (16, (3, 64, 64))
     """
+    if model is not None:
+        from neuronscope.data.fit import for_model
+
+        return for_model(name, model, split, **kwargs)
     if split is not None:
         check_split(split)
     split_kw = {} if split is None else {"split": split}

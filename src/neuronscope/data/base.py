@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import operator
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +10,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from neuronscope.core.spec import InputSpec
+from neuronscope.data.normalize import Normalized  # noqa: F401 - its old home
 
 SPLITS = ("train", "test", "all")
 
@@ -161,48 +159,3 @@ class TensorImageDataset(Dataset):
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.spec.shape)
         return f"{type(self).__name__}({len(self)} items, {shape}, {len(self.classes)} classes)"
-
-
-class Normalized(Dataset):
-    """An image dataset of 0-1 pixels seen normalized, ``(x - mean) / std`` per channel.
-
-    Items keep their form ((x, label), a dict with "image", or x); the spec records the
-    normalization, so pictures drawn from the items are undone back to pixels. Other
-    attributes (``classes``, ...) are the wrapped dataset's.
-
-    Example:
-        >>> ds = TensorImageDataset(torch.ones(2, 1, 4, 4), torch.tensor([0, 1]), ["a", "b"])
-        >>> float(Normalized(ds, (0.5,), (0.25,))[0][0].max())
-        2.0
-    """
-
-    def __init__(self, dataset: Dataset, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.dataset = dataset
-        self.spec = dataclasses.replace(dataset.spec, mean=tuple(mean), std=tuple(std))
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def _norm(self, x: torch.Tensor) -> torch.Tensor:
-        return self.spec.to_model(x.unsqueeze(0))[0]
-
-    def __getitem__(self, i: int) -> Any:
-        item = self.dataset[i]
-        if isinstance(item, dict) and "image" in item:
-            return {**item, "image": self._norm(item["image"])}
-        if isinstance(item, tuple | list):
-            return (self._norm(item[0]), *item[1:])
-        return self._norm(item)
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The wrapped dataset's tensors, the inputs normalized."""
-        x, y = self.dataset.tensors()
-        return self.spec.to_model(x), y
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "dataset":  # not set yet (copy, unpickling)
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __repr__(self) -> str:
-        return f"Normalized({self.dataset!r}, mean={self.spec.mean}, std={self.spec.std})"

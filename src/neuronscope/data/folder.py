@@ -2,87 +2,26 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
-from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec
 from neuronscope.data.base import check_index, check_split, crop_resize
+from neuronscope.data.image_files import (  # noqa: F401 - IMAGE_EXTENSIONS: part of this API
+    IMAGE_EXTENSIONS,
+    ImageFolderError,
+    check_files,
+    images_under,
+)
+from neuronscope.data.normalize import parse_normalization, parse_size
+from neuronscope.data.wnids import wnid_labels
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item: an 80/20 split
-
-
-class ImageFolderError(NeuronscopeError, ValueError):
-    """A folder given as a dataset is missing, not a folder, holds no images, or holds
-    files that are not usable images."""
-
-
-def _is_image(path: Path) -> bool:
-    return (
-        path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )
-
-
-def _images_under(folder: Path, recursive: bool) -> list[Path]:
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if _is_image(p) and not _hidden(p.relative_to(folder)))
-
-
-def _hidden(rel: Path) -> bool:
-    return any(part.startswith(".") for part in rel.parts)
-
-
-def _unusable(path: Path) -> str | None:
-    """Why `path` cannot be read as an image (its header only is read), or None."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path):
-                return None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        return f"too large: {exc}".split(", could be")[0]
-    except UnidentifiedImageError:
-        return "not an image that PIL can read"
-    except (OSError, ValueError, SyntaxError) as exc:
-        return f"not a readable image: {exc}"
-
-
-def _check_files(files: list[Path]) -> None:
-    """Refuse a split holding files that are not images PIL can open, naming them."""
-    bad = [(f, why) for f in files if (why := _unusable(f)) is not None]
-    if bad:
-        listed = "; ".join(f"{str(f)!r} ({why})" for f, why in bad[:3])
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise ImageFolderError(f"{len(bad)} file{'s' * (len(bad) > 1)} of the image folder "
-                               f"cannot be used: {listed}{more}. Remove or fix "
-                               f"{'them' if len(bad) > 1 else 'it'}")
-
-
-def _size(size: int | Sequence[int]) -> tuple[int, int]:
-    pair = isinstance(size, Sequence) and not isinstance(size, str)
-    hw = tuple(int(s) for s in size) if pair else (int(size),) * 2  # type: ignore[arg-type]
-    if len(hw) != 2 or min(hw) < 1:
-        raise ValueError(f"size must be a positive integer or (height, width), got {size}")
-    return hw[0], hw[1]
-
-
-def _stats(value: float | Sequence[float] | None, name: str) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    values = (value,) if isinstance(value, int | float) else tuple(value)
-    values = tuple(float(v) for v in (values * 3 if len(values) == 1 else values))
-    if len(values) != 3:
-        raise ValueError(f"{name} must be one number or three (one per RGB channel), got {value}")
-    if name == "std" and any(v <= 0 for v in values):
-        raise ValueError(f"std must be positive, got {value}")
-    return values
 
 
 class ImageFolder(Dataset):
@@ -96,6 +35,15 @@ class ImageFolder(Dataset):
     tensor is normalized, ``(x - mean) / std``, and the spec records it. A file of the split
     that PIL cannot open, or one over PIL's pixel limit, is refused with its name.
 
+    ImageNet-style folders: with ``wnids`` (a model's WordNet ids, index = class, as in its
+    ``spec.extra["wnids"]``) subfolders named by WordNet id (``n01440764``) are labelled with
+    the model's class index, and ``classes`` are ``class_names`` (the model's, else the
+    wnids), so accuracy and selectivity count the model's classes. When some subfolders are
+    such ids and others are not, a ``WnidMismatchError`` names the others; when none is, the
+    labels are the subfolders' order as without ``wnids``. ``folders`` always holds the
+    subfolder names, ``wnids`` the ids used (or None). ``neuronscope.data.load("folder:PATH",
+    model=model)`` passes the model's size, normalization and ids.
+
     Splits: "all" (the default) has every image; "train" and "test" are a fixed 80/20 split
     (within each class, every 5th file in sorted order is a test item).
     Images are read on first access and kept in memory as uint8.
@@ -105,6 +53,9 @@ class ImageFolder(Dataset):
         >>> x, label = ds[0]  # doctest: +SKIP
         >>> x.shape, ds.classes[label]  # doctest: +SKIP
         (torch.Size([3, 64, 64]), 'cats')
+        >>> val = ImageFolder("val/", size=224, wnids=spec.extra["wnids"])  # doctest: +SKIP
+        >>> val.folders[0], val.labels[0]  # doctest: +SKIP
+        ('n01440764', tensor(0))
     """
 
     def __init__(
@@ -114,6 +65,8 @@ class ImageFolder(Dataset):
         size: int | Sequence[int] = 64,
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
+        wnids: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         check_split(split)
         self.root = Path(path).expanduser()
@@ -121,18 +74,16 @@ class ImageFolder(Dataset):
             raise ImageFolderError(f"image folder {str(self.root)!r} does not exist")
         if not self.root.is_dir():
             raise ImageFolderError(f"{str(self.root)!r} is not a folder")
-        self.height, self.width = _size(size)
+        self.height, self.width = parse_size(size)
         self.size = self.height if self.height == self.width else (self.height, self.width)
-        if (mean is None) != (std is None):
-            raise ValueError("give both mean and std, or neither")
-        self.mean, self.std = _stats(mean, "mean"), _stats(std, "std")
+        self.mean, self.std = parse_normalization(mean, std)
         subdirs = sorted(
             d for d in self.root.iterdir() if d.is_dir() and not d.name.startswith(".")
         )
-        per_class = [(d.name, _images_under(d, recursive=True)) for d in subdirs]
+        per_class = [(d.name, images_under(d, recursive=True)) for d in subdirs]
         per_class = [(name, files) for name, files in per_class if files]
         if not per_class:
-            flat = _images_under(self.root, recursive=False)
+            flat = images_under(self.root, recursive=False)
             per_class = [(self.root.resolve().name or "images", flat)] if flat else []
         if not per_class:
             exts = ", ".join(IMAGE_EXTENSIONS)
@@ -140,16 +91,17 @@ class ImageFolder(Dataset):
                 f"no images found in {str(self.root)!r} (looked for {exts}, in class "
                 "subfolders or directly in the folder)"
             )
-        self.classes: list[str] = [name for name, _ in per_class]
+        self.folders: list[str] = [name for name, _ in per_class]
+        self.classes, numbers = self._classes(wnids, class_names)
         self.files: list[Path] = []
         labels = []
-        for label, (_, files) in enumerate(per_class):
+        for label, (_, files) in zip(numbers, per_class, strict=True):
             for k, f in enumerate(files):
                 is_test = k % TEST_EVERY == TEST_EVERY - 1
                 if split == "all" or is_test == (split == "test"):
                     self.files.append(f)
                     labels.append(label)
-        _check_files(self.files)
+        check_files(self.files)
         self.split = split
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.spec = InputSpec(
@@ -158,9 +110,27 @@ class ImageFolder(Dataset):
             class_names=list(self.classes),
             mean=self.mean,
             std=self.std,
-            extra={"dataset": f"folder:{self.root}"},
+            extra={"dataset": f"folder:{self.root}",
+                   **({"wnids": list(self.wnids)} if self.wnids else {})},
         )
         self._cache: dict[int, np.ndarray] = {}
+
+    def _classes(self, wnids: Sequence[str] | None, class_names: Sequence[str] | None
+                 ) -> tuple[list[str], list[int]]:
+        """The class names, and the label of each subfolder (the model's class indices when
+        the subfolders are its WordNet ids; else their order)."""
+        self.wnids = None
+        if class_names is not None and wnids is None:
+            raise ValueError("class_names name the classes of wnids: give wnids too")
+        if wnids is not None:
+            if class_names is not None and len(class_names) != len(wnids):
+                raise ValueError(f"class_names has {len(class_names)} names for "
+                                 f"{len(wnids)} wnids; give one per wnid (index = class)")
+            found = wnid_labels(self.folders, wnids, repr(str(self.root)))
+            if found is not None:
+                self.wnids = list(wnids)
+                return list(class_names if class_names is not None else wnids), found
+        return list(self.folders), list(range(len(self.folders)))
 
     def __len__(self) -> int:
         return len(self.files)
@@ -198,5 +168,5 @@ class ImageFolder(Dataset):
     def __repr__(self) -> str:
         return (
             f"ImageFolder({str(self.root)!r}, split={self.split!r}, {len(self)} images, "
-            f"{len(self.classes)} classes)"
+            f"{len(self.folders)} classes{' (WordNet ids)' if self.wnids else ''})"
         )

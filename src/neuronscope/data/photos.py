@@ -1,126 +1,142 @@
-"""Real photographs bundled with scikit-image and scikit-learn (no download needed)."""
+"""Real photographs bundled with scikit-image, scikit-learn and matplotlib, and
+scikit-image's LFW faces and non-faces, at any size and normalization (no download)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import TensorImageDataset, check_split, square_resize, to_chw
+from neuronscope.data.base import TensorImageDataset, check_split, to_chw
+from neuronscope.data.normalize import parse_normalization, parse_size
+from neuronscope.data.photo_sources import (
+    GROUPS,
+    PHOTO_NAMES,
+    SOURCE,
+    fit,
+    group_of,
+    lfw_names,
+    raw,
+)
 
 log = logging.getLogger(__name__)
 
-# name -> skimage.data function (first element taken when it returns a tuple)
-_SKIMAGE = {
-    "astronaut": "astronaut",
-    "brick": "brick",
-    "camera": "camera",
-    "cell": "cell",
-    "chelsea": "chelsea",
-    "clock": "clock",
-    "coffee": "coffee",
-    "coins": "coins",
-    "grass": "grass",
-    "gravel": "gravel",
-    "hubble_deep_field": "hubble_deep_field",
-    "immunohistochemistry": "immunohistochemistry",
-    "moon": "moon",
-    "motorcycle": "stereo_motorcycle",
-    "page": "page",
-    "retina": "retina",
-    "rocket": "rocket",
-    "text": "text",
-}
-_SKLEARN = ("china", "flower")
-
-PHOTO_NAMES: list[str] = sorted([*_SKIMAGE, *_SKLEARN])
+LABEL_BY = ("photo", "group")
+__all__ = ["GROUPS", "LABEL_BY", "PHOTO_NAMES", "Photos", "photo"]
 
 
-def _load_array(name: str) -> np.ndarray:
-    if name in _SKLEARN:
-        import importlib.util
-        from pathlib import Path
-
-        spec = importlib.util.find_spec("sklearn")  # locate the file without importing sklearn
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("scikit-learn is not installed")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        with Image.open(root / "datasets" / "images" / f"{name}.jpg") as im:
-            return np.asarray(im.convert("RGB"))
-    if name not in _SKIMAGE:
-        raise KeyError(f"unknown photo {name!r}; available: {', '.join(PHOTO_NAMES)}")
-    import skimage.data
-
-    fn: Callable[[], np.ndarray] = getattr(skimage.data, _SKIMAGE[name])
-    arr = fn()
-    if isinstance(arr, tuple):  # stereo_motorcycle -> (left, right, disparity)
-        arr = arr[0]
-    return np.asarray(arr)
-
-
-def _to_pil(arr: np.ndarray) -> Image.Image:
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=-1)
-    return Image.fromarray(arr[..., :3])
-
-
-def photo(name: str, size: int = 224) -> torch.Tensor:
-    """One bundled photograph as a float32 tensor [3, size, size] in [0, 1].
-
-    Center-cropped to a square and resized with antialiasing; grayscale photos become RGB.
+def photo(name: str, size: int | Sequence[int] = 224) -> torch.Tensor:
+    """One photograph (a name of ``PHOTO_NAMES``, or an LFW item such as ``lfw-face-007``)
+    as a float32 tensor [3, H, W] in [0, 1]: center-cropped to the aspect ratio of `size`
+    (N or (height, width)) and resized with antialiasing; grayscale becomes RGB.
 
     Example:
         >>> photo("astronaut", size=64).shape
         torch.Size([3, 64, 64])
     """
-    if name not in PHOTO_NAMES:
+    if group_of(name) is None:
         import difflib
 
         close = difflib.get_close_matches(name, PHOTO_NAMES, n=3)
         hint = f" did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown photo {name!r};{hint} available: {', '.join(PHOTO_NAMES)}")
-    img = square_resize(_to_pil(_load_array(name)), int(size))
-    return to_chw(np.asarray(img))
+        raise KeyError(f"unknown photo {name!r};{hint} available: {', '.join(PHOTO_NAMES)}, "
+                       "and lfw-face-000 to -099, lfw-nonface-000 to -099")
+    return to_chw(fit(raw(name), *parse_size(size)))
+
+
+def _groups(groups: str | Sequence[str] | None) -> list[str]:
+    chosen = list(GROUPS) if groups is None else [groups] if isinstance(groups, str) else list(
+        groups)
+    bad = [g for g in chosen if g not in GROUPS]
+    if bad or not chosen:
+        raise ValueError(f"groups must name some of {', '.join(map(repr, GROUPS))}; got "
+                         f"{groups!r}")
+    return [g for g in GROUPS if g in chosen]
+
+
+def _available(groups: list[str]) -> list[str]:
+    """The item names of `groups` that their packages provide; the others are logged."""
+    names = [n for n in PHOTO_NAMES if SOURCE[n] in groups]
+    names += [n for g in groups if g.startswith("lfw-") for n in lfw_names(g)]
+    kept, missing = [], []
+    for name in names:
+        try:
+            raw(name)
+        except (ImportError, OSError, ValueError) as err:  # a package without its data
+            missing.append(name)
+            why = err
+        else:
+            kept.append(name)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                          else "")
+        log.warning("%d photos are not available offline, skipped: %s (%s)", len(missing),
+                    shown, why)
+    return kept
 
 
 class Photos(TensorImageDataset):
-    """The real photographs bundled with scikit-image and scikit-learn, one item per photo.
+    """Real photographs: every one bundled with scikit-image (19), scikit-learn (2) and
+    matplotlib (1), then scikit-image's LFW subset: 100 faces and 100 non-faces (25x25
+    grayscale, upsampled). 222 items, one per photograph.
 
-    Items are ``(x [3, size, size], label)`` with label the photo's index in ``classes``
-    (the photo names, sorted). There is no held-out part: the splits "train", "test" and
-    "all" all return every photo. A photo that its package cannot provide offline is skipped
-    with a logged warning (so ``classes`` lists what actually loaded).
+    Every item is center-cropped to the aspect ratio of ``size`` (N, or (height, width)),
+    resized with antialiasing and made RGB; with ``mean`` and ``std`` (one number or one per
+    channel) it is normalized, ``(x - mean) / std``, and the spec records it.
+    ``load("photos", model=model)`` takes all three from the model's InputSpec.
+
+    Each item has a name (``names``: "astronaut", ..., "lfw-face-000", ...) and a group
+    (``groups``: "skimage", "sklearn", "matplotlib", "lfw-face" or "lfw-nonface"); the
+    named photos come first (sorted), then the faces, then the non-faces. ``groups=`` keeps
+    some groups only. Labels: ``label_by="photo"`` (the default) makes every item its own
+    class (``classes`` = ``names``, label = item index); ``label_by="group"`` labels items
+    by group (``classes`` = the groups kept, in the order above), e.g. for the class
+    selectivity of faces against non-faces. There is no held-out part: the splits "train",
+    "test" and "all" all return every item. A photo its package cannot provide offline is
+    skipped with a logged warning.
 
     Example:
         >>> ds = Photos(size=32)
         >>> x, label = ds[0]
-        >>> x.shape, ds.classes[label]
-        (torch.Size([3, 32, 32]), 'astronaut')
+        >>> x.shape, ds.classes[label], ds.groups[0]
+        (torch.Size([3, 32, 32]), 'astronaut', 'skimage')
+        >>> faces = Photos(size=32, groups=["lfw-face", "lfw-nonface"], label_by="group")
+        >>> len(faces), faces.classes
+        (200, ['lfw-face', 'lfw-nonface'])
     """
 
-    def __init__(self, split: str = "all", size: int = 224) -> None:
+    def __init__(
+        self,
+        split: str = "all",
+        size: int | Sequence[int] = 224,
+        mean: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+        groups: str | Sequence[str] | None = None,
+        label_by: str = "photo",
+    ) -> None:
         check_split(split)
-        size = int(size)
-        if size < 1:
-            raise ValueError(f"size must be a positive integer, got {size}")
-        names, arrays = [], []
-        for name in PHOTO_NAMES:
-            try:
-                arr = _load_array(name)
-            except (ImportError, OSError, ValueError) as err:  # optional-data images
-                log.warning("photo %r is not available offline, skipped: %s", name, err)
-                continue
-            names.append(name)
-            arrays.append(np.asarray(square_resize(_to_pil(arr), size)))
-        spec = InputSpec(shape=(3, size, size), kind="image", class_names=list(names))
-        super().__init__(
-            to_chw(np.stack(arrays)), torch.arange(len(names), dtype=torch.int64), names, spec
-        )
-        self.split = split
-        self.size = size
+        height, width = parse_size(size)
+        mean, std = parse_normalization(mean, std)
+        if label_by not in LABEL_BY:
+            raise ValueError(f"label_by must be 'photo' or 'group', got {label_by!r}")
+        kept = _groups(groups)
+        self.names: list[str] = _available(kept)
+        if not self.names:
+            raise ValueError(f"none of the photos of {', '.join(kept)} is available offline "
+                             "(see the logged warnings)")
+        self.groups: list[str] = [str(group_of(n)) for n in self.names]
+        if label_by == "photo":
+            classes, labels = list(self.names), list(range(len(self.names)))
+        else:
+            classes = [g for g in kept if g in self.groups]
+            labels = [classes.index(g) for g in self.groups]
+        spec = InputSpec(shape=(3, height, width), kind="image", mean=mean, std=std,
+                         class_names=list(classes), extra={"dataset": "photos"})
+        pixels = np.stack([fit(raw(n), height, width) for n in self.names])
+        images = spec.to_model(to_chw(pixels))
+        super().__init__(images, torch.tensor(labels, dtype=torch.int64), classes, spec)
+        self.split, self.label_by = split, label_by
+        self.size = height if height == width else (height, width)

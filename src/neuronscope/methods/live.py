@@ -1,5 +1,12 @@
 """The live probe (the DeepVis toolbox's main view): one image in, the activation maps of
-every conv and linear layer out, fast enough to follow a camera."""
+the network's main layers out, fast enough to follow a camera.
+
+The main layers are the conv, linear and block layers along the model's top level: a
+flat ``nn.Sequential`` gives its convs and linears (shapes-cnn: conv1 ... fc6), a
+network of blocks its blocks (efficientnet-lite0: stem, block0 ... block15, head, fc).
+A plain container (``nn.Sequential``, ``nn.ModuleList``) holding more than one conv or
+linear layer is looked inside; one holding a single conv (conv, norm, activation)
+counts as one layer, so its maps are after the activation."""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.layers import LayerInfo, eval_mode, layers
+from neuronscope.core.layers import LayerInfo, eval_mode, layer_kind, layers
 from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
 from neuronscope.core.spec import input_spec
@@ -26,6 +33,15 @@ class LayerMaps:
 
     name: str
     maps: torch.Tensor
+
+
+@dataclass
+class LiveFrame:
+    """The response to one image: every layer's maps, and the top classes (name,
+    probability) when the model is a classifier (else empty)."""
+
+    maps: list[LayerMaps]
+    top: list[tuple[str, float]]
 
 
 class LiveProbe:
@@ -47,23 +63,37 @@ class LiveProbe:
                                    "(shape C, H, W)")
         self.model, self.spec, self.device = model, spec, model_device(model)
         with eval_mode(model):
-            infos = layers(model, spec.example(device=self.device))
-        self.layers: list[LayerInfo] = [i for i in infos if i.kind in kinds and i.calls == 1]
-        shared = [i.name for i in infos if i.kind in kinds and i.calls > 1]
+            infos = {i.name: i for i in layers(model, spec.example(device=self.device))}
+        names = [n for n in main_layers(model, kinds) if n in infos]
+        self.layers: list[LayerInfo] = [infos[n] for n in names if infos[n].calls == 1]
+        shared = [n for n in names if infos[n].calls > 1]
         if shared:
             logger.warning("live probe: leaving out %s (each runs several times per pass)",
                            ", ".join(shared))
+        last = self.layers[-1] if self.layers else None
+        n = spec.n_classes
+        self.classifier = last if last and n and last.shape == (n,) else None
 
     def model_input(self, image: torch.Tensor) -> torch.Tensor:
         """A display-space image [C, H, W] with values in [0, 1] as a model-space batch of one."""
         lo, hi = self.spec.value_range
         return self.spec.to_model((lo + (hi - lo) * image).unsqueeze(0)).to(self.device)
 
-    @torch.no_grad()
     def maps(self, image: torch.Tensor) -> list[LayerMaps]:
         """Each layer's maps [units, H, W] for one image."""
+        return self.frame(image).maps
+
+    @torch.no_grad()
+    def frame(self, image: torch.Tensor) -> LiveFrame:
+        """Each layer's maps for one image and, for a classifier, its top-5 classes."""
         with eval_mode(self.model), record(self.model, [i.name for i in self.layers]) as rec:
             self.model(self.model_input(image))
+        top = []
+        if self.classifier is not None:
+            p = rec[self.classifier.name][0].float().softmax(0)
+            values, indices = p.topk(min(5, p.numel()))
+            top = [(self.spec.class_names[i], v)
+                   for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
         out = []
         for info in self.layers:
             t = rec[info.name][0].float()
@@ -71,4 +101,30 @@ class LiveProbe:
                 t = t.movedim(info.unit_axis - 1, 0)
             t = t.reshape(t.shape[0], *(t.shape[1:3] if t.dim() >= 3 else (1, 1)))
             out.append(LayerMaps(info.name, t.cpu()))
-        return out
+        return LiveFrame(out, top)
+
+def _convs(module: nn.Module) -> int:
+    return sum(layer_kind(m) in ("conv", "linear") for m in module.modules())
+
+
+def main_layers(model: nn.Module, kinds: tuple[str, ...] = KINDS) -> list[str]:
+    """The names of the model's main layers (see the module docstring), in order.
+
+    Example:
+        >>> block = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+        >>> main_layers(nn.Sequential(block, nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))))
+        ['0', '1.0', '1.1']
+    """
+    out: list[str] = []
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}{name}"
+            plain = type(child) in (nn.Sequential, nn.ModuleList)
+            if plain and _convs(child) > 1:
+                visit(child, path + ".")
+            elif layer_kind(child) in kinds or (layer_kind(child) == "block" and _convs(child)):
+                out.append(path)
+
+    visit(model, "")
+    return out

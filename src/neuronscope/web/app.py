@@ -16,31 +16,39 @@ rebinding), whatever address it binds to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
+from ..atlas.ondemand import UnitComputer, options_of
+from ..atlas.sections import sections
 from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
+from .ondemand import OnDemand, ondemand_routes
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
 from .server import LOOPBACK
 from .state import Microscope, ServedStore
 from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
-from .workers import QUEUE, THREADS, Workers
+from .workers import QUEUE, THREADS, ModelThread, Workers
 
 
-def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
+def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] | None = None,
                max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
                hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
                body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
-               queue: int = QUEUE) -> FastAPI:
+               queue: int = QUEUE, options: dict[str, Any] | None = None) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
+
+    `model` may be a function that loads it: it is then loaded on the server's model
+    thread (`ModelThread`), which keeps the other threads free of torch's thread teams
+    (a model loaded elsewhere works, a little slower on few cores).
 
     Requests must name one of `hosts` in their Host header (default: this machine's
     loopback names, which stops DNS-rebinding pages; see `server.allowed_hosts`);
@@ -48,20 +56,37 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
     take over `body_timeout` in all (408); `threads` uploads are decoded at once and
     `queue` more may wait (503 beyond).
 
+    With a model, a unit's page computes what it lacks of the ``on_demand`` sections
+    (feature visualization) and stores it in the atlas (web/ondemand.py), with the
+    options the atlas was built with, or `options` (``steps``, ``n_starts``), or the
+    sections' defaults.
+
     Example:
         >>> import tempfile
         >>> app = create_app(tempfile.mkdtemp())
         >>> "/layer/{layer}/unit/{unit}" in app.openapi()["paths"]
         True
     """
-    scope = Microscope(ServedStore(atlas_dir), LiveProbe(model) if model is not None else None,
-                       max_upload, max_pixels, read_timeout, body_timeout,
-                       Workers(threads, queue))
+    thread = ModelThread()
+    probe = None
+    if model is not None:
+        load = model if not isinstance(model, nn.Module) else lambda: model
+        probe = thread.call(lambda: LiveProbe(load()))
+    scope = Microscope(ServedStore(atlas_dir), probe, max_upload, max_pixels, read_timeout,
+                       body_timeout, Workers(threads, queue), thread)
+    computer = None
+    if probe is not None:
+        built = {k: v for s in sections() if s.on_demand
+                 for k, v in options_of(scope.store, s.name).items()}
+        computer = UnitComputer(probe.model, ServedStore(atlas_dir),
+                                **{**built, **(options or {})})
+    jobs = OnDemand(computer, thread)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         scope.workers.close()
+        scope.model_thread.close()
 
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
@@ -72,4 +97,5 @@ def create_app(atlas_dir: str | Path, model: nn.Module | None = None,
 
     app.include_router(atlas_routes(scope))
     app.include_router(live_routes(scope))
+    app.include_router(ondemand_routes(scope, jobs))
     return app

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..atlas.sections import page_sections
+from ..atlas.sections import Section, page_sections
 from ..atlas.view import AtlasView
 from ..render.html import esc, page
 
@@ -40,24 +40,64 @@ def model_page(view: AtlasView) -> str:
     return _shell(f"neuronscope: {model.get('name', 'model')}", body)
 
 
-def layer_page(view: AtlasView, layer: str) -> str:
+def _open(view: AtlasView, section: Section, layer: str) -> bool:
+    """Whether `section` may still be computed unit by unit for `layer` (an on-demand
+    section the build has neither finished nor skipped there)."""
+    return section.on_demand and view.entry(layer, section.name) is None
+
+
+def _missing(view: AtlasView, section: Section, layer: str, unit: int, live: bool) -> str:
+    """What a unit page shows of an on-demand section the unit lacks: a progress bar that
+    ondemand.js fills while the server computes it, or how to compute it."""
+    if unit in section.computed_units(view, layer):
+        return ""
+    if not live:
+        return (f"{view.heading(section)}<p class='muted notcomputed'>Not computed yet. "
+                f"Compute it with <code>neuronscope atlas MODEL --data NAME --out DIR "
+                f"--sections {esc(section.name)} --layers {esc(layer)}</code>, or browse "
+                "with the model (<code>neuronscope serve DIR --model MODEL</code>) to "
+                "compute it when this page is opened.</p>")
+    url = f"/api/compute/{section.name}/{layer}/{unit}"
+    return (f"<div class='ondemand' data-compute='{esc(url)}'>{view.heading(section)}"
+            "<p class='muted'>Not computed yet: computing it now "
+            "<progress max='1' value='0'></progress> <span class='status'></span></p>"
+            "</div>")
+
+
+def _counts(view: AtlasView, layer: str) -> tuple[str, set[int]]:
+    """The layer page's line on what on-demand sections have computed, and those units."""
+    lines, marked, n = [], set(), view.n_units(layer)
+    for section in page_sections():
+        if _open(view, section, layer):
+            done = section.computed_units(view, layer)
+            marked |= done
+            lines.append(f"<p class='muted computed' data-section='{esc(section.name)}'>"
+                         f"{esc(section.title)}: {len(done)} of {n} units computed "
+                         "(the rest when their page is opened, or by the atlas command)"
+                         "</p>")
+    return "".join(lines), marked
+
+
+def layer_page(view: AtlasView, layer: str, live: bool = False) -> str:
     n = view.n_units(layer)
     order, how, notes = next((o for s in page_sections() if (o := s.unit_order(view, layer))),
                              (list(range(n)), "in order", [""] * n))
+    counts, marked = _counts(view, layer)
     cells = []
     for u in order:
         img = next((t for s in page_sections() if (t := s.thumbnail(view, layer, u))),
                    f"<span class='muted'>{u}</span>")
         label = f"{u} {notes[u]}".strip()
-        cells.append(f"<a class='cell' href='{esc(view.unit_url(layer, u))}'>{img}"
+        mark = " done" if u in marked else ""
+        cells.append(f"<a class='cell{mark}' href='{esc(view.unit_url(layer, u))}'>{img}"
                      f"<span>{esc(label)}</span></a>")
     blocks = "".join(s.layer_html(view, layer) for s in page_sections())
-    body = (f"<h1>{esc(layer)}</h1><p class='muted'>{n} units, {esc(how)}.</p>"
+    body = (f"<h1>{esc(layer)}</h1><p class='muted'>{n} units, {esc(how)}.</p>{counts}"
             f"<div class='grid'>{''.join(cells)}</div>{blocks}")
     return _shell(f"neuronscope: {layer}", body)
 
 
-def unit_page(view: AtlasView, layer: str, unit: int) -> str:
+def unit_page(view: AtlasView, layer: str, unit: int, live: bool = False) -> str:
     n = view.n_units(layer)
     prev = (f"<a href='{esc(view.unit_url(layer, unit - 1))}'>&larr; {unit - 1}</a> · "
             if unit > 0 else "")
@@ -70,5 +110,8 @@ def unit_page(view: AtlasView, layer: str, unit: int) -> str:
     named = (f" <span class='muted'>class “{esc(classes[unit])}”</span>"
              if last and layer == last[-1] and n == len(classes) and unit < n else "")
     parts = [f"<h1>{esc(layer)}:{unit}{named}</h1>", nav]
-    parts += [s.unit_html(view, layer, unit) for s in page_sections()]
+    parts += [(_missing(view, s, layer, unit, live) if _open(view, s, layer) else "")
+              or s.unit_html(view, layer, unit) for s in page_sections()]
+    if any("class='ondemand'" in part for part in parts):
+        parts.append("<script src='/static/ondemand.js'></script>")
     return _shell(f"neuronscope: {layer}:{unit}", "".join(parts))

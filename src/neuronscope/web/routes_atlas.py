@@ -11,7 +11,7 @@ from ..core.errors import NeuronscopeError
 from . import pages
 from .state import Microscope
 
-STATIC = ("live.html", "live.js", "style.css")
+STATIC = ("live.html", "live.js", "ondemand.js", "style.css")
 
 
 def atlas_routes(scope: Microscope) -> APIRouter:
@@ -23,11 +23,12 @@ def atlas_routes(scope: Microscope) -> APIRouter:
 
     @router.get("/layer/{layer}", response_class=HTMLResponse)
     def layer_page(layer: str) -> str:
-        return pages.layer_page(scope.view(layer), layer)
+        return pages.layer_page(scope.view(layer), layer, live=scope.probe is not None)
 
     @router.get("/layer/{layer}/unit/{unit}", response_class=HTMLResponse)
     def unit_page(layer: str, unit: int) -> str:
-        return pages.unit_page(scope.view(layer, unit), layer, unit)
+        return pages.unit_page(scope.view(layer, unit), layer, unit,
+                               live=scope.probe is not None)
 
     @router.get("/files/{path:path}")
     def files(path: str) -> FileResponse:

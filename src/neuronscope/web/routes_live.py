@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from typing import Any
 
 import torch
@@ -31,14 +32,18 @@ def live_routes(scope: Microscope) -> APIRouter:
                 "shape": list(scope.probe.spec.shape), "photos": _photo_names()}
 
     @router.post("/api/live")
-    async def live_maps(request: Request) -> dict[str, Any]:
+    async def live_maps(request: Request, response: Response) -> dict[str, Any]:
         probe = scope.need_probe()
 
-        def work(body: bytes) -> list[dict[str, Any]]:  # one trip to an upload thread
+        def work(body: bytes) -> dict[str, Any]:  # one trip to an upload thread
+            start = time.perf_counter()
             x = image_tensor(body, scope.max_pixels, probe.spec.shape)
-            return [_encode(m.name, m.maps) for m in scope.locked(probe.maps, x)]
+            out = scope.locked(_frame, probe, x)
+            spent = (time.perf_counter() - start) * 1e3
+            response.headers["Server-Timing"] = f"live;dur={spent:.2f}"  # read by bench_live
+            return out
 
-        return {"layers": await scope.upload(request, work)}
+        return await scope.upload(request, work)
 
     @router.post("/api/project/{layer}/{unit}")
     async def projection(layer: str, unit: int, request: Request, method: str = "guided"
@@ -79,6 +84,13 @@ def live_routes(scope: Microscope) -> APIRouter:
         return panel
 
     return router
+
+
+def _frame(probe: Any, x: torch.Tensor) -> dict[str, Any]:
+    """The live response to one image (on the model thread: torch work all runs there)."""
+    frame = probe.frame(x)
+    return {"layers": [_encode(m.name, m.maps) for m in frame.maps],
+            "top": [{"name": name, "p": p} for name, p in frame.top]}
 
 
 def _encode(name: str, maps: torch.Tensor) -> dict[str, Any]:

@@ -1,11 +1,10 @@
 """What the server's routes share: the atlas, the live probe, the upload limits, the
-threads that decode uploads, and the lock that keeps two requests from running the
-model's hooks at once."""
+threads that decode uploads, and the one thread that runs the model (so two requests
+never run its hooks at once)."""
 
 from __future__ import annotations
 
 import errno
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
 from ..methods.live import LiveProbe
 from .uploads import BODY_TIMEOUT, READ_TIMEOUT, read_body
-from .workers import Workers
+from .workers import ModelThread, Workers
 
 T = TypeVar("T")
 
@@ -44,7 +43,7 @@ class Microscope:
     read_timeout: float = READ_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     workers: Workers = field(default_factory=Workers)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    model_thread: ModelThread = field(default_factory=ModelThread)
 
     def view(self, layer: str | None = None, unit: int | None = None) -> AtlasView:
         """A view of the atlas as it is now (re-read: a build may be adding sections);
@@ -57,8 +56,8 @@ class Microscope:
         return view
 
     def locked(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            return fn(*args, **kwargs)
+        """`fn(*args, **kwargs)` on the model thread (see `ModelThread`)."""
+        return self.model_thread.call(fn, *args, **kwargs)
 
     async def upload(self, request: Request, work: Callable[[bytes], T]) -> T:
         """`work(body)` for an upload, on the upload threads: a slot is taken before the

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...core.errors import NeuronscopeError
@@ -54,6 +55,8 @@ class Section:
     (torchrun), every rank calls its `compute_layers`, which shares the work itself;
     otherwise rank 0 alone computes it, or, for a `neuronscope.atlas.parts.Parted`
     section, the ranks share its parts.
+    ``on_demand``: the server may compute it for one unit when the unit's page is opened
+    (`compute_unit`), and a later build reuses that (see atlas/ondemand.py).
     """
 
     name: ClassVar[str] = ""
@@ -64,6 +67,7 @@ class Section:
     options: ClassVar[dict[str, Any]] = {}
     needs: ClassVar[tuple[str, ...]] = ()
     distributed: ClassVar[bool] = False
+    on_demand: ClassVar[bool] = False
 
     # ------------------------------------------------------------ computing
 
@@ -78,6 +82,17 @@ class Section:
         for layer in layers:
             if not job.store.done(layer, self.name):
                 job.store.mark(layer, self.name, self.compute_layer(job, layer))
+
+    def compute_unit(self, job: Job, layer: str, unit: int,
+                     progress: Callable[[float], None] | None = None) -> None:
+        """Compute and store one unit of a layer not done yet (``on_demand`` sections),
+        exactly as `compute_layer` would; `progress(fraction)` is told how far it is."""
+        raise NotImplementedError(f"section {self.name} computes no single units")
+
+    def computed_units(self, view: AtlasView, layer: str) -> set[int]:
+        """The units of a layer this section has results for (``on_demand`` sections)."""
+        entry = view.entry(layer, self.name)
+        return set(range(view.n_units(layer))) if entry and "skipped" not in entry else set()
 
     def compute_model(self, job: Job) -> dict[str, Any]:
         """Compute and store the model-wide part; return what the manifest records."""

@@ -3,6 +3,7 @@ up and one that drives it down."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,62 +27,118 @@ class FeatureVisualization(Parted, Section):
     name, title, order, page_order = "featvis", "Feature visualization", 40, 15
     options = {"steps": 64, "n_starts": 2, "unit_batch": 64}
     needs = ("image_model",)
+    on_demand = True
 
     def parts(self, job: Any, layer: str) -> list[Any]:
         return unit_chunks(job.infos[layer].n_units, job.option("unit_batch", self))
 
     def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
-        steps, n_starts = job.option("steps", self), job.option("n_starts", self)
-        targets = [f"{layer}:{u}" for u in range(*part)]
-        pos = visualize(job.model, targets, steps=steps, n_starts=n_starts,
-                        progress=job.progress)
-        neg = visualize(job.model, targets, steps=steps, negative=True, progress=job.progress)
-        return {"pos": pos.display, "neg": neg.display,
-                "positive": pos.activations.view(len(targets), n_starts).tolist(),
-                "negative": neg.activations.tolist()}
+        done = self._saved(job, layer, range(*part))
+        todo = [u for u in range(*part) if u not in done]
+        return {"reused": done, "todo": todo,
+                **(self._compute(job, layer, todo, job.progress, None) if todo else {})}
 
-    def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:
-        store, n_starts = job.store, job.option("n_starts", self)
-        for i, u in enumerate(range(*part)):
-            for s in range(n_starts):
-                store.write_png(store.unit_file(self.name, layer, u, f"pos{s}"),
-                                tile(result["pos"][i * n_starts + s]))
-            store.write_png(store.unit_file(self.name, layer, u, "neg"), tile(result["neg"][i]))
-        return {"positive": result["positive"], "negative": result["negative"]}
+    def write_part(self, job: Any, layer: str, part: Any, result: Any) -> list[Any]:
+        numbers = dict(result["reused"])
+        if result["todo"]:
+            numbers.update(self._write(job, layer, result))
+        return [numbers[u] for u in range(*part)]
 
     def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
-        units = job.store.write_json(job.store.units_json(layer, self.name), {
+        store, numbers = job.store, [n for part in written for n in part]
+        units = store.write_json(store.units_json(layer, self.name), {
             "n_starts": job.option("n_starts", self), "steps": job.option("steps", self),
-            "positive": [a for part in written for a in part["positive"]],
-            "negative": [a for part in written for a in part["negative"]]})
+            "positive": [n["positive"] for n in numbers],
+            "negative": [n["negative"] for n in numbers]})
+        for part in store.unit_jsons(layer, self.name).values():  # merged above
+            store.path(part).unlink(missing_ok=True)
         return {"units": units}
 
-    def unit_html(self, view: Any, layer: str, unit: int) -> str:
+    def compute_unit(self, job: Any, layer: str, unit: int,
+                     progress: Callable[[float], None] | None = None) -> None:
+        numbers = self._write(job, layer, self._compute(job, layer, [unit], False, progress))
+        job.store.write_json(job.store.unit_json(layer, self.name, unit), numbers[unit])
+
+    def _saved(self, job: Any, layer: str, units: Any) -> dict[int, dict[str, Any]]:
+        """The numbers of those `units` the server computed with the build's settings."""
+        store, want = job.store, (job.option("steps", self), job.option("n_starts", self))
+        saved = store.unit_jsons(layer, self.name)
+        done = {u: store.read_json(saved[u]) for u in units if u in saved}
+        return {u: d for u, d in done.items() if (d.get("steps"), d.get("n_starts")) == want}
+
+    def _compute(self, job: Any, layer: str, units: list[int], bar: bool,
+                 progress: Callable[[float], None] | None) -> dict[str, Any]:
+        """Visualize `units` of `layer` (writes nothing). A unit's images do not depend
+        on the others in the batch (see `visualize`), so one unit computed alone gives
+        the files a whole layer would."""
+        steps, n_starts = job.option("steps", self), job.option("n_starts", self)
+        targets = [f"{layer}:{u}" for u in units]
+
+        def told(offset: int) -> Any:
+            return None if progress is None else (
+                lambda step, _: progress((offset + step + 1) / (2 * max(steps, 1))))
+
+        pos = visualize(job.model, targets, steps=steps, n_starts=n_starts, progress=bar,
+                        callback=told(0))
+        neg = visualize(job.model, targets, steps=steps, negative=True, progress=bar,
+                        callback=told(steps))
+        return {"todo": units, "pos": pos.display, "neg": neg.display,
+                "positive": pos.activations.view(len(units), n_starts).tolist(),
+                "negative": neg.activations.tolist()}
+
+    def _write(self, job: Any, layer: str, got: dict[str, Any]) -> dict[int, dict[str, Any]]:
+        """Write the pictures `_compute` made; the numbers of each unit."""
+        steps, n_starts, store = job.option("steps", self), job.option("n_starts", self), job.store
+        numbers = {}
+        for i, u in enumerate(got["todo"]):
+            for s in range(n_starts):
+                store.write_png(store.unit_file(self.name, layer, u, f"pos{s}"),
+                                tile(got["pos"][i * n_starts + s]))
+            store.write_png(store.unit_file(self.name, layer, u, "neg"), tile(got["neg"][i]))
+            numbers[u] = {"steps": steps, "n_starts": n_starts,
+                          "positive": got["positive"][i], "negative": got["negative"][i]}
+        return numbers
+
+    def computed_units(self, view: Any, layer: str) -> set[int]:
+        if view.entry(layer, self.name):
+            return super().computed_units(view, layer)
+        return set(view.store.unit_jsons(layer, self.name))
+
+    def _numbers(self, view: Any, layer: str, unit: int) -> dict[str, Any] | None:
+        """n_starts, steps, positive (per start) and negative of one unit, or None."""
         fv = view.units(layer, self.name)
+        if fv:
+            return {"n_starts": fv["n_starts"], "steps": fv["steps"],
+                    "positive": fv["positive"][unit], "negative": fv["negative"][unit]}
+        return view.unit_part(layer, self.name, unit)
+
+    def unit_html(self, view: Any, layer: str, unit: int) -> str:
+        fv = self._numbers(view, layer, unit)
         if not fv:
             return ""
         file = view.store.unit_file
         imgs = "".join(view.img(file(self.name, layer, unit, f"pos{s}"), f"start {s}")
                        for s in range(fv["n_starts"]))
-        acts = ", ".join(f"{a:.3g}" for a in fv["positive"][unit])
+        acts = ", ".join(f"{a:.3g}" for a in fv["positive"])
         shape = view.manifest["layers"][layer].get("facts", {}).get("shape", [])
         measure = "its mean over positions" if len(shape) > 1 else "its value"
         weak = (" The optimization did not raise this unit above zero in "
-                f"{fv['steps']} steps: its images say little." if max(fv["positive"][unit]) <= 0
+                f"{fv['steps']} steps: its images say little." if max(fv["positive"]) <= 0
                 else "")
         return (f"{view.heading(self)}<div class='row'>{imgs}"
                 f"{view.img(file(self.name, layer, unit, 'neg'), 'negative')}</div>"
                 f"<p class='muted'>Synthetic images from noise. Left: {fv['n_starts']} starts "
                 f"that drive the unit up ({measure}: {acts}); right: one that "
-                f"drives it down ({fv['negative'][unit]:.3g}). The dataset numbers below are "
+                f"drives it down ({fv['negative']:.3g}). The dataset numbers below are "
                 f"per-input maxima, not means.{weak}</p>")
 
     def thumbnail(self, view: Any, layer: str, unit: int) -> str | None:
-        if not view.units(layer, self.name):
+        if not self._numbers(view, layer, unit):
             return None
         return view.img(view.store.unit_file(self.name, layer, unit, "pos0"), f"unit {unit}")
 
     def panel(self, view: Any, layer: str, unit: int) -> dict[str, Any]:
-        ok = view.entry(layer, self.name) and "units" in view.entry(layer, self.name)
+        ok = (view.entry(layer, self.name) and "units" in view.entry(layer, self.name)
+              or view.unit_part(layer, self.name, unit) is not None)
         url = view.file_url(view.store.unit_file(self.name, layer, unit, "pos0"))
         return {"featvis": url if ok else None}

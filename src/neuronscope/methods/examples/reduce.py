@@ -22,10 +22,10 @@ def reduce_values(t: torch.Tensor, axis: int | None, how: str
         ([[3.0, 7.0]], [[3, 3]])
     """
     if axis is None:
-        return t.reshape(t.shape[0], 1), None
+        return t.reshape(t.shape[0], 1).clone(), None
     flat = per_unit(t, axis)
-    if t.dim() == 2:
-        return flat[:, :, 0], None
+    if t.dim() == 2:  # a copy: the layer's own tensor may change later (an in-place ReLU)
+        return flat[:, :, 0].clone(), None
     peak, where = flat.max(dim=2)
     return (peak if how == "max" else flat.mean(dim=2)), where
 
@@ -36,10 +36,10 @@ def reduce_for(state: LayerState, t: torch.Tensor, axis: int | None, how: str
     times a max) is found only where the value can still enter the state's top or bottom
     k; elsewhere it is -1."""
     if axis is None:
-        return t.reshape(t.shape[0], 1), None
+        return t.reshape(t.shape[0], 1).clone(), None
     flat = per_unit(t, axis)
-    if t.dim() == 2:
-        return flat[:, :, 0], None
+    if t.dim() == 2:  # a copy: the layer's own tensor may change later (an in-place ReLU)
+        return flat[:, :, 0].clone(), None
     values = flat.amax(dim=2) if how == "max" else flat.mean(dim=2)
     if state.count < state.k:
         maybe = torch.ones_like(values, dtype=torch.bool)

@@ -79,6 +79,7 @@ async function send(blob) {
   const data = await res.json();
   state.last = data.layers;
   draw(data.layers);
+  $("top").textContent = (data.top || []).map((t) => t.name + " " + t.p.toFixed(2)).join(" · ");
   state.frames += 1;
   const f = $("frames"); f.textContent = state.frames; f.dataset.count = state.frames;
   const secs = (performance.now() - state.started) / 1000;
@@ -96,8 +97,9 @@ function draw(layers) {
   for (const layer of layers) {
     let canvas = document.getElementById("layer-" + layer.name);
     const cols = Math.ceil(Math.sqrt(layer.c)), rows = Math.ceil(layer.c / cols);
-    const tile = layer.h * layer.w === 1 ? 10 : Math.max(1, Math.floor(48 / Math.max(layer.h, layer.w)));
     const tw = layer.w + 1, th = layer.h + 1;
+    const base = layer.h * layer.w === 1 ? 10 : Math.max(1, Math.floor(48 / Math.max(layer.h, layer.w)));
+    const tile = Math.max(1, Math.min(base, Math.floor(900 / (cols * tw))));  // <= 900 px wide
     if (!canvas) {
       const div = document.createElement("div"); div.className = "live-layer";
       const title = document.createElement("h3");

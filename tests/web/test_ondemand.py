@@ -1,0 +1,175 @@
+"""The atlas on demand: a unit's feature visualization computed when its page is opened
+(in a real uvicorn and Chromium), one job for two viewers, counts on the layer page, and a
+later build that reuses what the server stored and ends with a full build's files."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from neuronscope.atlas.build import build_atlas
+from neuronscope.atlas.ondemand import UnitComputer
+from neuronscope.atlas.store import AtlasStore
+from neuronscope.web.app import create_app
+
+from .atlas_job import tiny_data, tiny_model
+from .test_browser import ARGS, CHROMIUM
+
+LOCAL = "http://127.0.0.1"
+OPTS = {"name": "tiny", "data_name": "random", "k": 3, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An atlas with dataset examples and no feature visualizations."""
+    out = tmp_path_factory.mktemp("bare")
+    build_atlas(tiny_model(), tiny_data(), str(out), sections=("examples",), **OPTS)
+    return out
+
+
+@pytest.fixture
+def atlas(bare: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(bare, tmp_path / "atlas"))
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_build_reuses_units_computed_on_demand_and_ends_as_a_full_build(
+        atlas: Path, bare: Path, tmp_path: Path) -> None:
+    computer = UnitComputer(tiny_model(), AtlasStore(atlas), steps=3)
+    computer.compute("featvis", "conv1", 2)
+    computer.compute("featvis", "fc", 0)
+    store = AtlasStore(atlas)
+    assert sorted(store.unit_jsons("conv1", "featvis")) == [2]
+    assert store.path(store.unit_file("featvis", "conv1", 2, "pos0")).is_file()
+    assert not store.done("conv1", "featvis")  # the manifest is the build's alone
+    build_atlas(tiny_model(), tiny_data(), str(atlas), sections=("examples", "featvis"),
+                steps=3, **OPTS)
+    full = Path(shutil.copytree(bare, tmp_path / "full"))
+    build_atlas(tiny_model(), tiny_data(), str(full), sections=("examples", "featvis"),
+                steps=3, **OPTS)
+    assert files(atlas) == files(full)  # the per-unit files were merged and removed
+
+
+def test_a_unit_of_other_settings_is_computed_again(atlas: Path) -> None:
+    UnitComputer(tiny_model(), AtlasStore(atlas), steps=2).compute("featvis", "conv1", 1)
+    store = build_atlas(tiny_model(), tiny_data(), str(atlas), sections=("featvis",),
+                        steps=3, **OPTS)
+    assert store.read_json(store.units_json("conv1", "featvis"))["steps"] == 3
+    assert store.unit_jsons("conv1", "featvis") == {}
+
+
+def test_a_model_other_than_the_atlas_s_is_refused(atlas: Path) -> None:
+    import torch
+
+    model = tiny_model()
+    with torch.no_grad():
+        model.conv1.bias += 1
+    client = TestClient(create_app(atlas, model=model, options={"steps": 3}), base_url=LOCAL)
+    r = client.post("/api/compute/featvis/conv1/0")
+    assert r.status_code == 200
+    for _ in range(100):
+        state = client.get("/api/compute/featvis/conv1/0").json()
+        if state["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert state["state"] == "failed" and "not the one this atlas" in state["error"]
+    assert AtlasStore(atlas).unit_jsons("conv1", "featvis") == {}
+
+
+def test_two_viewers_of_a_unit_start_one_computation(atlas: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = UnitComputer.compute
+
+    def slow(self: UnitComputer, *args: object, **kwargs: object) -> None:
+        calls.append(args)
+        time.sleep(0.5)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(UnitComputer, "compute", slow)
+    app = create_app(atlas, model=tiny_model(), options={"steps": 3})
+    client = TestClient(app, base_url=LOCAL)
+    answers: list[dict[str, object]] = []
+    viewers = [threading.Thread(target=lambda: answers.append(
+        client.post("/api/compute/featvis/conv2/1").json())) for _ in range(2)]
+    for v in viewers:
+        v.start()
+    for v in viewers:
+        v.join()
+    assert [a["state"] for a in answers] == ["running", "running"]
+    for _ in range(100):
+        if client.get("/api/compute/featvis/conv2/1").json()["state"] == "done":
+            break
+        time.sleep(0.05)
+    assert calls == [("featvis", "conv2", 1)]
+    assert client.post("/api/compute/featvis/conv2/1").json()["state"] == "done"
+    assert len(calls) == 1  # done on disk: not computed again
+    assert client.post("/api/compute/featvis/conv2/9").status_code == 404
+    assert client.post("/api/compute/examples/conv2/1").json()["state"] == "done"  # built
+    answer = client.post("/api/compute/ablation/conv2/1")
+    assert answer.status_code == 400 and "atlas command only" in answer.json()["detail"]
+
+
+def test_the_layer_page_counts_the_units_computed(atlas: Path) -> None:
+    client = TestClient(create_app(atlas), base_url=LOCAL)
+    page = client.get("/layer/conv1").text
+    assert "Feature visualization: 0 of 4 units computed" in page
+    assert client.post("/api/compute/featvis/conv1/3").status_code == 409  # no model
+    unit = client.get("/layer/conv1/unit/3").text
+    assert "Not computed yet" in unit and "--sections featvis --layers conv1" in unit
+    UnitComputer(tiny_model(), AtlasStore(atlas), steps=3).compute("featvis", "conv1", 3)
+    page = client.get("/layer/conv1").text
+    assert "Feature visualization: 1 of 4 units computed" in page
+    assert "class='cell done' href='/layer/conv1/unit/3'" in page
+    assert "unit-0003-pos0.png" in page and "unit-0002-pos0.png" not in page
+    assert "unit-0003-neg.png" in client.get("/layer/conv1/unit/3").text
+
+
+@pytest.fixture
+def server(atlas: Path) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(atlas, model=tiny_model(), options={"steps": 40}),
+                            host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_a_unit_page_computes_its_feature_visualization(server: str, atlas: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        first = page.goto(f"{server}/layer/conv2/unit/2")
+        assert first is not None and "<progress" in first.text()
+        page.wait_for_selector("img[src*='featvis/conv2/unit-0002-pos1.png']", timeout=20000)
+        assert page.locator(".ondemand").count() == 0  # reloaded with the pictures
+        loaded = page.evaluate("Array.from(document.images).filter(i => i.src.includes("
+                               "'featvis')).map(i => i.complete && i.naturalWidth > 0)")
+        assert loaded == [True, True, True]
+        browser.close()
+    store = AtlasStore(atlas)
+    assert list(store.unit_jsons("conv2", "featvis")) == [2]
+    assert store.read_json(store.unit_json("conv2", "featvis", 2))["steps"] == 40
