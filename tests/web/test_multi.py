@@ -123,6 +123,8 @@ def test_each_atlas_s_api_runs_under_its_path(atlases: tuple[Path, Path]) -> Non
     panel = client.get("/models/tiny/api/unit/conv2/1").json()
     assert panel["url"] == "/models/tiny/layer/conv2/unit/1"
     assert panel["featvis"].startswith("/models/tiny/files/featvis/conv2/")
+    layer = client.get("/models/other/layer/conv2").text  # no feature visualizations yet:
+    assert layer.count("class='first-example'") == 3     # each unit's top example instead
     unit = client.get("/models/other/layer/conv2/unit/1").text
     assert "data-compute='/models/other/api/compute/featvis/conv2/1'" in unit
     assert client.post("/models/tiny/api/compute/featvis/conv2/1").json()["state"] == "done"
@@ -173,7 +175,9 @@ def test_serve_takes_several_atlases(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "http://127.0.0.1:8123/models/shapes-cnn/" in out
     assert "http://127.0.0.1:8123/models/shapes-cnn-2/" in out
     client = TestClient(served[0], base_url=LOCAL)
-    assert client.get("/").text.count("class='model-card'") == 2
+    home = client.get("/").text
+    assert home.count("class='model-card'") == 2
+    assert home.count("AlexNet-like convnet on shapes") == 2  # the zoo's description
     assert client.get("/models/shapes-cnn-2/").status_code == 200
     with pytest.raises(SystemExit):  # argparse: --weights twice for one model
         main(["serve", a, "--model", "m.py:f", "--weights", "x", "--weights", "y"])

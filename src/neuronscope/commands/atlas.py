@@ -91,7 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     else:
         app = create_multi_app(list(zip(args.atlas, loaders, strict=True)), hosts=hosts,
-                               read_timeout=args.timeout)
+                               read_timeout=args.timeout,
+                               descriptions=[describe(s.manifest) for s in stores])
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (every model)")
         for name in slugs(args.atlas):
             print(f"  {name}: http://{args.host}:{args.port}{PREFIX}{name}/")
@@ -134,6 +135,21 @@ def served_models(args: argparse.Namespace) -> list[argparse.Namespace]:
                                    f"{models[0]['model']}")
         models[0][key] = value
     return [argparse.Namespace(**m) for m in models]
+
+
+def describe(manifest: dict[str, Any]) -> str:
+    """What the built-in model an atlas was made of is ("" for other models).
+
+    Example:
+        >>> describe({"model": {"name": "zoo:shapes-cnn"}})
+        'AlexNet-like convnet on shapes: the class of the largest shape'
+    """
+    from .. import zoo
+
+    name = str(manifest.get("model", {}).get("name") or "").removeprefix("zoo:")
+    if name in zoo.RECIPES:
+        return zoo.recipe(name).description
+    return zoo.PRETRAINED[name].description if name in zoo.PRETRAINED else ""
 
 
 def _same_model(manifest: dict[str, Any], folder: str, model: str) -> None:

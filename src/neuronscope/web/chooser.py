@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..atlas.sections import UnknownSectionError, get_section, page_sections
+from ..atlas.sections import page_sections
 from ..atlas.view import AtlasView
 from ..render.html import esc, page
 from .pages import css, model_name
 
 
-def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "") -> str:
+def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "",
+                 descriptions: Sequence[str] = ()) -> str:
     """The page listing `atlases` (each a view under its own path, and whether its model
-    is served for the live page and on-demand units); `base` is where the page is.
+    is served for the live page and on-demand units) with the models' `descriptions` (in
+    the same order, or none); `base` is where the page is.
 
     Example:
         >>> import tempfile
@@ -24,7 +26,9 @@ def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "") -> s
         >>> "href='/models/shapes-cnn/live'" in html and ">shapes-cnn<" in html
         True
     """
-    cards = "".join(_card(view, live) for view, live in atlases)
+    told = (list(descriptions) + [""] * len(atlases))[:len(atlases)]
+    cards = "".join(_card(view, live, text)
+                    for (view, live), text in zip(atlases, told, strict=True))
     body = ("<h1>neuronscope</h1>"
             f"<p class='muted'>{len(atlases)} models. Each has an atlas (a page per layer and "
             "per unit) and, with its model served, a live page that runs it on a photo, an "
@@ -33,7 +37,7 @@ def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "") -> s
     return page("neuronscope: models", css(base) + body)
 
 
-def _card(view: AtlasView, live: bool) -> str:
+def _card(view: AtlasView, live: bool, description: str = "") -> str:
     name = model_name(view.manifest)
     picture = next((t for s in page_sections() if (t := s.model_thumbnail(view))),
                    "<div class='nothumb'></div>")
@@ -44,7 +48,8 @@ def _card(view: AtlasView, live: bool) -> str:
               for s in page_sections() if s.page_html(view)]
     return (f"<div class='model-card'><a class='thumb' href='{esc(view.url('/'))}'>{picture}"
             f"</a><div><h2><a href='{esc(view.url('/'))}'>{esc(name)}</a></h2>"
-            f"{_facts(view, live)}<p class='links'>{' · '.join(links)}</p></div></div>")
+            f"{f'<p>{esc(description)}</p>' if description else ''}{_facts(view, live)}"
+            f"<p class='links'>{' · '.join(links)}</p></div></div>")
 
 
 def _facts(view: AtlasView, live: bool) -> str:
@@ -62,12 +67,7 @@ def _facts(view: AtlasView, live: bool) -> str:
         for key, info in entry.items():
             if key not in done and isinstance(info, dict) and "skipped" not in info:
                 done.append(key)
-    titles = []
-    for key in done:
-        try:
-            titles.append(get_section(key).title)
-        except UnknownSectionError:
-            continue
+    titles = [s.title for s in page_sections() if s.name in done]
     n = data.get("n")
     atlas = (f"{len(layers)} layers, {units:,} units, on "
              f"{f'{n:,}' if isinstance(n, int) else '?'} inputs"

@@ -39,10 +39,12 @@ def create_multi_app(served: Sequence[tuple[str | Path, Model]], *,
                      max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
                      hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
                      body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
-                     queue: int = QUEUE, options: dict[str, Any] | None = None) -> FastAPI:
+                     queue: int = QUEUE, options: dict[str, Any] | None = None,
+                     descriptions: Sequence[str] = ()) -> FastAPI:
     """The app that serves every (atlas folder, model or None) of `served`, each under
-    ``/models/NAME/`` (`slugs`), with the list of them at ``/``. The other arguments are
-    `create_app`'s, for all of them.
+    ``/models/NAME/`` (`slugs`), with the list of them at ``/`` (with the `descriptions`
+    of the models, in the same order, when given). The other arguments are `create_app`'s,
+    for all of them.
 
     Example:
         >>> import tempfile
@@ -54,7 +56,7 @@ def create_multi_app(served: Sequence[tuple[str | Path, Model]], *,
         ...     store.save_manifest()
         ...     folders.append((store.root, None))
         >>> app = create_multi_app(folders)
-        >>> [r.path for r in app.routes if r.path.startswith("/models")]
+        >>> [r.path for r in app.routes if getattr(r, "path", "").startswith("/models")]
         ['/models/shapes-cnn', '/models/efficientnet-lite0']
     """
     thread, workers = ModelThread(), Workers(threads, queue)
@@ -80,7 +82,7 @@ def create_multi_app(served: Sequence[tuple[str | Path, Model]], *,
     def chooser(request: Request) -> str:
         root = base_of(request)
         return chooser_page([(scope.view(base=root + mount), scope.probe is not None)
-                             for mount, scope in mounted], root)
+                             for mount, scope in mounted], root, descriptions)
 
     app.include_router(static_routes())
     return app

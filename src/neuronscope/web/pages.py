@@ -52,8 +52,8 @@ def model_page(view: AtlasView) -> str:
                     f"<td>{esc(facts.get('kind', ''))}</td><td class='num'>"
                     f"{facts.get('n_units', '')}</td><td>{esc(rf_text)}</td>"
                     f"<td class='muted'>{esc(done or 'nothing yet')}</td></tr>")
-    model, data = m.get("model", {}), m.get("data", {})
-    body = (f"<h1>{esc(model.get('name', 'model'))}</h1><p class='muted'>atlas on "
+    data = m.get("data", {})
+    body = (f"<h1>{esc(model_name(m))}</h1><p class='muted'>atlas on "
             f"{data.get('n', '?')} inputs"
             f"{' of ' + esc(data['name']) if data.get('name') else ''}. Click a layer for its "
             f"units; <a href='{esc(view.url('/live'))}'>live</a> shows every layer's response "
@@ -61,7 +61,7 @@ def model_page(view: AtlasView) -> str:
             "<table id='layers'><tr><th>layer</th><th>kind</th><th>units</th><th>receptive "
             f"field</th><th>sections</th></tr>{''.join(rows)}</table>"
             + "".join(s.model_html(view) for s in page_sections()))
-    return _shell(view, f"neuronscope: {model.get('name', 'model')}", body)
+    return _shell(view, f"neuronscope: {model_name(m)}", body)
 
 
 def _open(view: AtlasView, section: Section, layer: str) -> bool:

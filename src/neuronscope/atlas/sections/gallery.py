@@ -124,7 +124,11 @@ class Gallery(Section):
 
     def model_thumbnail(self, view: Any) -> str | None:
         items = self._items(view)
-        return view.img(items[0]["file"], items[0]["target"]) if items else None
+        if not items:
+            return None
+        first = items[0]
+        caption = f"{first.get('class', 'gallery')} ({first['target']})"
+        return view.figure(view.img(first["file"], first["target"], "smooth"), caption)
 
     def page_html(self, view: Any) -> str:
         entry = view.manifest.get("sections", {}).get(self.name, {})
@@ -136,7 +140,7 @@ class Gallery(Section):
         figures = "".join(f"<figure>{view.img(i['file'], i['target'], 'gallery')}"
                           f"<figcaption>{self._caption(view, i)}</figcaption></figure>"
                           for i in items)
-        model = view.manifest.get("model", {}).get("name", "the model")
+        model = str(view.manifest.get("model", {}).get("name") or "model").removeprefix("zoo:")
         return (f"<h1>Gallery <span class='muted'>{view.esc(model)}</span></h1>"
                 f"<p class='muted'>Each picture is synthesized from noise to drive one target "
                 f"up: a class (its logit) or a unit (its mean over positions). Made with the "
@@ -154,13 +158,31 @@ class Gallery(Section):
         else:
             link = view.esc(link)
         if "class" in item:
-            text = (f"{link} <b>{view.esc(item['class'])}</b><br>p = {item['p']:.3f}")
+            text = (f"{link} <b>{view.esc(item['class'])}</b><br>p = {probability(item['p'])}")
             if item["top"] != item["class"]:
                 text += (f" <span class='muted'>(the model's first choice: "
-                         f"{view.esc(item['top'])}, {item['top_p']:.3f})</span>")
+                         f"{view.esc(item['top'])}, {probability(item['top_p'])})</span>")
             return text
+        best = ""
+        examples = view.units(unit.layer, "examples") if unit.channel is not None else None
+        if examples and unit.pos is None and unit.channel < len(examples.get("units", [])):
+            top = examples["units"][unit.channel].get("top_values") or []
+            if top:
+                best = (f"; the dataset's best input: {top[0]:.3g} "
+                        f"({view.esc(examples.get('reduce', 'max'))} over positions)")
         return (f"{link}<br><span class='muted'>activation {item['activation']:.3g} "
-                "(mean over positions)</span>")
+                f"(mean over positions){best}</span>")
+
+
+def probability(p: float) -> str:
+    """A probability as the gallery shows it: 3 decimals, 6 from 0.999 on (where 3 would
+    read 1.000 for any near-certain class).
+
+    Example:
+        >>> probability(0.4567), probability(0.99995684), probability(1.0)
+        ('0.457', '0.999957', '1.000000')
+    """
+    return f"{p:.6f}" if p >= 0.999 else f"{p:.3f}"
 
 
 def picture(image: torch.Tensor) -> np.ndarray:

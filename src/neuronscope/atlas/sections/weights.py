@@ -35,4 +35,6 @@ class Weights(Section):
         entry = view.manifest.get("sections", {}).get(self.name, {})
         first = next(((k, v) for k, v in entry.items() if k != "captions"
                       and isinstance(v, str) and v.endswith(".png")), None)
-        return view.img(first[1], f"weights of {first[0]}") if first else None
+        if first is None:
+            return None
+        return view.figure(view.img(first[1], f"weights of {first[0]}"), f"{first[0]} weights")
