@@ -159,7 +159,8 @@ def test_an_unreadable_checkpoint_is_mined_again(tmp_path: Path) -> None:
     whole = build_atlas(tiny_model(), tiny_data(), str(tmp_path / "whole"), layers=["conv2"],
                         sections=("examples",), k=2, progress=False)
     store = AtlasStore(tmp_path / "damaged")
-    store.manifest["sections"]["examples_plan"] = {"layers": ["conv2"], "key": "k1"}
+    store.manifest["sections"]["examples_plan"] = {"layers": ["conv2"], "key": "k1",
+                                                 "reduce": "mean"}
     store.save_manifest()
     store.path(store.work_file("examples", "k1")).parent.mkdir(parents=True)
     store.path(store.work_file("examples", "k1")).write_bytes(b"half a file")
@@ -186,6 +187,6 @@ def test_unit_pages_of_a_linear_unit_say_what_their_numbers_are(tmp_path: Path) 
                 sections=("featvis", "ablation"), steps=2, ablation_n=24, progress=False)
     client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
     page = client.get("/layer/fc/unit/0").text
-    assert "drive the unit up (its value:" in page and "mean over positions" not in page
+    assert "measured by the unit's value" in page and "mean over positions" not in page
     selectivity = float(page.split("class selectivity ")[1].split()[0].rstrip(";"))
     assert (0 <= selectivity <= 1) != ("takes negative values" in page)

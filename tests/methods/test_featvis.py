@@ -127,6 +127,20 @@ def test_optimizing_raises_the_unit_and_negative_lowers_it() -> None:
     assert down.losses.shape == (40, 2) and (down.losses[-1] < down.losses[0]).all()
 
 
+def test_polish_runs_the_last_steps_without_transforms() -> None:
+    model, targets = small_net(), ["3:2", "6:1"]
+    plain = ns.visualize(model, targets, steps=12, transforms="none", progress=False)
+    assert torch.equal(ns.visualize(model, targets, steps=12, polish=12,
+                                    progress=False).images, plain.images)
+    standard = ns.visualize(model, targets, steps=12, progress=False)
+    polished = ns.visualize(model, targets, steps=12, polish=4, progress=False)
+    assert not torch.equal(polished.images, standard.images)
+    assert not torch.equal(polished.images, plain.images)
+    assert polished.settings["polish"] == 4
+    with pytest.raises(ValueError, match="polish"):
+        ns.visualize(model, targets, steps=12, polish=13, progress=False)
+
+
 def test_hooks_are_gone_after_the_call_and_after_an_error() -> None:
     model = small_net()
     before = [(dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in model.modules()]

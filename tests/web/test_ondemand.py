@@ -1,9 +1,11 @@
 """The atlas on demand: a unit's feature visualization computed when its page is opened
 (in a real uvicorn and Chromium), one job for two viewers, counts on the layer page, and a
-later build that reuses what the server stored and ends with a full build's files."""
+later build that reuses what the server stored and ends with a full build's files (its
+numbers to float rounding)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -11,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -54,12 +57,30 @@ def test_a_build_reuses_units_computed_on_demand_and_ends_as_a_full_build(
     assert sorted(store.unit_jsons("conv1", "featvis")) == [2]
     assert store.path(store.unit_file("featvis", "conv1", 2, "pos0")).is_file()
     assert not store.done("conv1", "featvis")  # the manifest is the build's alone
+    served = {(layer, unit): store.read_json(store.unit_json(layer, "featvis", unit))
+              for layer, unit in (("conv1", 2), ("fc", 0))}
+    pictures = {name: data for name, data in files(atlas).items() if "/featvis/" in name
+                and name.endswith(".png")}
     build_atlas(tiny_model(), tiny_data(), str(atlas), sections=("examples", "featvis"),
                 steps=3, **OPTS)
     full = Path(shutil.copytree(bare, tmp_path / "full"))
     build_atlas(tiny_model(), tiny_data(), str(full), sections=("examples", "featvis"),
                 steps=3, **OPTS)
-    assert files(atlas) == files(full)  # the per-unit files were merged and removed
+    got, want = files(atlas), files(full)
+    assert sorted(got) == sorted(want)  # the per-unit files were merged and removed
+    numbers = {name for name in got if name.endswith("/featvis.json")}
+    assert [name for name in got if got[name] != want[name] and name not in numbers] == []
+    assert all(got[name] == data for name, data in pictures.items())  # reused, not redone
+    for (layer, unit), saved in served.items():  # the served numbers, kept as they were
+        merged = json.loads(got[f"units/{layer}/featvis.json"])
+        assert merged["positive"][unit] == saved["positive"]
+        assert merged["negative"][unit] == saved["negative"]
+    for name in numbers:  # one unit optimized alone rounds like a batch only to ~1e-6:
+        a, b = json.loads(got[name]), json.loads(want[name])  # CPU kernels differ by batch
+        assert {k: v for k, v in a.items() if k not in ("positive", "negative")} == \
+            {k: v for k, v in b.items() if k not in ("positive", "negative")}
+        assert np.allclose(a["positive"], b["positive"], rtol=1e-4, atol=1e-6)
+        assert np.allclose(a["negative"], b["negative"], rtol=1e-4, atol=1e-6)
 
 
 def test_a_unit_of_other_settings_is_computed_again(atlas: Path) -> None:

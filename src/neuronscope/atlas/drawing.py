@@ -37,7 +37,8 @@ class ExampleDrawer:
         self.spec = spec_of(model, data)
         self.kind: InputKind | None = kind_for(self.spec, item_input(self.data, 0))
         self.field = None
-        if self.kind is not None and self.kind.needs_field and ex.spatial_shape:
+        if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
+                ex.reduce == "max":  # ranked by a mean over positions: the whole input
             try:
                 self.field = field_of(model, ex, self.data)
             except NeuronscopeError as exc:  # whole inputs instead of crops

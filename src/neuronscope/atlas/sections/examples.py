@@ -1,6 +1,11 @@
 """The dataset-examples section: per unit its top and bottom examples (drawn by the input
-kind: crops around the receptive field, shaded text), random examples from quantile
-bands, a histogram and statistics. All layers are mined in one pass over the data."""
+kind: whole images, or crops around the receptive field; shaded text), random examples
+from quantile bands, a histogram and statistics. All layers are mined in one pass over
+the data.
+
+Inputs are ranked by the unit's mean over positions (option ``reduce="mean"``), the
+measure the feature visualizations maximize, so that a unit page compares like with
+like; ``reduce="max"`` ranks by the peak and draws crops around it."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ logger = logging.getLogger(__name__)
 @register_section
 class Examples(Section):
     name, title, scope, order = "examples", "Dataset examples", "pass", 20
-    options = {"k": 9, "unit_batch": 64}
+    options = {"k": 9, "unit_batch": 64, "reduce": "mean"}
     distributed = True
 
     def compute_layers(self, job: Any, layers: list[str]) -> None:
@@ -33,8 +38,9 @@ class Examples(Section):
         store, ranks = job.store, job.ranks
         plan = store.manifest["sections"].get("examples_plan")
         if plan is None:
-            key = hashlib.sha256("|".join(layers).encode()).hexdigest()[:8]
-            plan = {"layers": layers, "key": key}
+            reduce = job.option("reduce", self)
+            key = hashlib.sha256("|".join([*layers, reduce]).encode()).hexdigest()[:8]
+            plan = {"layers": layers, "key": key, "reduce": reduce}
             store.manifest["sections"]["examples_plan"] = plan
             if ranks.writer:
                 store.save_manifest()
@@ -45,7 +51,8 @@ class Examples(Section):
 
         def mine() -> TopExamples:
             return top_examples(job.model, job.data, plan["layers"], k=job.option("k", self),
-                                progress=job.progress, checkpoint=work)
+                                reduce=plan.get("reduce", "max"), progress=job.progress,
+                                checkpoint=work)
 
         try:
             res = mine()
@@ -98,7 +105,8 @@ class Examples(Section):
             return ""
         u = ex["units"][unit]
         return (f"{view.heading(self)}{self._pictures(view, layer, unit, ex)}"
-                f"<h2>Activation ({view.esc(ex['reduce'])} per input)</h2>"
+                f"<h2>Activation ({_MEASURE.get(ex['reduce'], view.esc(ex['reduce']))} per "
+                "input)</h2>"
                 f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
                 f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")
 
@@ -116,6 +124,9 @@ class Examples(Section):
         ok = ex is not None and ex.get("picture", "png") == "png"
         return {"top": view.file_url(view.store.unit_file(self.name, layer, unit, "top"))
                 if ok else None}
+
+
+_MEASURE = {"mean": "mean over positions", "max": "maximum over positions"}
 
 
 def _histogram(hist: list[int], edges: list[float]) -> str:

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 def visualize(
     model: nn.Module, units: Any, *, size: int | tuple[int, int] | None = None,
     steps: int = 256, seed: int = 0, n_starts: int = 1, negative: bool = False,
+    polish: int = 0,
     preset: str = "lucid", param: Param | str | None = None, transforms: Any = None,
     optimizer: Adam | None = None, edits: PixelEdits | None = None,
     extra: Objective | None = None, diversity_weight: float = 0.0,
@@ -51,7 +52,8 @@ def visualize(
     ``"conv3:17@4,5"`` one neuron, ``"conv3"`` the layer as in DeepDream, ``"a:1 + b:2"``
     two units at once) or an `Objective`. All ``len(units) * n_starts`` images are
     optimized together in one batch, for `steps` optimizer steps. `negative` minimizes
-    instead (what turns the unit off).
+    instead (what turns the unit off). The last `polish` of the steps skip the
+    transforms, tuning the final image to itself as it is scored (the atlas uses it).
 
     `preset` picks the settings ("lucid": Fourier, decorrelated colors, standard
     transforms; "pixel"; "yosinski1".."yosinski4" and "yosinski": the DeepVis
@@ -76,8 +78,9 @@ def visualize(
         (torch.Size([2, 1, 8, 8]), ['0:1 #0', '0:1 #1'])
     """
     cfg = resolve(preset, param, transforms, optimizer, edits, **shorthand)
-    if steps < 0 or n_starts < 1:
-        raise ValueError(f"steps must be >= 0 and n_starts >= 1, got {steps}, {n_starts}")
+    if steps < 0 or n_starts < 1 or not 0 <= polish <= steps:
+        raise ValueError(f"steps must be >= 0, n_starts >= 1 and polish in [0, steps], got "
+                         f"{steps}, {n_starts}, {polish}")
     targets = list(units) if isinstance(units, (list, tuple)) else [units]
     if not targets:
         raise ValueError("visualize needs at least one unit")
@@ -94,34 +97,37 @@ def visualize(
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
     steps_t = T.parse(cfg.transforms, max(hw))
     with eval_mode(model), Runner(model, total, spec, (channels_, *hw), plain) as run:
-        losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, steps,
+        losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
                                     -1.0 if negative else 1.0, sum(value_range) / 2, progress,
                                     callback)
         with torch.no_grad():
             final = image().detach()
-            activations = objective(run(final)).detach().cpu()
+            activations = _score(targets, n_starts, run, final)
     _warn_if_stuck(names, n_starts, losses, activations)
     return Visualization(names, n_starts, _model_space(final, spec).cpu(),
                          _display(final, value_range).cpu(), activations,
                          torch.stack(losses) if losses else torch.zeros(0, len(gens)),
                          {**cfg.flat(), "steps": steps, "seed": seed, "negative": negative,
+                          "polish": polish,
                           "transforms": [repr(s) for s in steps_t], "size": list(hw),
                           "loop_seconds": seconds})
 
 
 def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: list[Any],
-              gens: list[torch.Generator], cfg: Settings, steps: int, sign: float,
+              gens: list[torch.Generator], cfg: Settings, steps: tuple[int, int], sign: float,
               fill: float, progress: bool, callback: Callable | None
               ) -> tuple[list[torch.Tensor], float]:
-    """The optimization loop: each step's losses [n], and the seconds of the loop alone."""
+    """The optimization loop over ``steps = (all, polish)``: each step's losses [n], and
+    the seconds of the loop alone."""
     from tqdm.auto import tqdm
 
     opt = _adam(image.raw, cfg.optimizer.lr)
+    steps, polish = steps
     losses = []
     start = time.perf_counter()  # set-up (layer listing, optimizer) is not counted
     for step in tqdm(range(steps), desc="visualize", disable=not progress, leave=False,
                      mininterval=0.5):
-        x = T.apply(image(), steps_t, gens, fill=fill)
+        x = T.apply(image(), steps_t if step < steps - polish else [], gens, fill=fill)
         loss = -(sign * objective(run(x)))
         (grad,) = torch.autograd.grad(loss.sum(), image.raw)
         image.raw.grad = grad
@@ -131,6 +137,15 @@ def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: lis
         if callback is not None:
             callback(step, x.detach())
     return losses, time.perf_counter() - start
+
+
+def _score(targets: list[Any], n_starts: int, run: Runner, final: torch.Tensor
+           ) -> torch.Tensor:
+    """Each final image's objective, measured on that image alone: a batch's kernels may
+    round differently from one image's, and a result must not depend on its batch."""
+    single = [per_image([t]) for t in targets]
+    return torch.cat([single[i // n_starts](run(final[i:i + 1])).detach().cpu()
+                      for i in range(len(final))])
 
 
 def _with_extras(objective: Objective, targets: list[Any], n_starts: int,
