@@ -10,9 +10,10 @@ items they read are merged and rank 0 keeps them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.datacheck import CheckedData, merge_digests
+from ..core.spec import InputSpec
 from .parts import Parted, run_parts
 from .sections import Section
 
@@ -28,7 +29,8 @@ def run_section(section: Section, job: Job, layers: list[str]) -> None:
     if ranks.world > 1:
         store.manifest = ranks.share(store.manifest)
     if section.scope == "model":
-        if section.name not in store.manifest["sections"]:
+        entry = store.manifest["sections"].get(section.name)
+        if entry is None or section.outdated(job, entry):
             ranks.on_writer(lambda: _model_part(section, job))
         return
     todo = ranks.on_writer(lambda: _todo(section, job, layers))
@@ -77,7 +79,39 @@ def unmet(section: Section, job: Job) -> str | None:
                 batch_labels(job.data[0])
             except Exception:  # noqa: BLE001 - any failure means: no labels
                 return "the data has no labels"
+            why = foreign_labels(job.data, spec)
+            if why:
+                return why
     return None
+
+
+def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:
+    """Why the labels of `data` are not the model's classes, or None: a dataset that names
+    its classes (``classes``, through wrappers' ``dataset``) other than the model's
+    InputSpec's (the photos dataset labels each photo by its own name, so accuracy against
+    an ImageNet model's predictions would mean nothing).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> photos = SimpleNamespace(classes=["astronaut", "camera"])
+        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8), class_names=["cat", "dog"]))
+        "the data's labels are its own 2 classes ('astronaut', 'camera'), not the model's 2"
+        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8))) is None
+        True
+    """
+    classes, seen = None, 0
+    while data is not None and seen < 8:  # CheckedData, Subset, Normalized ... wrap others
+        classes = getattr(data, "classes", None)
+        if classes is not None:
+            break
+        data, seen = getattr(data, "dataset", None), seen + 1
+    if classes is None or spec is None or not spec.class_names:
+        return None
+    if list(classes) == list(spec.class_names):
+        return None
+    shown = ", ".join(repr(c) for c in list(classes)[:3]) + (", ..." if len(classes) > 3 else "")
+    return (f"the data's labels are its own {len(classes)} classes ({shown}), not the "
+            f"model's {len(spec.class_names)}")
 
 
 def save_digests(job: Job, checked: CheckedData) -> None:

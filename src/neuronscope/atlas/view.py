@@ -2,7 +2,8 @@
 
 It reads the atlas (manifest, per-unit JSON, HTML fragments) and writes HTML that
 points at its files and pages. The server decides where files and pages live (its
-URL patterns) and hands them in, so sections never spell a URL or a file name.
+URL patterns, under the path `base` it serves the atlas at) and hands them in, so
+sections never spell a URL or a file name.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ class AtlasView:
         >>> view = AtlasView(AtlasStore(tempfile.mkdtemp()))
         >>> view.img("featvis/conv1/unit-0000-pos0.png", "unit 0")
         "<img class='' src='/files/featvis/conv1/unit-0000-pos0.png' alt='unit 0' loading='lazy'>"
+        >>> served = AtlasView(view.store, base="/models/tiny", home="/")
+        >>> served.unit_url("conv1", 3), served.section_url("gallery"), served.url("/live")
+        ('/models/tiny/layer/conv1/unit/3', '/models/tiny/section/gallery', '/models/tiny/live')
     """
 
     def __init__(self, store: AtlasStore, files: str = "/files/",
                  unit_url: str = "/layer/{layer}/unit/{unit}",
-                 layer_url: str = "/layer/{layer}") -> None:
-        self.store, self._files = store, files
-        self._unit_url, self._layer_url = unit_url, layer_url
+                 layer_url: str = "/layer/{layer}", *, base: str = "",
+                 home: str | None = None) -> None:
+        """Every URL is under `base` (the path the server serves the atlas at, "" for the
+        site's root); `home` is the page that lists every atlas a server serves (None: it
+        serves this one alone)."""
+        self.store, self.base, self.home = store, base.rstrip("/"), home
+        self._files = self.base + files
+        self._unit_url, self._layer_url = self.base + unit_url, self.base + layer_url
         self._read: dict[tuple[str, str], Any] = {}  # a view lives for one page: read once
 
     @property
@@ -76,6 +85,14 @@ class AtlasView:
 
     def file_url(self, relative: str) -> str:
         return self._files + relative
+
+    def url(self, path: str) -> str:
+        """A URL of the server's own for this atlas (``/live``, ``/static/style.css``)."""
+        return self.base + path
+
+    def section_url(self, section: str) -> str:
+        """The page a section has of its own (`Section.page_html`)."""
+        return self.url(f"/section/{section}")
 
     def unit_url(self, layer: str, unit: int) -> str:
         return self._unit_url.format(layer=layer, unit=unit)

@@ -7,6 +7,7 @@ import math
 import shlex
 from typing import Any
 
+from ..core.errors import NeuronscopeError
 from .common import load, model_args, nonnegative_int, plugin_arg, positive_int, writable_folder
 from .inputs import data_args, load_data
 from .launch import device_name, pick_device, processes
@@ -15,8 +16,11 @@ from .launch import device_name, pick_device, processes
 def cmd_atlas(args: argparse.Namespace) -> None:
     from ..atlas.build import build_atlas
     from ..atlas.sections import get_section
+    from ..core.units import Unit
 
     writable_folder(args.out)
+    for target in args.gallery or ():
+        Unit.parse(target)  # a malformed address: an error before any work
     sections = tuple(s.strip() for s in args.sections.split(",")) if args.sections else None
     for name in sections or ():
         get_section(name)  # an unknown name: an error listing them, before any work
@@ -28,7 +32,9 @@ def cmd_atlas(args: argparse.Namespace) -> None:
         atlas = build_atlas(model.to(device), dataset, args.out, layers=args.layers,
                             sections=sections, name=args.model,
                             data_name=f"{args.data}:{args.split}", k=args.k, steps=args.steps,
-                            unit_batch=args.unit_batch)
+                            unit_batch=args.unit_batch, gallery=tuple(args.gallery or ()),
+                            gallery_settings=({} if args.gallery_steps is None
+                                              else {"steps": args.gallery_steps}))
     if ranks.writer:
         _report(args, atlas, len(dataset))
 
@@ -46,6 +52,10 @@ def _report(args: argparse.Namespace, atlas: Any, n: int) -> None:
     print(f"atlas of {args.model} on {n:,} {args.data} inputs: {atlas.root}")
     for layer, secs in done.items():
         print(f"  {layer:<10} {', '.join(secs) or '(nothing yet)'}")
+    whole = sorted(k for k, info in atlas.manifest.get("sections", {}).items()
+                   if isinstance(info, dict) and "skipped" not in info and k != "examples_plan")
+    if whole:
+        print(f"  {'(model)':<10} {', '.join(whole)}")
     print(f"browse it: {serve_command(args)}")
 
 
@@ -62,16 +72,96 @@ def serve_command(args: argparse.Namespace) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from ..web.app import create_app
+    from ..web.multi import PREFIX, create_multi_app, slugs
     from ..web.server import allowed_hosts, open_atlas, serve
 
-    open_atlas(args.atlas)  # before the model loads: a wrong folder is the likelier mistake
+    stores = [open_atlas(a) for a in args.atlas]  # before any model loads: a wrong folder
+    models = served_models(args)                   # is the likelier mistake
+    if models and len(models) != len(args.atlas):
+        raise NeuronscopeError(f"{len(args.atlas)} atlases and {len(models)} --model: give one "
+                               "--model per atlas, in the atlases' order, or none")
+    for store, folder, named in zip(stores, args.atlas, models, strict=False):
+        _same_model(store.manifest, folder, named.model)
     hosts = allowed_hosts(args.host, args.allow_host)
-    model = (lambda: load(args, need_spec=False)) if args.model else None  # on the model thread
-    app = create_app(args.atlas, model=model, hosts=hosts, read_timeout=args.timeout)
-    print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
+    loaders = [(lambda named=named: load(named, need_spec=False)) for named in models]
+    loaders += [None] * (len(args.atlas) - len(loaders))  # loaded on the model thread
+    if len(args.atlas) == 1:
+        app = create_app(args.atlas[0], model=loaders[0], hosts=hosts,
+                         read_timeout=args.timeout)
+        print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
+    else:
+        app = create_multi_app(list(zip(args.atlas, loaders, strict=True)), hosts=hosts,
+                               read_timeout=args.timeout,
+                               descriptions=[describe(s.manifest) for s in stores])
+        print(f"neuronscope microscope: http://{args.host}:{args.port}/  (every model)")
+        for name in slugs(args.atlas):
+            print(f"  {name}: http://{args.host}:{args.port}{PREFIX}{name}/")
     if hosts != ("*",) and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  requests must name one of: {', '.join(hosts)} (add more with --allow-host)")
     serve(app, args.host, args.port, timeout=args.timeout)
+
+
+class ModelOption(argparse.Action):
+    """``--model`` starts a model of `neuronscope serve`; ``--weights`` and
+    ``--input-shape`` belong to the ``--model`` before them (given before any, to the
+    first). Collected in ``args.models`` (and ``args.model_pending``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        models = list(getattr(namespace, "models", None) or [])
+        pending = dict(getattr(namespace, "model_pending", None) or {})
+        if self.dest == "model":
+            models.append({"model": values, "weights": None, "input_shape": None})
+        else:
+            target = models[-1] if models else pending
+            if target.get(self.dest) is not None:
+                parser.error(f"{option_string} given twice for "
+                             f"{target.get('model', 'the first --model')}: give it once after "
+                             "each --model")
+            target[self.dest] = values
+        namespace.models, namespace.model_pending = models, pending
+
+
+def served_models(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """The models of `neuronscope serve`, in order, each as `load` takes it."""
+    models = [dict(m) for m in getattr(args, "models", None) or []]
+    pending = getattr(args, "model_pending", None) or {}
+    if pending and not models:
+        raise NeuronscopeError(f"{', '.join('--' + k.replace('_', '-') for k in pending)} "
+                               "without --model: name the model they belong to")
+    for key, value in pending.items():
+        if models[0].get(key) is not None:
+            raise NeuronscopeError(f"--{key.replace('_', '-')} given twice for "
+                                   f"{models[0]['model']}")
+        models[0][key] = value
+    return [argparse.Namespace(**m) for m in models]
+
+
+def describe(manifest: dict[str, Any]) -> str:
+    """What the built-in model an atlas was made of is ("" for other models).
+
+    Example:
+        >>> describe({"model": {"name": "zoo:shapes-cnn"}})
+        'AlexNet-like convnet on shapes: the class of the largest shape'
+    """
+    from .. import zoo
+
+    name = str(manifest.get("model", {}).get("name") or "").removeprefix("zoo:")
+    if name in zoo.RECIPES:
+        return zoo.recipe(name).description
+    return zoo.PRETRAINED[name].description if name in zoo.PRETRAINED else ""
+
+
+def _same_model(manifest: dict[str, Any], folder: str, model: str) -> None:
+    """Refuse a built-in model other than the built-in one the atlas was made of (two
+    atlases' --model given in the wrong order, say); other models are checked by their
+    weights when a unit is computed."""
+    built = str(manifest.get("model", {}).get("name") or "")
+    named = [n if ":" in n else f"zoo:{n}" for n in (built, model)]
+    if built and all(n.startswith("zoo:") for n in named) and named[0] != named[1]:
+        raise NeuronscopeError(f"the atlas in {folder} was made of {named[0]}, not "
+                               f"{named[1]}: give each atlas its own model (one --model per "
+                               "atlas, in the same order)")
 
 
 def port_number(text: str) -> int:
@@ -110,6 +200,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--unit-batch", type=positive_int, default=64, metavar="N",
                    help="units computed together (feature visualizations, lesions, "
                    "pictures): the parts that processes share (default: 64)")
+    p.add_argument("--gallery", nargs="+", metavar="TARGET",
+                   help="the gallery's targets, visualized once for the model at its input "
+                   "size: classes of the output layer (fc:779) and units (block12:5)")
+    p.add_argument("--gallery-steps", type=positive_int, metavar="N",
+                   help="optimization steps of each gallery picture (default: "
+                   "neuronscope.atlas.sections.gallery.SETTINGS)")
     p.add_argument("--device", type=device_name,
                    help="cpu, cuda or cuda:N (default: CUDA when there is a GPU, else the "
                    "CPU; under torchrun each rank takes cuda:LOCAL_RANK)")
@@ -117,11 +213,17 @@ def add_parsers(sub: Any) -> None:
     plugin_arg(p)
     p.set_defaults(func=cmd_atlas)
 
-    p = sub.add_parser("serve", help="browse an atlas and probe the model live")
-    p.add_argument("atlas", help="an atlas folder made by `neuronscope atlas`")
-    p.add_argument("--model", help="the model, for the live page (zoo:NAME, file.py:factory)")
-    p.add_argument("--weights", help="weights for file.py:factory")
-    p.add_argument("--input-shape", help="input shape for a model without an InputSpec")
+    p = sub.add_parser("serve", help="browse atlases and probe their models live")
+    p.add_argument("atlas", nargs="+", help="an atlas folder made by `neuronscope atlas`; "
+                   "several are served together, each under /models/NAME/ (NAME: its "
+                   "model's), with a page listing them at /")
+    p.add_argument("--model", action=ModelOption, help="the atlas's model, for the live page "
+                   "and units computed on demand (zoo:NAME, file.py:factory); with several "
+                   "atlases, one --model per atlas in the same order")
+    p.add_argument("--weights", action=ModelOption,
+                   help="weights for the file.py:factory --model before it")
+    p.add_argument("--input-shape", action=ModelOption,
+                   help="input shape for the --model before it, a model without an InputSpec")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
                    "machine only)")
     p.add_argument("--port", type=port_number, default=8000)

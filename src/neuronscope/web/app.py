@@ -4,6 +4,8 @@ Routes come in two groups: routes_atlas.py (pages and files of the atlas) and
 routes_live.py (the live page's API); state.py holds what they share, uploads.py reads
 upload bodies, images.py decodes them, workers.py bounds how many are decoded at once,
 and server.py runs the app (request deadlines, allowed hosts, the atlas check).
+multi.py serves several atlases at once, each under ``/models/NAME/`` (`atlas_app`), with
+a page that lists them (chooser.py).
 
 Safety: files are served only from inside the atlas folder (the path is resolved,
 symbolic links included, and must stay inside; a broken link or a link loop is a 404);
@@ -67,13 +69,37 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
         >>> "/layer/{layer}/unit/{unit}" in app.openapi()["paths"]
         True
     """
-    thread = ModelThread()
+    thread, workers = ModelThread(), Workers(threads, queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        workers.close()
+        thread.close()
+
+    app = atlas_app(atlas_dir, model, thread, workers, max_upload=max_upload,
+                    max_pixels=max_pixels, read_timeout=read_timeout,
+                    body_timeout=body_timeout, options=options, lifespan=lifespan)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    return app
+
+
+def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] | None,
+              thread: ModelThread, workers: Workers, *, max_upload: int = MAX_UPLOAD,
+              max_pixels: int = MAX_PIXELS, read_timeout: float = READ_TIMEOUT,
+              body_timeout: float = BODY_TIMEOUT, options: dict[str, Any] | None = None,
+              mount: str | None = None, lifespan: Any = None) -> FastAPI:
+    """The routes of one atlas (and its model) as an app of their own, with no host check:
+    `create_app` serves one at the site's root; `neuronscope.web.multi` mounts several,
+    each at its `mount` path, sharing one model `thread` and the upload `workers` (which
+    the caller closes). The model is loaded now, on `thread`; ``app.state.microscope``
+    is what the routes share."""
     probe = None
     if model is not None:
         load = model if not isinstance(model, nn.Module) else lambda: model
         probe = thread.call(lambda: LiveProbe(load()))
     scope = Microscope(ServedStore(atlas_dir), probe, max_upload, max_pixels, read_timeout,
-                       body_timeout, Workers(threads, queue), thread)
+                       body_timeout, workers, thread, mount)
     computer = None
     if probe is not None:
         built = {k: v for s in sections() if s.on_demand
@@ -82,14 +108,8 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
                                 **{**built, **(options or {})})
     jobs = OnDemand(computer, thread)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        scope.workers.close()
-        scope.model_thread.close()
-
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    app.state.microscope = scope
 
     @app.exception_handler(NeuronscopeError)
     async def bad_input(request: Request, exc: NeuronscopeError) -> JSONResponse:

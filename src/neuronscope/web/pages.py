@@ -1,5 +1,7 @@
 """HTML pages of the microscope, made from an atlas folder by its registered sections
-(no templates, no build step). Each page is a frame; the sections fill it in order."""
+(no templates, no build step). Each page is a frame; the sections fill it in order.
+Every URL a page writes comes from its `AtlasView`, so an atlas served under a path
+(``/models/NAME/`` beside other atlases) links within it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,33 @@ from ..atlas.sections import Section, page_sections
 from ..atlas.view import AtlasView
 from ..render.html import esc, page
 
-NAV = ("<nav><a href='/'>model</a> · <a href='/live'>live</a></nav>")
-CSS = "<link rel='stylesheet' href='/static/style.css'>"
+
+def nav(view: AtlasView) -> str:
+    """The links atop every page: every model (when the server serves several), this
+    model's atlas, its live page."""
+    models = f"<a href='{esc(view.home)}'>all models</a> · " if view.home else ""
+    name = model_name(view.manifest) if view.home else ""
+    return (f"<nav>{models}<a href='{esc(view.url('/'))}'>model{esc(' ' + name if name else '')}"
+            f"</a> · <a href='{esc(view.url('/live'))}'>live</a></nav>")
 
 
-def _shell(title: str, body: str) -> str:
-    return page(title, CSS + NAV + body)
+def model_name(manifest: dict) -> str:
+    """The name of an atlas's model as pages show it (``zoo:`` left out).
+
+    Example:
+        >>> model_name({"model": {"name": "zoo:shapes-cnn"}})
+        'shapes-cnn'
+    """
+    return str(manifest.get("model", {}).get("name") or "model").removeprefix("zoo:")
+
+
+def css(base: str = "") -> str:
+    """The link to the style sheet of pages served under `base`."""
+    return f"<link rel='stylesheet' href='{esc(base)}/static/style.css'>"
+
+
+def _shell(view: AtlasView, title: str, body: str) -> str:
+    return page(title, css(view.base) + nav(view) + body)
 
 
 def model_page(view: AtlasView) -> str:
@@ -29,15 +52,16 @@ def model_page(view: AtlasView) -> str:
                     f"<td>{esc(facts.get('kind', ''))}</td><td class='num'>"
                     f"{facts.get('n_units', '')}</td><td>{esc(rf_text)}</td>"
                     f"<td class='muted'>{esc(done or 'nothing yet')}</td></tr>")
-    model, data = m.get("model", {}), m.get("data", {})
-    body = (f"<h1>{esc(model.get('name', 'model'))}</h1><p class='muted'>atlas on "
+    data = m.get("data", {})
+    body = (f"<h1>{esc(model_name(m))}</h1><p class='muted'>atlas on "
             f"{data.get('n', '?')} inputs"
             f"{' of ' + esc(data['name']) if data.get('name') else ''}. Click a layer for its "
-            "units; <a href='/live'>live</a> shows every layer's response to an image.</p>"
+            f"units; <a href='{esc(view.url('/live'))}'>live</a> shows every layer's response "
+            "to an image.</p>"
             "<table id='layers'><tr><th>layer</th><th>kind</th><th>units</th><th>receptive "
             f"field</th><th>sections</th></tr>{''.join(rows)}</table>"
             + "".join(s.model_html(view) for s in page_sections()))
-    return _shell(f"neuronscope: {model.get('name', 'model')}", body)
+    return _shell(view, f"neuronscope: {model_name(m)}", body)
 
 
 def _open(view: AtlasView, section: Section, layer: str) -> bool:
@@ -57,7 +81,7 @@ def _missing(view: AtlasView, section: Section, layer: str, unit: int, live: boo
                 f"--sections {esc(section.name)} --layers {esc(layer)}</code>, or browse "
                 "with the model (<code>neuronscope serve DIR --model MODEL</code>) to "
                 "compute it when this page is opened.</p>")
-    url = f"/api/compute/{section.name}/{layer}/{unit}"
+    url = view.url(f"/api/compute/{section.name}/{layer}/{unit}")
     return (f"<div class='ondemand' data-compute='{esc(url)}'>{view.heading(section)}"
             "<p class='muted'>Not computed yet: computing it now "
             "<progress max='1' value='0'></progress> <span class='status'></span></p>"
@@ -94,7 +118,7 @@ def layer_page(view: AtlasView, layer: str, live: bool = False) -> str:
     blocks = "".join(s.layer_html(view, layer) for s in page_sections())
     body = (f"<h1>{esc(layer)}</h1><p class='muted'>{n} units, {esc(how)}.</p>{counts}"
             f"<div class='grid'>{''.join(cells)}</div>{blocks}")
-    return _shell(f"neuronscope: {layer}", body)
+    return _shell(view, f"neuronscope: {layer}", body)
 
 
 def unit_page(view: AtlasView, layer: str, unit: int, live: bool = False) -> str:
@@ -113,5 +137,14 @@ def unit_page(view: AtlasView, layer: str, unit: int, live: bool = False) -> str
     parts += [(_missing(view, s, layer, unit, live) if _open(view, s, layer) else "")
               or s.unit_html(view, layer, unit) for s in page_sections()]
     if any("class='ondemand'" in part for part in parts):
-        parts.append("<script src='/static/ondemand.js'></script>")
-    return _shell(f"neuronscope: {layer}:{unit}", "".join(parts))
+        parts.append(f"<script src='{esc(view.url('/static/ondemand.js'))}'></script>")
+    return _shell(view, f"neuronscope: {layer}:{unit}", "".join(parts))
+
+
+def section_page(view: AtlasView, section: Section) -> str | None:
+    """A section's page of its own (`Section.page_html`), or None when it has none."""
+    body = section.page_html(view)
+    if not body:
+        return None
+    name = view.manifest.get("model", {}).get("name", "model")
+    return _shell(view, f"neuronscope: {name}: {section.title}", body)

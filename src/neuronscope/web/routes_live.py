@@ -18,7 +18,7 @@ from ..core.errors import AddressError, NeuronscopeError
 from ..methods.projection import METHODS, project
 from ..render.grid import normalize_images, signed_levels, to_uint8
 from .images import image_tensor
-from .state import Microscope
+from .state import Microscope, base_of
 
 
 def live_routes(scope: Microscope) -> APIRouter:
@@ -76,8 +76,8 @@ def live_routes(scope: Microscope) -> APIRouter:
         return Response(_png(load_photo(name, size=128)), media_type="image/png")
 
     @router.get("/api/unit/{layer}/{unit}")
-    def unit_panel(layer: str, unit: int) -> dict[str, Any]:
-        view = scope.view(layer, unit)
+    def unit_panel(layer: str, unit: int, request: Request) -> dict[str, Any]:
+        view = scope.view(layer, unit, base=base_of(request))
         panel: dict[str, Any] = {"layer": layer, "unit": unit, "url": view.unit_url(layer, unit)}
         for section in page_sections():
             panel.update(section.panel(view, layer, unit))

@@ -21,6 +21,13 @@ from .workers import ModelThread, Workers
 T = TypeVar("T")
 
 
+def base_of(request: Request) -> str:
+    """The path the app answering `request` is served at ("" at the site's root; the mount
+    path of an atlas served beside others, or a proxy's prefix given to uvicorn as
+    ``root_path``): every URL a page or script writes starts with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 class ServedStore(AtlasStore):
     """An atlas as the server reads it: a symbolic link loop is an OSError, as a broken
     link is, so a page leaves out what it cannot read and a file is a 404 (Python 3.11's
@@ -44,11 +51,16 @@ class Microscope:
     body_timeout: float = BODY_TIMEOUT
     workers: Workers = field(default_factory=Workers)
     model_thread: ModelThread = field(default_factory=ModelThread)
+    mount: str | None = None  # the path it is served at beside other atlases (None: alone)
 
-    def view(self, layer: str | None = None, unit: int | None = None) -> AtlasView:
-        """A view of the atlas as it is now (re-read: a build may be adding sections);
-        404 for a layer or unit it does not have."""
-        view = AtlasView(ServedStore(self.store.root))
+    def view(self, layer: str | None = None, unit: int | None = None, base: str = ""
+             ) -> AtlasView:
+        """A view of the atlas as it is now (re-read: a build may be adding sections), its
+        URLs under `base` (`base_of` a request); 404 for a layer or unit it does not have."""
+        home = None
+        if self.mount is not None:  # the page listing every atlas: where the mount starts
+            home = base.rstrip("/").removesuffix(self.mount.rstrip("/")) + "/"
+        view = AtlasView(ServedStore(self.store.root), base=base, home=home)
         if layer is not None and layer not in view.manifest["layers"]:
             raise HTTPException(404, f"no layer {layer!r} in this atlas")
         if layer is not None and unit is not None and not 0 <= unit < view.n_units(layer):

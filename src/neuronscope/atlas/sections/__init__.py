@@ -98,11 +98,26 @@ class Section:
         """Compute and store the model-wide part; return what the manifest records."""
         raise NotImplementedError(f"section {self.name} computes nothing model-wide")
 
+    def outdated(self, job: Job, entry: dict[str, Any]) -> bool:
+        """Whether the model-wide part the atlas holds (`entry`, what `compute_model`
+        returned) no longer answers this build's options, so it is computed again (default:
+        never)."""
+        return False
+
     # ------------------------------------------------------------ showing
 
     def model_html(self, view: AtlasView) -> str:
         """A block of the model page."""
         return ""
+
+    def page_html(self, view: AtlasView) -> str:
+        """A page of its own (served at ``view.section_url(name)``), or "" for none."""
+        return ""
+
+    def model_thumbnail(self, view: AtlasView) -> str | None:
+        """A small picture of the whole model, for the page that lists a server's models
+        (the first section in order that offers one is used)."""
+        return None
 
     def layer_html(self, view: AtlasView, layer: str) -> str:
         """A block of a layer page, below the grid of units."""
@@ -176,4 +191,4 @@ def get_section(name: str) -> Section:
     return _SECTIONS[name]
 
 
-from . import ablation, dream, examples, featvis, weights  # noqa: E402,F401 - built-ins
+from . import ablation, dream, examples, featvis, gallery, weights  # noqa: E402,F401 - built-ins

@@ -110,6 +110,15 @@ class Examples(Section):
                 f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
                 f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")
 
+    def thumbnail(self, view: Any, layer: str, unit: int) -> str | None:
+        """The unit's first top example (the left end of its strip, cut by CSS), for layers
+        whose units have no feature visualization yet."""
+        ex = view.units(layer, self.name)
+        if not ex or ex.get("picture", "png") != "png":
+            return None
+        return view.img(view.store.unit_file(self.name, layer, unit, "top"),
+                        f"unit {unit}: its top example", "first-example")
+
     def panel(self, view: Any, layer: str, unit: int) -> dict[str, Any]:
         ex = view.units(layer, self.name)
         ok = ex is not None and ex.get("picture", "png") == "png"

@@ -30,3 +30,11 @@ class Weights(Section):
                                       f"{name}: {captions.get(name, '')}".rstrip(": "))
                           for name, f in entry.items())
         return view.heading(self) + figures if figures else ""
+
+    def model_thumbnail(self, view: Any) -> str | None:
+        entry = view.manifest.get("sections", {}).get(self.name, {})
+        first = next(((k, v) for k, v in entry.items() if k != "captions"
+                      and isinstance(v, str) and v.endswith(".png")), None)
+        if first is None:
+            return None
+        return view.figure(view.img(first[1], f"weights of {first[0]}"), f"{first[0]} weights")

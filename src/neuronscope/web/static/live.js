@@ -3,9 +3,11 @@
 const state = { shape: [3, 64, 64], layers: [], selected: null, view: "maps", busy: false,
                 frames: 0, started: performance.now(), mode: "photo", lastBlob: null };
 const $ = (id) => document.getElementById(id);
+// the path the server serves this model at ("" alone, "/models/NAME" beside other models)
+const BASE = document.documentElement.dataset.base || "";
 
 async function init() {
-  const info = await (await fetch("/api/live/layers")).json();
+  const info = await (await fetch(BASE + "/api/live/layers")).json();
   if (!info.layers.length) { $("status").textContent = info.message; return; }
   state.shape = info.shape;
   const view = $("input-view");
@@ -52,7 +54,8 @@ function loop() {
 }
 
 async function showPhoto() {
-  const blob = await (await fetch("/api/photo/" + $("photo").value)).blob();
+  const url = BASE + "/api/photo/" + encodeURIComponent($("photo").value);
+  const blob = await (await fetch(url)).blob();
   await drawBlob(blob);
 }
 
@@ -72,7 +75,7 @@ async function drawBlob(blob) {
 
 async function send(blob) {
   state.lastBlob = blob;
-  const res = await fetch("/api/live", { method: "POST", body: blob,
+  const res = await fetch(BASE + "/api/live", { method: "POST", body: blob,
                                          headers: { "Content-Type": "image/png" } });
   if (!res.ok) { $("status").textContent = await errorText(res); return; }
   $("status").textContent = "";
@@ -148,7 +151,7 @@ async function pick(layer, event, cols, tw, th) {
   if (unit >= layer.c) return;
   state.selected = { layer: layer.name, unit: unit };
   if (state.last) draw(state.last);  // the outline shows at once, also for a still photo
-  const res = await fetch("/api/unit/" + encodeURIComponent(layer.name) + "/" + unit);
+  const res = await fetch(BASE + "/api/unit/" + encodeURIComponent(layer.name) + "/" + unit);
   const info = res.ok ? await res.json() : { url: "#" };
   $("panel").style.display = "block";
   $("panel-title").textContent = layer.name + ":" + unit;
@@ -173,7 +176,8 @@ async function refreshProjection() {
   if (!img || !state.selected || !state.lastBlob) return;
   if (state.view === "maps") { img.hidden = true; return; }
   const s = state.selected;
-  const res = await fetch("/api/project/" + s.layer + "/" + s.unit + "?method=" + state.view,
+  const url = BASE + "/api/project/" + encodeURIComponent(s.layer) + "/" + s.unit;
+  const res = await fetch(url + "?method=" + state.view,
                           { method: "POST", body: state.lastBlob });
   if (!res.ok) { $("status").textContent = await errorText(res); return; }
   img.src = URL.createObjectURL(await res.blob()); img.hidden = false;
