@@ -11,7 +11,7 @@ from neuronscope.core.errors import (
     NeuronscopeError,
     UnitOutOfRangeError,
 )
-from neuronscope.core.hooks import patch
+from neuronscope.core.hooks import patch, redirected_relu_grad
 from neuronscope.core.recording import record
 
 from .models import ResNet, Shared, TupleNet
@@ -285,3 +285,28 @@ def test_a_layer_takes_one_fill_per_unit_such_as_dataset_means() -> None:
     with pytest.raises(ValueError, match="2 numbers but layer 0 has 3 units"):
         with ns.ablate(model, "0", value=[1.0, 2.0]):
             model(data)
+
+
+def test_redirected_relu_grad_turns_on_only_stuck_images_and_restores_the_model() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 1), nn.ReLU6())
+    x = torch.tensor([[1.0, -2.0, 0.5], [-50.0, -50.0, -50.0]], requires_grad=True)
+    with torch.no_grad():
+        model[2].bias.fill_(-100.0)  # the last unit is off for every input
+        plain = model(x)
+    hooks = [len(m._forward_hooks) for m in model]
+    with redirected_relu_grad(model):
+        assert not model[1].inplace
+        out = model(x)
+        (-out).sum().backward()  # raising the output, as visualize does
+    assert torch.equal(out, plain) and (out == 0).all()
+    assert x.grad.abs().sum() > 0  # the ordinary gradient would be zero everywhere
+    assert model[1].inplace and [len(m._forward_hooks) for m in model] == hooks
+    x.grad = None
+    (-model(x)).sum().backward()
+    assert (x.grad == 0).all()
+    # an image whose ReLU passes some gradient keeps its ordinary gradient
+    relu = nn.Sequential(nn.ReLU())
+    y = torch.tensor([[2.0, -3.0]], requires_grad=True)
+    with redirected_relu_grad(relu):
+        relu(y).sum().backward()
+    assert y.grad.tolist() == [[1.0, 0.0]]

@@ -278,3 +278,14 @@ def test_a_unit_with_no_gradient_is_named(caplog: pytest.LogCaptureFixture) -> N
         vis = ns.visualize(model, ["1:0", "1:1"], size=8, steps=3, progress=False)
     assert vis.activations[0] == 0 and "1:0 got no gradient" in caplog.text
     assert "1:1" not in caplog.text
+
+
+def test_a_unit_off_at_the_start_is_turned_on() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU())
+    with torch.no_grad():  # unit 0 reads brightness: off for gray noise, on for bright images
+        model[0].weight.fill_(0.1)
+        model[0].bias.copy_(torch.tensor([-1.5, 0.0]))
+    start = ns.visualize(model, "1:0", size=8, steps=0, progress=False)
+    assert start.activations[0] == 0
+    vis = ns.visualize(model, "1:0", size=8, steps=30, progress=False)
+    assert vis.activations[0] > 0

@@ -240,3 +240,60 @@ def forward_kwargs(example: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return tuple(example), {}
     return (example,), {}
 
+
+
+class _RedirectedClamp(torch.autograd.Function):
+    """``clamp(x, lo, hi)`` whose gradient, for an image where the clamp passes none
+    (every position outside (lo, hi)), lets through what would bring x back inside."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        inside = grad * ((x > ctx.lo) & (x < ctx.hi))
+        away = ((x <= ctx.lo) & (grad > 0)) | ((x >= ctx.hi) & (grad < 0))
+        redirected = grad.masked_fill(away, 0.0)
+        dead = inside.flatten(1).abs().amax(1) == 0
+        return torch.where(dead.view(-1, *[1] * (x.dim() - 1)), redirected, inside), None, None
+
+
+@contextmanager
+def redirected_relu_grad(model: nn.Module) -> Iterator[None]:
+    """Within the block, every ``nn.ReLU`` and ``nn.ReLU6`` of `model` passes, for an
+    image that its ordinary gradient would leave stuck (the unit off everywhere), the
+    gradient that turns it back on (Lucid's ``redirected_relu_grad``); forward values are
+    unchanged. In-place activations run out of place meanwhile, so their input is kept.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> model = nn.Sequential(nn.Linear(2, 1), nn.ReLU())
+        >>> _ = nn.init.constant_(model[0].weight, 1.0), nn.init.constant_(model[0].bias, -9.0)
+        >>> x = torch.ones(1, 2, requires_grad=True)
+        >>> with redirected_relu_grad(model):  # descending -y would raise the dead unit
+        ...     (-model(x)).sum().backward()
+        >>> bool((x.grad < 0).all())
+        True
+    """
+    acts = [m for m in model.modules() if type(m) in (nn.ReLU, nn.ReLU6)]
+    inplace = [m.inplace for m in acts]
+
+    def hook(module: nn.Module, args: Any, output: Any) -> torch.Tensor:
+        hi = 6.0 if isinstance(module, nn.ReLU6) else float("inf")
+        return _RedirectedClamp.apply(args[0], 0.0, hi)
+
+    handles = []
+    try:
+        for m in acts:
+            m.inplace = False
+            handles.append(m.register_forward_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in zip(acts, inplace, strict=True):
+            m.inplace = flag

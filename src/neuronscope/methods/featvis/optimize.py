@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.hooks import redirected_relu_grad
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
 from neuronscope.core.spec import InputSpec, input_spec
@@ -96,7 +97,9 @@ def visualize(
     plain = [Unit.parse(t) for t in targets
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
     steps_t = T.parse(cfg.transforms, max(hw))
-    with eval_mode(model), Runner(model, total, spec, (channels_, *hw), plain) as run:
+    # ReLUs pass a stuck image the gradient that turns it on (hooked before the recording)
+    with eval_mode(model), redirected_relu_grad(model), \
+            Runner(model, total, spec, (channels_, *hw), plain) as run:
         losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
                                     -1.0 if negative else 1.0, sum(value_range) / 2, progress,
                                     callback)
