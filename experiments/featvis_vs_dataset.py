@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import zlib
 from typing import Any
 
 import torch
@@ -57,10 +58,10 @@ def main() -> None:
     best = ns.top_examples(model, data, layers=layers, k=1, reduce="mean", progress=False)
     print(f"{args.model}: best of {len(data):,} {name} inputs by the mean over positions, "
           f"mined in {time.perf_counter() - start:.0f} s; atlas settings {settings}")
-    gen = torch.Generator().manual_seed(0)
     failed = []
     for layer in layers:
         n = best[layer].n_units
+        gen = torch.Generator().manual_seed(zlib.crc32(layer.encode()))  # a layer's own sample
         units = sorted(torch.randperm(n, generator=gen)[:args.units].tolist()) \
             if args.units and args.units < n else list(range(n))
         start = time.perf_counter()
