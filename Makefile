@@ -10,9 +10,11 @@ STAMP  := $(VENV)/.neuronscope-installed
 LINTED := $(wildcard src tests benchmarks experiments)
 OUT    ?= neuronscope-out
 PORT   ?= 8000
-# the real network in make demo: dataset examples over the bundled photographs for these
-# blocks, a gallery of these classes (school bus, hartebeest, gorilla, cheeseburger) and
-# units; every other feature visualization is computed when its unit page is opened
+# the real network in make demo: a page for each of its layers, dataset examples over the
+# bundled photographs for these blocks, a gallery of these classes (school bus, hartebeest,
+# gorilla, cheeseburger) and units; the other blocks' examples are mined when a page of
+# theirs is opened, a unit's feature visualization when its page is
+EFFNET_ALL     ?= stem $(foreach i,0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15,block$(i)) head fc
 EFFNET_LAYERS  ?= block3 block8 block12 block15
 EFFNET_GALLERY ?= fc:779 fc:351 fc:366 fc:933 block3:7 block8:20 block12:5 block15:3
 # torch's OpenMP threads sleep instead of spinning while they wait for each other: on 2 cores
@@ -37,6 +39,8 @@ demo: $(STAMP)
 	$(OMP) $(BIN)/neuronscope train shapes-cnn
 	$(OMP) $(BIN)/neuronscope overview zoo:shapes-cnn --out $(OUT)
 	$(OMP) $(BIN)/neuronscope atlas zoo:shapes-cnn --data shapes --out $(OUT)/atlas
+	$(OMP) $(BIN)/neuronscope atlas zoo:efficientnet-lite0 --data photos \
+		--out $(OUT)/atlas-efficientnet --layers $(EFFNET_ALL) --sections weights
 	$(OMP) $(BIN)/neuronscope atlas zoo:efficientnet-lite0 --data photos \
 		--out $(OUT)/atlas-efficientnet --layers $(EFFNET_LAYERS) \
 		--sections examples,dream,gallery --gallery $(EFFNET_GALLERY)

@@ -157,3 +157,28 @@ def test_wnid_folders_get_the_models_class_indices(
     assert main(["ablate", f"{where}/nets.py:tagged", "--data", f"folder:{root}", "--split",
                  "all", "--layer", "1"]) == 2
     assert "2 of the 3 class subfolders" in capsys.readouterr().err
+
+
+def test_an_atlas_records_how_to_load_its_data_again(
+    where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neuronscope.atlas.ondemand import UnitComputer
+    from neuronscope.atlas.store import AtlasStore
+    from neuronscope.commands.inputs import source_loader
+
+    monkeypatch.chdir(where)  # a folder given by a relative path
+    out = where / "recorded"
+    assert main(["atlas", "nets.py:bare", "--data", "folder:pics", "--split", "all",
+                 "--image-size", "32", "--mean", "0.5", "--std", "0.5,0.25,0.5",
+                 "--sections", "weights", "--out", str(out)]) == 0
+    store = AtlasStore(out)
+    source = store.manifest["data"]["source"]
+    assert source == {"data": f"folder:{where.resolve()}/pics", "split": "all",
+                      "image_size": 32, "mean": [0.5], "std": [0.5, 0.25, 0.5]}
+    monkeypatch.chdir("/")  # the server may run anywhere
+    model = load(build_parser().parse_args(["atlas", f"{where}/nets.py:bare", "--data", "x"]),
+                 need_spec=False)
+    UnitComputer(model, store, source_loader(source, "nets.py:bare"), k=2).compute(
+        "examples", "0", 1)  # the same data, checked against the atlas's record
+    units = store.read_json(store.units_json("0", "examples"))
+    assert units["count"] == 10 and len(units["units"][1]["top"]) == 2

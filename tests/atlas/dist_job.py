@@ -71,6 +71,7 @@ def main() -> None:
         dist.init_process_group("gloo")
         try:
             build(args.out)
+            dist.barrier()  # leave together (see neuronscope.commands.launch.processes)
         finally:
             dist.destroy_process_group()
     else:

@@ -81,3 +81,52 @@ def serve(atlas: Path, *args: str, host: str = "127.0.0.1") -> Iterator[Server]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def served(app: object, wait: float = 60.0) -> Iterator[str]:
+    """`app` in a real uvicorn on a free 127.0.0.1 port, in a thread of this process (the
+    browser tests' server); yields its URL and stops it afterwards."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + wait
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def watch_computed(url: str, picture: str, section: str, then: str | None = None
+                   ) -> tuple[list[bool], str]:
+    """Open `url` in Chromium: it must show a progress bar, then reload with `picture`
+    (a part of an image's src) and no progress bar. Returns whether each image of
+    `section` loaded, and the text of the page `then` (a URL) when given."""
+    from playwright.sync_api import sync_playwright
+
+    from .test_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        first = page.goto(url)
+        assert first is not None and "<progress" in first.text()
+        page.wait_for_selector(f"img[src*='{picture}']", timeout=20000)
+        assert page.locator(".ondemand").count() == 0  # reloaded with the pictures
+        loaded = page.evaluate(f"Array.from(document.images).filter(i => i.src.includes("
+                               f"'{section}/')).map(i => i.complete && i.naturalWidth > 0)")
+        text = ""
+        if then is not None:
+            answer = page.goto(then)
+            text = answer.text() if answer is not None else ""
+        browser.close()
+    return loaded, text

@@ -8,15 +8,12 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -27,6 +24,7 @@ from neuronscope.cli import main
 from neuronscope.web.multi import create_multi_app
 
 from .atlas_job import build, tiny_data, tiny_model
+from .live_server import served
 from .test_browser import ARGS, CHROMIUM
 
 LOCAL = "http://127.0.0.1"
@@ -185,19 +183,8 @@ def test_serve_takes_several_atlases(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture
 def server(atlases: tuple[Path, Path]) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(multi(atlases), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(multi(atlases), wait=30) as url:
+        yield url
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from neuronscope.atlas.build import build_atlas
@@ -24,7 +22,8 @@ from neuronscope.atlas.store import AtlasStore
 from neuronscope.web.app import create_app
 
 from .atlas_job import tiny_data, tiny_model
-from .test_browser import ARGS, CHROMIUM
+from .live_server import served, watch_computed
+from .test_browser import CHROMIUM
 
 LOCAL = "http://127.0.0.1"
 OPTS = {"name": "tiny", "data_name": "random", "k": 3, "progress": False}
@@ -160,37 +159,15 @@ def test_the_layer_page_counts_the_units_computed(atlas: Path) -> None:
 
 @pytest.fixture
 def server(atlas: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(atlas, model=tiny_model(), options={"steps": 40}),
-                            host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(atlas, model=tiny_model(), options={"steps": 40}), wait=30) as url:
+        yield url
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_a_unit_page_computes_its_feature_visualization(server: str, atlas: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        first = page.goto(f"{server}/layer/conv2/unit/2")
-        assert first is not None and "<progress" in first.text()
-        page.wait_for_selector("img[src*='featvis/conv2/unit-0002-pos1.png']", timeout=20000)
-        assert page.locator(".ondemand").count() == 0  # reloaded with the pictures
-        loaded = page.evaluate("Array.from(document.images).filter(i => i.src.includes("
-                               "'featvis')).map(i => i.complete && i.naturalWidth > 0)")
-        assert loaded == [True, True, True]
-        browser.close()
+    loaded, _ = watch_computed(f"{server}/layer/conv2/unit/2",
+                               "featvis/conv2/unit-0002-pos1.png", "featvis")
+    assert loaded == [True, True, True]
     store = AtlasStore(atlas)
     assert list(store.unit_jsons("conv2", "featvis")) == [2]
     assert store.read_json(store.unit_json("conv2", "featvis", 2))["steps"] == 40

@@ -4,21 +4,18 @@ Chromium), and the atlas on disk holds them."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-import uvicorn
 
 import neuronscope as ns
 from neuronscope.atlas.build import build_atlas
 from neuronscope.atlas.store import AtlasStore
 from neuronscope.web.app import create_app
 
+from .live_server import served
 from .test_browser import ARGS, CHROMIUM
 
 
@@ -41,20 +38,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Modul
 @pytest.fixture
 def server(real: tuple[Path, torch.nn.Module]) -> Iterator[str]:
     atlas, model = real
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(atlas, model=model, options={"steps": 6, "n_starts": 1}),
-                            host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(atlas, model=model, options={"steps": 6, "n_starts": 1})) as url:
+        yield url
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")

@@ -60,14 +60,16 @@ class Job:
 
 def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | None = None,
                 sections: tuple[str, ...] | None = None, name: str = "model",
-                data_name: str = "", progress: bool = True, **options: Any) -> AtlasStore:
+                data_name: str = "", data_source: dict[str, Any] | None = None,
+                progress: bool = True, **options: Any) -> AtlasStore:
     """Compute what is missing of the atlas of `model` on `data` in folder `out`.
 
     `sections` (default: every registered section) are computed for `layers` (default:
     every conv and linear layer). `options` go to the sections that read them (built-in:
     ``k`` dataset examples per side, ``steps`` feature-visualization steps, ``n_starts``,
     ``ablation_n`` inputs for lesions, ``photo`` for DeepDream, ``unit_batch`` units
-    computed together).
+    computed together). `data_source` (JSON) records how to load the data again, so that
+    a server can mine dataset examples on demand (the CLI records its data arguments).
 
     Under ``torchrun`` (a torch.distributed process group is initialized) every rank calls
     it with the same arguments: the dataset examples are mined by data shards, the
@@ -96,7 +98,8 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
         header = ({"name": name, "fingerprint": model_fingerprint(model),
                    "spec": _spec_json(model)},
                   {"name": data_name, "n": len(dataset),
-                   "fingerprint": quick_fingerprint(dataset)})
+                   "fingerprint": quick_fingerprint(dataset),
+                   **({"source": data_source} if data_source else {})})
         ranks.same({"header": header, "layers": chosen, "folder": str(Path(out).resolve()),
                     "sections": [s.name for s in chosen_sections],
                     "options": {k: repr(v) for k, v in sorted(options.items())}},

@@ -35,7 +35,9 @@ class ExampleDrawer:
     def __init__(self, model: nn.Module, data: Any, ex: LayerExamples) -> None:
         self.model, self.data, self.ex = model, as_dataset(data), ex
         self.spec = spec_of(model, data)
-        self.kind: InputKind | None = kind_for(self.spec, item_input(self.data, 0))
+        sample = item_input(self.data, 0)
+        self.kind: InputKind | None = kind_for(self.spec, sample)
+        self.photo = self.kind is not None and self.kind.photographic(sample)  # JPEG
         self.field = None
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
@@ -114,12 +116,13 @@ class LayerDrawing(Parted):
                 "edges": edges[u].tolist(), "bands": q_index[u].tolist(),
                 "band_values": q_values[u].nan_to_num(0).tolist(),
                 "random": bool(picked) and sample is not None})
-        return {"pictures": pictures, "units": units}
+        return {"pictures": pictures, "units": units, "photo": drawer.photo}
 
     def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:
         store, kinds = job.store, set()
         for u, tag, picture in result["pictures"]:
-            path = store.write_picture(store.unit_file(self.name, layer, u, tag, ""), picture)
+            path = store.write_picture(store.unit_file(self.name, layer, u, tag, ""), picture,
+                                       photo=result.get("photo", False))
             if tag != "random":
                 kinds.add(path.rsplit(".", 1)[1])
         return {"units": result["units"], "kinds": sorted(kinds)}
@@ -127,7 +130,8 @@ class LayerDrawing(Parted):
     def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
         ex, kinds = self.res[layer], sorted({k for w in written for k in w["kinds"]})
         units = job.store.write_json(job.store.units_json(layer, self.name), {
-            "layer": layer, "reduce": ex.reduce, "count": ex.count,
+            "layer": layer, "reduce": ex.reduce, "k": job.option("k", self.section),
+            "count": ex.count,
             "units": [u for w in written for u in w["units"]],
             "picture": kinds[0] if kinds else None, "shows": self._layer(job, layer)[0].where()})
         return {"arrays": self.arrays, "units": units}

@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.data import as_dataset
+from ..core.datacheck import CheckedData, DataChangedError
 from ..core.errors import NeuronscopeError
-from ..core.fingerprint import model_fingerprint
+from ..core.fingerprint import model_fingerprint, quick_fingerprint
 from ..core.layers import eval_mode, layer_table
 from ..core.model import model_device
 from ..core.spec import input_spec
@@ -43,13 +45,16 @@ class UnitComputer:
         [1]
     """
 
-    def __init__(self, model: nn.Module, store: AtlasStore, **options: Any) -> None:
-        self.model, self.store, self.options = model, store, options
+    def __init__(self, model: nn.Module, store: AtlasStore, data: Any = None,
+                 **options: Any) -> None:
+        """`data`: the atlas's dataset, or a function that loads it for the model (called
+        when a section first needs it), or None (sections that need data cannot run)."""
+        self.model, self.store, self.options, self._data = model, store, options, data
         self._job: Job | None = None
 
     def job(self) -> Job:
-        """The job a build would hand the sections (no data: on-demand sections read none);
-        the model is checked against the atlas's fingerprint first."""
+        """The job a build would hand the sections, with no data until one needs it
+        (`checked_data`); the model is checked against the atlas's fingerprint first."""
         if self._job is None:
             want = self.store.manifest.get("model", {}).get("fingerprint")
             if want and want != model_fingerprint(self.model):
@@ -88,7 +93,9 @@ class UnitComputer:
         section = self.check(name, layer, unit)
         if self.store.done(layer, name):
             return
-        job = self.job()
+        checked = self.checked_data() if "data" in section.needs else None
+        job = self.job()  # after the data: loading it may give the model its InputSpec
+        job.data = job.data if checked is None else checked
         why = unmet(section, job)
         if why:
             raise NeuronscopeError(f"section {name} cannot be computed: {why}")
@@ -96,6 +103,26 @@ class UnitComputer:
             raise NeuronscopeError(f"the model has no layer {layer!r}")
         with eval_mode(self.model), torch.random.fork_rng(devices=[]):
             section.compute_unit(job, layer, unit, progress)
+
+
+    def checked_data(self) -> CheckedData | None:
+        """The atlas's data (None when none was given), loaded on first need and checked
+        item by item against the atlas's record of it: other data is refused, not mixed
+        in."""
+        if self._data is None or isinstance(self._data, CheckedData):
+            return self._data
+        data = self._data(self.model) if callable(self._data) else self._data
+        dataset = as_dataset(data)
+        want = self.store.manifest.get("data", {})
+        if want.get("n") is not None and want["n"] != len(dataset):
+            raise DataChangedError(f"the data has {len(dataset):,} items; the atlas in "
+                                   f"{self.store.root} was made from {want['n']:,}")
+        if want.get("fingerprint") and want["fingerprint"] != quick_fingerprint(dataset):
+            raise DataChangedError(f"the data given is not the data the atlas in "
+                                   f"{self.store.root} was made from")
+        self._data = CheckedData(dataset, self.store.read_digests(),
+                                 f"the atlas in {self.store.root}")
+        return self._data
 
 
 def options_of(store: AtlasStore, name: str) -> dict[str, Any]:

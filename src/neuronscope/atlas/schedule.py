@@ -53,10 +53,20 @@ def _model_part(section: Section, job: Job) -> None:
 def _todo(section: Section, job: Job, layers: list[str]) -> list[str]:
     """The layers the section has still to compute; those it cannot serve are marked
     skipped."""
-    todo = []
+    todo, store = [], job.store
     for layer in layers:
-        if job.store.done(layer, section.name):
+        if store.done(layer, section.name):
             continue
+        record = store.demanded(layer, section.name) if section.on_demand else None
+        if record is not None:
+            adopted = section.adopts(job, layer, record)
+            if adopted:
+                store.mark(layer, section.name, record)  # the server's, computed as here
+            elif isinstance(record.get("arrays"), str):  # of other settings: redone here
+                store.path(record["arrays"]).unlink(missing_ok=True)
+            store.path(store.layer_json(layer, section.name)).unlink(missing_ok=True)
+            if adopted:
+                continue
         why = unmet(section, job)
         if why:
             job.store.mark(layer, section.name, {"skipped": why})
@@ -69,6 +79,8 @@ def unmet(section: Section, job: Job) -> str | None:
     """Why the model and data cannot serve the section, or None."""
     spec = job.spec
     for need in section.needs:
+        if need == "data" and job.data is None:
+            return "no data was given"
         if need == "image_model" and (spec is None or spec.kind != "image"
                                       or len(spec.shape) != 3):
             return "the model takes no images"

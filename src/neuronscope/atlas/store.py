@@ -12,7 +12,8 @@ This module is the only code that knows the atlas's file names. Layout::
                                          server before its layer is done (the build merges
                                          them into the layer's file and deletes them)
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
-                                         featvis/..-pos0.png; .html for text fragments)
+                                         featvis/..-pos0.png; .jpg for photographs,
+                                         .html for text fragments)
     layers/<layer>/<section>[-<tag>].png per-layer pictures (dream.png, dream-source.png)
     work/<section>-<key>.ckpt            checkpoints of unfinished sections (``.rankR``: one
                                          per process of a shared build)
@@ -90,10 +91,11 @@ class AtlasStore:
         atomic_write(self.root / "manifest.json", lambda f: f.write(text), "w")
 
     def set_header(self, model: dict[str, Any], data: dict[str, Any]) -> None:
-        """Record what the atlas is of; an atlas of other weights or data is refused."""
+        """Record what the atlas is of; an atlas of other weights or data is refused (the
+        data's ``source``, how to load it again, is not compared: it is kept up to date)."""
         for key, value in (("model", model), ("data", data)):
             old = self.manifest.get(key)
-            if old and old != value:
+            if old and _compared(old) != _compared(value):
                 raise NeuronscopeError(
                     f"the atlas in {self.root} was built for another {key} ({old}); use "
                     "another --out folder, or delete this one")
@@ -144,10 +146,17 @@ class AtlasStore:
         result.save(self.path(relative))
         return relative
 
-    def write_picture(self, relative: str, picture: Image.Image | str) -> str:
-        """Write a picture: an image as ``relative + ".png"``, an HTML fragment as
-        ``relative + ".html"``; returns the path written."""
+    def write_picture(self, relative: str, picture: Image.Image | str,
+                      photo: bool = False) -> str:
+        """Write a picture: an image as ``relative + ".png"`` (a `photo` as
+        ``relative + ".jpg"``), an HTML fragment as ``relative + ".html"``; returns the
+        path written."""
         self._writes(relative)
+        if isinstance(picture, Image.Image) and photo:
+            image = picture.convert("RGB")
+            atomic_write(self.path(relative + ".jpg"),
+                         lambda f: image.save(f, format="JPEG", quality=90))
+            return relative + ".jpg"
         if isinstance(picture, Image.Image):
             return self.write_png(relative + ".png", picture)
         atomic_write(self.path(relative + ".html"), lambda f: f.write(picture), "w")
@@ -203,6 +212,21 @@ class AtlasStore:
         return dict(sorted(found.items()))
 
     @staticmethod
+    def layer_json(layer: str, section: str) -> str:
+        """What a section computed for a whole layer on demand records (the manifest entry a
+        build would write), kept here until a build adopts it into the manifest:
+        ``units/conv3/examples/layer.json``."""
+        return f"units/{layer}/{section}/layer.json"
+
+    def demanded(self, layer: str, section: str) -> dict[str, Any] | None:
+        """The record `layer_json` of a layer computed on demand, or None."""
+        try:
+            found = self.read_json(self.layer_json(layer, section))
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    @staticmethod
     def picture_name(section: str, tag: str = "") -> str:
         """The file name (without extension) of a section's per-layer or model-wide file:
         ``dream``, ``dream-source``, ``weights-conv1``."""
@@ -228,3 +252,7 @@ class AtlasStore:
         """A checkpoint of unfinished work (deleted when the work is done):
         ``work/examples-1a2b3c4d.ckpt``."""
         return f"work/{cls.picture_name(section, key)}.{ext}"
+
+
+def _compared(header: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in header.items() if k != "source"}

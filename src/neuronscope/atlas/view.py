@@ -38,6 +38,7 @@ class AtlasView:
         self._files = self.base + files
         self._unit_url, self._layer_url = self.base + unit_url, self.base + layer_url
         self._read: dict[tuple[str, str], Any] = {}  # a view lives for one page: read once
+        self._demanded: dict[tuple[str, str], Any] = {}
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -53,8 +54,14 @@ class AtlasView:
         return f"<h2>{self.esc(section.title)}</h2>"
 
     def entry(self, layer: str, section: str) -> dict[str, Any] | None:
-        """What the manifest records of a section of a layer (None: not computed)."""
-        return self.manifest["layers"].get(layer, {}).get(section)
+        """What the manifest records of a section of a layer, or else what the server
+        recorded when it computed the whole layer on demand (None: not computed)."""
+        found = self.manifest["layers"].get(layer, {}).get(section)
+        if found is not None or layer not in self.manifest["layers"]:
+            return found
+        if (layer, section) not in self._demanded:
+            self._demanded[layer, section] = self.store.demanded(layer, section)
+        return self._demanded[layer, section]
 
     def n_units(self, layer: str) -> int:
         return int(self.manifest["layers"].get(layer, {}).get("facts", {}).get("n_units", 0))

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.errors import NeuronscopeError
 from .common import load, model_args, nonnegative_int, plugin_arg, positive_int, writable_folder
-from .inputs import data_args, load_data
+from .inputs import data_args, data_source, load_data, source_loader
 from .launch import device_name, pick_device, processes
 
 
@@ -31,7 +31,8 @@ def cmd_atlas(args: argparse.Namespace) -> None:
         model, dataset = loaded or _load(args)  # and cache the model for the others
         atlas = build_atlas(model.to(device), dataset, args.out, layers=args.layers,
                             sections=sections, name=args.model,
-                            data_name=f"{args.data}:{args.split}", k=args.k, steps=args.steps,
+                            data_name=f"{args.data}:{args.split}",
+                            data_source=data_source(args), k=args.k, steps=args.steps,
                             unit_batch=args.unit_batch, gallery=tuple(args.gallery or ()),
                             gallery_settings=({} if args.gallery_steps is None
                                               else {"steps": args.gallery_steps}))
@@ -85,12 +86,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     hosts = allowed_hosts(args.host, args.allow_host)
     loaders = [(lambda named=named: load(named, need_spec=False)) for named in models]
     loaders += [None] * (len(args.atlas) - len(loaders))  # loaded on the model thread
+    datas = [source_loader(s.manifest["data"]["source"], named.model)
+             if s.manifest.get("data", {}).get("source") else None
+             for s, named in zip(stores, models, strict=False)]  # for examples on demand
+    datas += [None] * (len(args.atlas) - len(datas))
     if len(args.atlas) == 1:
         app = create_app(args.atlas[0], model=loaders[0], hosts=hosts,
-                         read_timeout=args.timeout)
+                         read_timeout=args.timeout, data=datas[0])
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     else:
-        app = create_multi_app(list(zip(args.atlas, loaders, strict=True)), hosts=hosts,
+        app = create_multi_app(list(zip(args.atlas, loaders, datas, strict=True)), hosts=hosts,
                                read_timeout=args.timeout,
                                descriptions=[describe(s.manifest) for s in stores])
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (every model)")

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,6 +61,27 @@ def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
         attach_spec(model, dataclasses.replace(spec, mean=mean, std=std))
     check_fits(model, dataset, args.model, args.data)
     return dataset
+
+
+def data_source(args: argparse.Namespace) -> dict[str, Any]:
+    """The data arguments of a command, as JSON an atlas keeps so that a server can load
+    the same data again (`source_loader`); a folder's path is made absolute."""
+    name = args.data
+    if name.startswith("folder:"):
+        name = "folder:" + str(Path(name.removeprefix("folder:")).expanduser().resolve())
+    return {"data": name, "split": args.split, "image_size": args.image_size,
+            "mean": list(args.mean) if args.mean else None,
+            "std": list(args.std) if args.std else None}
+
+
+def source_loader(source: dict[str, Any], model_name: str) -> Callable[[nn.Module], Dataset]:
+    """A function that loads the data `source` (from `data_source`) for a model."""
+    args = argparse.Namespace(
+        model=model_name, data=source["data"], split=source.get("split", "test"),
+        image_size=source.get("image_size"),
+        mean=tuple(source["mean"]) if source.get("mean") else None,
+        std=tuple(source["std"]) if source.get("std") else None)
+    return lambda model: load_data(args, model)
 
 
 def _normalization(args: argparse.Namespace, spec: InputSpec | None

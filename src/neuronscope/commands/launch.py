@@ -72,6 +72,8 @@ def processes(device: torch.device) -> Iterator[Ranks]:
         started = True
     try:
         yield Ranks.current()
+        if started:  # leave together: a gloo rank whose peer tears down its connections
+            dist.barrier()  # first may abort ("terminate called without an active exception")
     finally:
         if started:
             dist.destroy_process_group()

@@ -45,7 +45,8 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
                max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
                hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
                body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
-               queue: int = QUEUE, options: dict[str, Any] | None = None) -> FastAPI:
+               queue: int = QUEUE, options: dict[str, Any] | None = None,
+               data: Any = None) -> FastAPI:
     """The FastAPI app of an atlas folder; with `model`, the live page works too.
 
     `model` may be a function that loads it: it is then loaded on the server's model
@@ -61,7 +62,8 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
     With a model, a unit's page computes what it lacks of the ``on_demand`` sections
     (feature visualization) and stores it in the atlas (web/ondemand.py), with the
     options the atlas was built with, or `options` (``steps``, ``n_starts``), or the
-    sections' defaults.
+    sections' defaults; with `data` too (the atlas's dataset, or a function that loads
+    it for the model), a layer's dataset examples are mined when its page is opened.
 
     Example:
         >>> import tempfile
@@ -79,7 +81,7 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
 
     app = atlas_app(atlas_dir, model, thread, workers, max_upload=max_upload,
                     max_pixels=max_pixels, read_timeout=read_timeout,
-                    body_timeout=body_timeout, options=options, lifespan=lifespan)
+                    body_timeout=body_timeout, options=options, lifespan=lifespan, data=data)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     return app
 
@@ -88,7 +90,7 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
               thread: ModelThread, workers: Workers, *, max_upload: int = MAX_UPLOAD,
               max_pixels: int = MAX_PIXELS, read_timeout: float = READ_TIMEOUT,
               body_timeout: float = BODY_TIMEOUT, options: dict[str, Any] | None = None,
-              mount: str | None = None, lifespan: Any = None) -> FastAPI:
+              mount: str | None = None, lifespan: Any = None, data: Any = None) -> FastAPI:
     """The routes of one atlas (and its model) as an app of their own, with no host check:
     `create_app` serves one at the site's root; `neuronscope.web.multi` mounts several,
     each at its `mount` path, sharing one model `thread` and the upload `workers` (which
@@ -104,8 +106,10 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
     if probe is not None:
         built = {k: v for s in sections() if s.on_demand
                  for k, v in options_of(scope.store, s.name).items()}
-        computer = UnitComputer(probe.model, ServedStore(atlas_dir),
+        computer = UnitComputer(probe.model, ServedStore(atlas_dir), data,
                                 **{**built, **(options or {})})
+        scope.computes = frozenset(s.name for s in sections() if s.on_demand
+                                   and ("data" not in s.needs or data is not None))
     jobs = OnDemand(computer, thread)
 
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)

@@ -35,13 +35,13 @@ PREFIX = "/models/"
 Model = nn.Module | Callable[[], nn.Module] | None
 
 
-def create_multi_app(served: Sequence[tuple[str | Path, Model]], *,
+def create_multi_app(served: Sequence[tuple[Any, ...]], *,
                      max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS,
                      hosts: tuple[str, ...] = LOOPBACK, read_timeout: float = READ_TIMEOUT,
                      body_timeout: float = BODY_TIMEOUT, threads: int = THREADS,
                      queue: int = QUEUE, options: dict[str, Any] | None = None,
                      descriptions: Sequence[str] = ()) -> FastAPI:
-    """The app that serves every (atlas folder, model or None) of `served`, each under
+    """The app that serves every (atlas folder, model or None[, data]) of `served`, each under
     ``/models/NAME/`` (`slugs`), with the list of them at ``/`` (with the `descriptions`
     of the models, in the same order, when given). The other arguments are `create_app`'s,
     for all of them.
@@ -70,11 +70,13 @@ def create_multi_app(served: Sequence[tuple[str | Path, Model]], *,
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     mounted = []
-    for name, (folder, model) in zip(slugs([f for f, _ in served]), served, strict=True):
+    for name, (folder, model, *data) in zip(slugs([f for f, *_ in served]), served,
+                                            strict=True):
         mount = PREFIX + name
         sub = atlas_app(folder, model, thread, workers, max_upload=max_upload,
                         max_pixels=max_pixels, read_timeout=read_timeout,
-                        body_timeout=body_timeout, options=options, mount=mount)
+                        body_timeout=body_timeout, options=options, mount=mount,
+                        data=data[0] if data else None)
         app.mount(mount, sub)
         mounted.append((mount, sub.state.microscope))
 

@@ -1,5 +1,7 @@
-"""Units computed when their page is opened: one job per (section, layer, unit), run on the
-model thread, its progress polled by the page (see atlas/ondemand.py for what is stored).
+"""Units computed when their page is opened: one job per (section, layer, unit), or per
+(section, layer) for a section that computes whole layers (the dataset examples), run on
+the model thread, its progress polled by the page (see atlas/ondemand.py for what is
+stored).
 
     POST /api/compute/{section}/{layer}/{unit}   start the job, or join the one running
     GET  /api/compute/{section}/{layer}/{unit}   {"state": "missing" | "running" | "done" |
@@ -90,11 +92,11 @@ def ondemand_routes(scope: Microscope, jobs: OnDemand) -> APIRouter:
 
     def key(section: str, layer: str, unit: int) -> Key:
         try:
-            get_section(section)
+            found = get_section(section)
         except NeuronscopeError as exc:
             raise HTTPException(404, str(exc)) from None
         scope.view(layer, unit)  # 404 for a layer or unit the atlas lacks
-        return section, layer, unit
+        return section, layer, 0 if found.demand_scope == "layer" else unit  # one job a layer
 
     @router.get("/api/compute/{section}/{layer}/{unit}")
     def state(section: str, layer: str, unit: int) -> dict[str, Any]:

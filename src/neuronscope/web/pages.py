@@ -5,6 +5,8 @@ Every URL a page writes comes from its `AtlasView`, so an atlas served under a p
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..atlas.sections import Section, page_sections
 from ..atlas.view import AtlasView
 from ..render.html import esc, page
@@ -47,7 +49,9 @@ def model_page(view: AtlasView) -> str:
         rf = facts.get("receptive_field")
         rf_text = ("" if rf.get("exact", True) else ">= ") + "x".join(map(str, rf["size"])) \
             + " px" if rf else ""
-        done = ", ".join(k for k, v in entry.items() if k != "facts" and "skipped" not in v)
+        done = ", ".join([k for k, v in entry.items() if k != "facts" and "skipped" not in v]
+                         + [s.name for s in page_sections() if s.demand_scope == "layer"
+                            and s.name not in entry and view.entry(layer, s.name)])
         rows.append(f"<tr><td><a href='{esc(view.layer_url(layer))}'>{esc(layer)}</a></td>"
                     f"<td>{esc(facts.get('kind', ''))}</td><td class='num'>"
                     f"{facts.get('n_units', '')}</td><td>{esc(rf_text)}</td>"
@@ -81,47 +85,72 @@ def _missing(view: AtlasView, section: Section, layer: str, unit: int, live: boo
                 f"--sections {esc(section.name)} --layers {esc(layer)}</code>, or browse "
                 "with the model (<code>neuronscope serve DIR --model MODEL</code>) to "
                 "compute it when this page is opened.</p>")
+    return view.heading(section) + _progress(view, section, layer, unit)
+
+
+def _progress(view: AtlasView, section: Section, layer: str, unit: int = 0) -> str:
+    """A progress bar that ondemand.js starts and fills while the server computes."""
     url = view.url(f"/api/compute/{section.name}/{layer}/{unit}")
-    return (f"<div class='ondemand' data-compute='{esc(url)}'>{view.heading(section)}"
-            "<p class='muted'>Not computed yet: computing it now "
-            "<progress max='1' value='0'></progress> <span class='status'></span></p>"
-            "</div>")
+    what = ("for every unit of the layer now (one pass over the data)"
+            if section.demand_scope == "layer" else "now")
+    return (f"<div class='ondemand' data-compute='{esc(url)}' "
+            f"data-section='{esc(section.name)}'><p class='muted'>Not computed yet: "
+            f"computing it {what} <progress max='1' value='0'></progress> "
+            "<span class='status'></span></p></div>")
 
 
-def _counts(view: AtlasView, layer: str) -> tuple[str, set[int]]:
-    """The layer page's line on what on-demand sections have computed, and those units."""
+def _counts(view: AtlasView, layer: str, computes: Collection[str]
+            ) -> tuple[str, set[int]]:
+    """The layer page's lines on what on-demand sections have computed (a section that
+    computes whole layers starts here when the server has the model), and those units."""
     lines, marked, n = [], set(), view.n_units(layer)
     for section in page_sections():
-        if _open(view, section, layer):
-            done = section.computed_units(view, layer)
-            marked |= done
-            lines.append(f"<p class='muted computed' data-section='{esc(section.name)}'>"
-                         f"{esc(section.title)}: {len(done)} of {n} units computed "
-                         "(the rest when their page is opened, or by the atlas command)"
-                         "</p>")
+        if not _open(view, section, layer):
+            continue
+        if section.demand_scope == "layer":
+            lines.append(f"<h2>{esc(section.title)}</h2>" + (
+                _progress(view, section, layer) if section.name in computes else
+                f"<p class='muted computed' data-section='{esc(section.name)}'>Not "
+                "computed for this layer yet (browse with the model to compute it, or run "
+                "the atlas command)</p>"))
+            continue
+        done = section.computed_units(view, layer)
+        marked |= done
+        lines.append(f"<p class='muted computed' data-section='{esc(section.name)}'>"
+                     f"{esc(section.title)}: {len(done)} of {n} units computed "
+                     "(the rest when their page is opened, or by the atlas command)</p>")
     return "".join(lines), marked
 
 
-def layer_page(view: AtlasView, layer: str, live: bool = False) -> str:
+def _script(view: AtlasView, parts: list[str]) -> str:
+    """ondemand.js, for a page with a progress bar to fill."""
+    if any("class='ondemand'" in part for part in parts):
+        return f"<script src='{esc(view.url('/static/ondemand.js'))}'></script>"
+    return ""
+
+
+def layer_page(view: AtlasView, layer: str, computes: Collection[str] = ()) -> str:
+    """A layer's page; the server computes the on-demand sections named in `computes`."""
     n = view.n_units(layer)
     order, how, notes = next((o for s in page_sections() if (o := s.unit_order(view, layer))),
                              (list(range(n)), "in order", [""] * n))
-    counts, marked = _counts(view, layer)
+    counts, marked = _counts(view, layer, computes)
     cells = []
     for u in order:
         img = next((t for s in page_sections() if (t := s.thumbnail(view, layer, u))),
-                   f"<span class='muted'>{u}</span>")
+                   "<span class='nopicture'></span>")  # the label below says which
         label = f"{u} {notes[u]}".strip()
         mark = " done" if u in marked else ""
         cells.append(f"<a class='cell{mark}' href='{esc(view.unit_url(layer, u))}'>{img}"
                      f"<span>{esc(label)}</span></a>")
     blocks = "".join(s.layer_html(view, layer) for s in page_sections())
     body = (f"<h1>{esc(layer)}</h1><p class='muted'>{n} units, {esc(how)}.</p>{counts}"
-            f"<div class='grid'>{''.join(cells)}</div>{blocks}")
+            f"<div class='grid'>{''.join(cells)}</div>{blocks}{_script(view, [counts])}")
     return _shell(view, f"neuronscope: {layer}", body)
 
 
-def unit_page(view: AtlasView, layer: str, unit: int, live: bool = False) -> str:
+def unit_page(view: AtlasView, layer: str, unit: int, computes: Collection[str] = ()) -> str:
+    """A unit's page; the server computes the on-demand sections named in `computes`."""
     n = view.n_units(layer)
     prev = (f"<a href='{esc(view.unit_url(layer, unit - 1))}'>&larr; {unit - 1}</a> · "
             if unit > 0 else "")
@@ -134,10 +163,9 @@ def unit_page(view: AtlasView, layer: str, unit: int, live: bool = False) -> str
     named = (f" <span class='muted'>class “{esc(classes[unit])}”</span>"
              if last and layer == last[-1] and n == len(classes) and unit < n else "")
     parts = [f"<h1>{esc(layer)}:{unit}{named}</h1>", nav]
-    parts += [(_missing(view, s, layer, unit, live) if _open(view, s, layer) else "")
+    parts += [(_missing(view, s, layer, unit, s.name in computes) if _open(view, s, layer) else "")
               or s.unit_html(view, layer, unit) for s in page_sections()]
-    if any("class='ondemand'" in part for part in parts):
-        parts.append(f"<script src='{esc(view.url('/static/ondemand.js'))}'></script>")
+    parts.append(_script(view, parts))
     return _shell(view, f"neuronscope: {layer}:{unit}", "".join(parts))
 
 

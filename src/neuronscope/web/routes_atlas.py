@@ -42,12 +42,12 @@ def atlas_routes(scope: Microscope) -> APIRouter:
     @router.get("/layer/{layer}", response_class=HTMLResponse)
     def layer_page(layer: str, request: Request) -> str:
         return pages.layer_page(scope.view(layer, base=base_of(request)), layer,
-                                live=scope.probe is not None)
+                                scope.computes)
 
     @router.get("/layer/{layer}/unit/{unit}", response_class=HTMLResponse)
     def unit_page(layer: str, unit: int, request: Request) -> str:
         return pages.unit_page(scope.view(layer, unit, base=base_of(request)), layer, unit,
-                               live=scope.probe is not None)
+                               scope.computes)
 
     @router.get("/section/{name}", response_class=HTMLResponse)
     def section_page(name: str, request: Request) -> str:

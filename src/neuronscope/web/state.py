@@ -52,6 +52,7 @@ class Microscope:
     workers: Workers = field(default_factory=Workers)
     model_thread: ModelThread = field(default_factory=ModelThread)
     mount: str | None = None  # the path it is served at beside other atlases (None: alone)
+    computes: frozenset[str] = frozenset()  # the on-demand sections the server computes
 
     def view(self, layer: str | None = None, unit: int | None = None, base: str = ""
              ) -> AtlasView:

@@ -48,7 +48,8 @@ class Section:
     sections compute all missing layers at once with `compute_layers` (one pass over
     the data); ``"model"`` sections compute once for the model with `compute_model`.
     ``options``: the build options it reads, with defaults (``job.option(name)``).
-    ``needs``: what the model and data must offer (``"labels"``, ``"image_model"``);
+    ``needs``: what the model and data must offer (``"data"``, ``"labels"``,
+    ``"image_model"``);
     a layer the section cannot serve is marked skipped with the reason.
     ``order``: when it is computed (low first); ``page_order``: where it is shown on
     pages (default: `order`). ``distributed``: when several processes build the atlas
@@ -56,7 +57,10 @@ class Section:
     otherwise rank 0 alone computes it, or, for a `neuronscope.atlas.parts.Parted`
     section, the ranks share its parts.
     ``on_demand``: the server may compute it for one unit when the unit's page is opened
-    (`compute_unit`), and a later build reuses that (see atlas/ondemand.py).
+    (`compute_unit`), and a later build reuses that (see atlas/ondemand.py);
+    ``demand_scope = "layer"``: any unit asks for the whole layer at once (one pass over
+    the data serves every unit), recorded in `AtlasStore.layer_json` until a build
+    `adopts` it.
     """
 
     name: ClassVar[str] = ""
@@ -68,6 +72,7 @@ class Section:
     needs: ClassVar[tuple[str, ...]] = ()
     distributed: ClassVar[bool] = False
     on_demand: ClassVar[bool] = False
+    demand_scope: ClassVar[str] = "unit"
 
     # ------------------------------------------------------------ computing
 
@@ -88,6 +93,11 @@ class Section:
         """Compute and store one unit of a layer not done yet (``on_demand`` sections),
         exactly as `compute_layer` would; `progress(fraction)` is told how far it is."""
         raise NotImplementedError(f"section {self.name} computes no single units")
+
+    def adopts(self, job: Job, layer: str, record: dict[str, Any]) -> bool:
+        """Whether a layer the server computed on demand (`record`, its `layer_json`)
+        answers this build's options, so the build records it instead of computing it."""
+        return False
 
     def computed_units(self, view: AtlasView, layer: str) -> set[int]:
         """The units of a layer this section has results for (``on_demand`` sections)."""

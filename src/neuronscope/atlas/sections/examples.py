@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ...core.errors import ResultFileError
@@ -27,7 +28,9 @@ logger = logging.getLogger(__name__)
 class Examples(Section):
     name, title, scope, order = "examples", "Dataset examples", "pass", 20
     options = {"k": 9, "unit_batch": 64, "reduce": "mean"}
+    needs = ("data",)
     distributed = True
+    on_demand, demand_scope = True, "layer"
 
     def compute_layers(self, job: Any, layers: list[str]) -> None:
         """One pass for every layer still missing its examples. The set of layers is
@@ -39,8 +42,7 @@ class Examples(Section):
         plan = store.manifest["sections"].get("examples_plan")
         if plan is None:
             reduce = job.option("reduce", self)
-            key = hashlib.sha256("|".join([*layers, reduce]).encode()).hexdigest()[:8]
-            plan = {"layers": layers, "key": key, "reduce": reduce}
+            plan = {"layers": layers, "key": _key(layers, reduce), "reduce": reduce}
             store.manifest["sections"]["examples_plan"] = plan
             if ranks.writer:
                 store.save_manifest()
@@ -79,6 +81,36 @@ class Examples(Section):
         if rest:  # asked for now, but not in the plan that was resumed
             self.compute_layers(job, rest)
 
+    def compute_unit(self, job: Any, layer: str, unit: int,
+                     progress: Callable[[float], None] | None = None) -> None:
+        """Mine and draw the whole layer (one pass over the data serves all its units) as a
+        build of this layer alone would, and record it in `AtlasStore.layer_json`."""
+        tell = progress or (lambda fraction: None)
+        store, reduce, k = job.store, job.option("reduce", self), job.option("k", self)
+        res = top_examples(job.model, job.data, [layer], k=k, reduce=reduce, progress=False,
+                           callback=lambda done, total: tell(0.5 * done / total))
+        arrays = store.write_result(store.arrays_file(self.name, _key([layer], reduce)), res)
+        drawing = LayerDrawing(self, res, arrays)
+        parts = drawing.parts(job, layer)
+        written = []
+        for i, part in enumerate(parts):
+            written.append(drawing.write_part(job, layer, part,
+                                              drawing.compute_part(job, layer, part)))
+            tell(0.5 + 0.5 * (i + 1) / len(parts))
+        store.write_json(store.layer_json(layer, self.name),
+                         drawing.finish_layer(job, layer, written))
+
+    def adopts(self, job: Any, layer: str, record: dict[str, Any]) -> bool:
+        """A layer mined on demand with this build's ``k`` and ``reduce``."""
+        store = job.store
+        try:
+            units = store.read_json(record["units"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return (units.get("reduce") == job.option("reduce", self)
+                and units.get("k") == job.option("k", self)
+                and store.path(str(record.get("arrays", ""))).is_file())
+
     def draw_layer(self, job: Any, res: TopExamples, layer: str, arrays: str = "") -> str:
         """Every unit's pictures and numbers of one layer; returns its JSON file."""
         entries: dict[str, dict[str, Any]] = {}
@@ -114,18 +146,25 @@ class Examples(Section):
         """The unit's first top example (the left end of its strip, cut by CSS), for layers
         whose units have no feature visualization yet."""
         ex = view.units(layer, self.name)
-        if not ex or ex.get("picture", "png") != "png":
+        if not ex or ex.get("picture", "png") not in IMAGES:
             return None
-        return view.img(view.store.unit_file(self.name, layer, unit, "top"),
+        return view.img(view.store.unit_file(self.name, layer, unit, "top",
+                                             ex.get("picture", "png")),
                         f"unit {unit}: its top example", "first-example")
 
     def panel(self, view: Any, layer: str, unit: int) -> dict[str, Any]:
         ex = view.units(layer, self.name)
-        ok = ex is not None and ex.get("picture", "png") == "png"
-        return {"top": view.file_url(view.store.unit_file(self.name, layer, unit, "top"))
-                if ok else None}
+        ext = ex.get("picture", "png") if ex is not None else None
+        return {"top": view.file_url(view.store.unit_file(self.name, layer, unit, "top", ext))
+                if ext in IMAGES else None}
 
 
+def _key(layers: list[str], reduce: str) -> str:
+    """The name of the arrays file of the layers mined in one pass."""
+    return hashlib.sha256("|".join([*layers, reduce]).encode()).hexdigest()[:8]
+
+
+IMAGES = ("png", "jpg")  # the pictures of image inputs (text kinds draw HTML)
 _MEASURE = {"mean": "mean over positions", "max": "maximum over positions"}
 
 

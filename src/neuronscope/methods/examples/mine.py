@@ -68,6 +68,7 @@ def top_examples(
     bottom: bool = True, batch_size: int = 256, progress: bool = True,
     checkpoint: str | Path | None = None, checkpoint_every: int = 20, num_workers: int = 0,
     bins: int = 64, per_bin: int = 4, seed: int = 0, shard: tuple[int, int] | None = None,
+    callback: Callable[[int, int], None] | None = None,
 ) -> TopExamples:
     """The inputs that drive every unit of `layers` most (and least), in one pass.
 
@@ -86,7 +87,8 @@ def top_examples(
     every rank returns the merged result (equal to a single-process run). Without
     torch.distributed, ``shard=(i, n)`` mines only batches i, i + n, i + 2n, ... (with
     dataset indices kept global), so that ``TopExamples.merge`` of the n shards equals
-    the whole pass.
+    the whole pass. `callback(done, total)` is told after each batch how many of this
+    process's batches are done.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -131,7 +133,7 @@ def top_examples(
                                                 "content": content.state()}).save(path)
 
         _mine(model, dataset, infos, states, reduce, mine, done, batch_size, num_workers,
-              progress and rank == 0, save, checkpoint_every, content)
+              progress and rank == 0, save, checkpoint_every, content, callback)
     result = _result(infos, states, reduce, {"config": cfg, "batches_done": len(mine),
                                              "content": content.state()})
     if world > 1 and shard is None:
@@ -166,7 +168,8 @@ def batches(dataset: Any, batch_ids: list[int], batch_size: int, num_workers: in
 def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
           states: dict[str, LayerState], reduce: str, mine: list[int], done: int,
           batch_size: int, num_workers: int, progress: bool, save: Callable[[int], None],
-          every: int, content: ContentHash) -> None:
+          every: int, content: ContentHash,
+          callback: Callable[[int, int], None] | None = None) -> None:
     from tqdm.auto import tqdm
 
     device = model_device(model)
@@ -203,6 +206,8 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
                 flush()
                 rows = 0
             bar.update(1)
+            if callback is not None:
+                callback(done + step + 1, len(mine))
             if (done + step + 1) % every == 0 and done + step + 1 < len(mine):
                 flush()
                 save(done + step + 1)

@@ -27,12 +27,33 @@ class ImageKind(InputKind):
         return example_grid(crops, shown.values, box=box)
 
     def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
-        images = torch.stack([x.float() for x in inputs])
+        images = fit(torch.stack([x.float() for x in inputs]), 64)  # two per quantile band
         return image_grid(images, nrow=2, pad=2, scale=max(1, 48 // images.shape[-1]),
                           normalize=None)
 
 
-def unit_crops(shown: Any, min_size: int = 24, context: int = 16
+    def photographic(self, sample: torch.Tensor) -> bool:
+        """Images of 128 pixels and more (photographs; small generated scenes stay PNG)."""
+        return sample.dim() == 3 and min(sample.shape[-2:]) >= PHOTO_SIDE
+
+
+PHOTO_SIDE = 128
+
+
+def fit(images: torch.Tensor, most: int) -> torch.Tensor:
+    """Images [n, C, S, S] shrunk (antialiased) to `most` pixels when they are larger.
+
+    Example:
+        >>> fit(torch.rand(2, 3, 224, 224), 112).shape, fit(torch.rand(1, 1, 8, 8), 112).shape
+        (torch.Size([2, 3, 112, 112]), torch.Size([1, 1, 8, 8]))
+    """
+    if images.shape[-1] <= most:
+        return images
+    return F.interpolate(images, size=(most, most), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def unit_crops(shown: Any, min_size: int = 24, context: int = 16, max_size: int = 112
                ) -> tuple[torch.Tensor, tuple[int, int, int, int] | None]:
     """Crops [k, C, S, S] of the examples around the receptive field at the position of
     each maximum, and where the field lies in each crop (top, left, bottom, right), or
@@ -40,7 +61,8 @@ def unit_crops(shown: Any, min_size: int = 24, context: int = 16
 
     A field smaller than `context` pixels is shown with context around it (the crop is
     `context` wide, the field in its middle); parts outside the image are mid-gray.
-    Crops are resized to at least `min_size` pixels so that they tile into one grid.
+    Crops are resized to at least `min_size` pixels so that they tile into one grid, and
+    shrunk to `max_size` (whole photographs of 224 px would make strips of 2,000 px).
     A layer without positions (or a global field) shows whole images.
     """
     rf = shown.field
@@ -59,10 +81,11 @@ def unit_crops(shown: Any, min_size: int = 24, context: int = 16
         return torch.zeros(0), None
     side = max(c.shape[-1] for c in crops)
     size = max(min_size, side)
-    if box is not None:
-        box = tuple(round(b * size / side) for b in box)  # type: ignore[assignment]
     crops = [F.interpolate(c.unsqueeze(0), size=(size, size), mode="nearest")[0] for c in crops]
-    return torch.stack(crops), box
+    shrunk = fit(torch.stack(crops), max_size)
+    if box is not None:
+        box = tuple(round(b * shrunk.shape[-1] / side) for b in box)  # type: ignore[assignment]
+    return shrunk, box
 
 
 def crop(image: torch.Tensor, box: tuple[int, ...]) -> torch.Tensor:
