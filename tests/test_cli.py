@@ -104,11 +104,11 @@ def test_input_shape_keeps_the_rest_of_the_spec(tmp_path: Path) -> None:
     path.write_text(textwrap.dedent(NET_FILE) + textwrap.dedent("""
         from neuronscope.core.spec import InputSpec
         def normed():
-            return build(), InputSpec(shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.2,) * 3)
-    """))
-    args = build_parser().parse_args(["layers", f"{path}:normed", "--input-shape", "3x32x32"])
+            return build(), InputSpec(shape=(3, 8, 8), mean=(0.5,) * 3, std=(0.2,) * 3)
+    """))  # a wrong shape in the spec, put right by --input-shape (its fc wants 16 x 16)
+    args = build_parser().parse_args(["layers", f"{path}:normed", "--input-shape", "3x16x16"])
     spec = input_spec(load(args))
-    assert spec.shape == (3, 32, 32) and spec.mean == (0.5,) * 3 and spec.std == (0.2,) * 3
+    assert spec.shape == (3, 16, 16) and spec.mean == (0.5,) * 3 and spec.std == (0.2,) * 3
 
 
 def test_visualize_command(net: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -182,3 +182,8 @@ def test_an_atlas_records_how_to_load_its_data_again(
         "examples", "0", 1)  # the same data, checked against the atlas's record
     units = store.read_json(store.units_json("0", "examples"))
     assert units["count"] == 10 and len(units["units"][1]["top"]) == 2
+    served: list = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: served.append(app))
+    assert main(["serve", str(out), "--model", f"{where}/nets.py:bare"]) == 0  # no shape given
+    scope = served[0].state.microscope
+    assert scope.probe is not None and "examples" in scope.computes  # the atlas's shape, data

@@ -184,3 +184,14 @@ def test_data_faults(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
                  "--out", str(files / "out")]) == 2
     assert "unknown atlas section 'bogus'; sections: weights, examples" in \
         capsys.readouterr().err
+
+
+def test_an_input_shape_the_model_cannot_run_on(files: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    nets = files / "nets.py"
+    for argv in (["layers", f"{nets}:rgb", "--input-shape", "1,8,8"],
+                 ["visualize", f"{nets}:rgb", "conv:0", "--input-shape", "3,8"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "does not run on inputs of" in err[0], err
+        assert "(--input-shape)" in err[0] and "Traceback" not in err[0]

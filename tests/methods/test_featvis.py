@@ -289,3 +289,26 @@ def test_a_unit_off_at_the_start_is_turned_on() -> None:
     assert start.activations[0] == 0
     vis = ns.visualize(model, "1:0", size=8, steps=30, progress=False)
     assert vis.activations[0] > 0
+
+
+def test_an_image_below_a_flat_colour_starts_again_from_it() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 3, 3), nn.ReLU6())
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].weight[0].fill_(-1.0)  # unit 0: darkness, up to 6 for black; unit 1: zero
+        edges = torch.randn(3, 3, 3)  # unit 2: an edge pattern, zero for every flat colour
+        model[0].weight[2] = 0.5 * (edges - edges.mean((1, 2), keepdim=True))
+        model[0].bias.copy_(torch.tensor([6.0, 0.0, 0.0]))
+    vis = ns.visualize(model, ["1:0", "1:1"], size=16, steps=4, lr=0.01, progress=False)
+    assert vis.settings["flat_restarts"] == [0]  # 4 small steps leave unit 0 near gray
+    pattern = ns.visualize(model, "1:2", size=16, steps=64, lr=0.2, progress=False)
+    assert pattern.settings["flat_restarts"] == [] and pattern.display.std() > 0.2
+    black = torch.zeros(1, 3, 16, 16) + 0.05  # the darkest colour it tries
+    assert vis.activations[0] >= model(black)[0, 0].mean() - 1e-4
+    assert vis.display[0].mean() < 0.1
+    again = ns.visualize(model, ["1:0"], size=16, steps=4, lr=0.01, progress=False)
+    assert torch.equal(again.display[0], vis.display[0])  # deterministic, batch-free
+    none = ns.visualize(model, ["1:2"], size=16, steps=4, lr=0.01, init=torch.full(
+        (1, 3, 16, 16), 0.5), progress=False)
+    assert none.settings["flat_restarts"] == []  # a given start is never replaced

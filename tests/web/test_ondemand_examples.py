@@ -176,3 +176,18 @@ def test_photographs_are_kept_as_jpeg_and_small_images_as_png(tmp_path: Path) ->
     small = build_atlas(tiny_model(), tiny_data(), str(tmp_path / "small"),
                         sections=("examples",), **OPTS)
     assert small.read_json(small.units_json("conv1", "examples"))["picture"] == "png"
+
+
+def test_a_layer_added_while_the_server_runs_is_computed(tmp_path: Path) -> None:
+    out = str(tmp_path / "growing")
+    build_atlas(tiny_model(), tiny_data(), out, sections=("weights",), layers=["conv1"], **OPTS)
+    client = TestClient(create_app(out, model=tiny_model(), data=tiny_data()), base_url=LOCAL)
+    assert client.post("/api/compute/examples/conv2/0").status_code == 404
+    build_atlas(tiny_model(), tiny_data(), out, sections=("weights",), layers=["conv2"], **OPTS)
+    answer = client.post("/api/compute/examples/conv2/0")
+    assert answer.status_code == 200 and answer.json()["state"] in ("running", "done")
+    for _ in range(200):
+        if client.get("/api/compute/examples/conv2/0").json()["state"] == "done":
+            break
+        time.sleep(0.05)
+    assert AtlasStore(out).demanded("conv2", "examples") is not None

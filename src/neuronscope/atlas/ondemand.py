@@ -74,6 +74,7 @@ class UnitComputer:
     def check(self, name: str, layer: str, unit: int) -> Section:
         """The section `name`, if it can compute `unit` of `layer` now; else an error that
         says why."""
+        self.store.manifest = AtlasStore(self.store.root).manifest  # a build may have added
         section = get_section(name)
         if not section.on_demand:
             raise NeuronscopeError(f"section {name} is computed by the atlas command only")
@@ -89,7 +90,6 @@ class UnitComputer:
                 progress: Callable[[float], None] | None = None) -> None:
         """Compute and store `unit` of `layer` for section `name` (a no-op when the layer
         is already done)."""
-        self.store.manifest = AtlasStore(self.store.root).manifest  # a build may have added
         section = self.check(name, layer, unit)
         if self.store.done(layer, name):
             return

@@ -83,6 +83,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
                                "--model per atlas, in the atlases' order, or none")
     for store, folder, named in zip(stores, args.atlas, models, strict=False):
         _same_model(store.manifest, folder, named.model)
+        built = store.manifest.get("model", {}).get("spec", {}).get("shape")
+        if named.input_shape is None and built:  # the shape the atlas was built at
+            named.input_shape = ",".join(map(str, built))
     hosts = allowed_hosts(args.host, args.allow_host)
     loaders = [(lambda named=named: load(named, need_spec=False)) for named in models]
     loaders += [None] * (len(args.atlas) - len(loaders))  # loaded on the model thread

@@ -42,12 +42,29 @@ def load(args: argparse.Namespace, need_spec: bool = True) -> nn.Module:
         else:
             new = InputSpec(shape=sizes, kind="image" if len(sizes) == 3 else "vector")
         attach_spec(model, new)
+        _check_runs(model, args.model, sizes)
     elif old is None and need_spec:
         raise NeuronscopeError(
             f"{args.model} carries no input description: give its input shape without the "
             "batch axis, e.g. --input-shape 3,64,64"
         )
     return model
+
+
+def _check_runs(model: nn.Module, name: str, sizes: tuple[int, ...]) -> None:
+    """Refuse an --input-shape the model cannot run on, in one line (not torch's trace)."""
+    import torch
+
+    from ..core.layers import eval_mode
+    from ..core.model import model_device
+
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(torch.zeros(1, *sizes, device=model_device(model)))
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NeuronscopeError(f"{name} does not run on inputs of "
+                               f"{'x'.join(map(str, sizes))} (--input-shape): {first}") from None
 
 
 def shape(text: str) -> tuple[int, ...]:

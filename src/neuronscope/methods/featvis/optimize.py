@@ -26,6 +26,7 @@ from neuronscope.core.model import model_device
 from neuronscope.core.spec import InputSpec, input_spec
 from neuronscope.core.units import Unit
 
+from . import flat
 from . import transform as T
 from .objectives import Objective, as_objective, diversity, per_image
 from .param import ImageParam, blur
@@ -67,9 +68,12 @@ def visualize(
     of one target apart. `callback(step, images)` is called after every step with the
     images the model saw (display space, transformed, detached). `activations` score
     the final images with each target as given (a penalty written into a target counts;
-    `extra` does not). `init` (display-space images [1 or n, C, H, W], with pixel
-    parameters) starts from real images: DeepDream is
+    `extra` does not). `init` (display-space images [1 or n, C, H, W]) starts from real
+    images: DeepDream is
     ``visualize(model, "conv3", init=photo, param="pixel", transforms="none")``.
+    Started from noise, an image that ends below its target's best flat colour (a first
+    layer's unit that black drives most, say) is optimized again from that colour and
+    kept if it ends higher (see flat.py; ``settings["flat_restarts"]`` lists them).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -98,20 +102,40 @@ def visualize(
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
     steps_t = T.parse(cfg.transforms, max(hw))
     # ReLUs pass a stuck image the gradient that turns it on (hooked before the recording)
+    sign, fill = -1.0 if negative else 1.0, sum(value_range) / 2
+
+    def again(subset: list[Any], idx: list[int], starts: torch.Tensor) -> tuple[Any, Any, Any]:
+        """Images `idx` (of `subset`'s targets) optimized again from `starts`."""
+        sub_gens = [torch.Generator().manual_seed(_seed_of(seed, names[i // n_starts],
+                                                           i % n_starts)) for i in idx]
+        sub = ImageParam(sub_gens, channels_, hw, cfg.param.kind, cfg.param.decorrelate,
+                         cfg.param.squash, value_range, device=model_device(model),
+                         init=starts)
+        sub_total = _with_extras(per_image(subset), subset, 1, 0.0, extra)
+        sub_losses, _ = _optimize(sub, sub_total, run, steps_t, sub_gens, cfg,
+                                  (steps, polish), sign, fill, False, None)
+        with torch.no_grad():
+            sub_final = sub().detach()
+            return sub_final, _score(subset, 1, run, sub_final), sub_losses
+
     with eval_mode(model), redirected_relu_grad(model), \
             Runner(model, total, spec, (channels_, *hw), plain) as run:
         losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
-                                    -1.0 if negative else 1.0, sum(value_range) / 2, progress,
-                                    callback)
+                                    sign, fill, progress, callback)
         with torch.no_grad():
             final = image().detach()
             activations = _score(targets, n_starts, run, final)
+        below = {} if init is not None or steps == 0 else flat.below_flat(
+            targets, n_starts, run, activations, sign, (channels_, *hw), value_range,
+            model_device(model))
+        restarted = flat.restart(below, targets, n_starts, again, final, activations, losses,
+                                 sign)
     _warn_if_stuck(names, n_starts, losses, activations)
     return Visualization(names, n_starts, _model_space(final, spec).cpu(),
                          _display(final, value_range).cpu(), activations,
                          torch.stack(losses) if losses else torch.zeros(0, len(gens)),
                          {**cfg.flat(), "steps": steps, "seed": seed, "negative": negative,
-                          "polish": polish,
+                          "polish": polish, "flat_restarts": restarted,
                           "transforms": [repr(s) for s in steps_t], "size": list(hw),
                           "loop_seconds": seconds})
 

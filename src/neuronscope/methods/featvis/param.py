@@ -83,23 +83,27 @@ class ImageParam(nn.Module):
         else:
             shape = (self.channels, self.h, self.w // 2 + 1, 2)
         start = torch.stack([torch.randn(shape, generator=g) for g in generators]) * sd
-        if init is not None:  # start from given images (DeepDream): pixel parameters only
-            if kind != "pixel":
-                raise ValueError("starting from images needs param='pixel'")
-            lo, hi = self.value_range
-            x = ((init.float() - lo) / (hi - lo)).expand(start.shape[0], -1, -1, -1)
-            z = torch.logit(x.clamp(1e-4, 1 - 1e-4)) if squash == "sigmoid" else x - 0.5
-            if self.decorrelate:  # undo the colour mixing that `linear` applies
-                z = torch.einsum("nchw,dc->ndhw", z, torch.linalg.inv(COLOR_MIX))
-            start = z + start
-        self.raw = nn.Parameter(start.to(device))
         if kind == "fourier":
             freqs = rfft2d_freqs(self.h, self.w)
             scale = 1.0 / freqs.clamp_min(1.0 / max(self.h, self.w)) ** decay_power
             # expanded over (real, imag) so that the multiply is a plain elementwise one
             scale = (scale / 4.0).view(1, 1, *scale.shape, 1).expand(1, 1, *scale.shape, 2)
             self.register_buffer("scale", scale.contiguous().to(device))
+        if init is not None:  # start from given images (DeepDream, a flat colour)
+            start = self._unsquashed(init) + start
+        self.raw = nn.Parameter(start.to(device))
         self.register_buffer("mix", COLOR_MIX.to(device))
+
+    def _unsquashed(self, init: torch.Tensor) -> torch.Tensor:
+        """The parameters whose image is `init` ([1 or N, C, H, W] in the value range)."""
+        lo, hi = self.value_range
+        x = ((init.float() - lo) / (hi - lo)).expand(-1, self.channels, self.h, self.w)
+        z = torch.logit(x.clamp(1e-4, 1 - 1e-4)) if self.squash == "sigmoid" else x - 0.5
+        if self.decorrelate:  # undo the colour mixing that `linear` applies
+            z = torch.einsum("nchw,dc->ndhw", z, torch.linalg.inv(COLOR_MIX))
+        if self.kind == "fourier":  # undo the inverse transform and the frequency scaling
+            z = torch.view_as_real(torch.fft.rfft2(z, norm="ortho")) / self.scale.cpu()
+        return z
 
     @property
     def n(self) -> int:
