@@ -104,7 +104,6 @@ class UnitComputer:
         with eval_mode(self.model), torch.random.fork_rng(devices=[]):
             section.compute_unit(job, layer, unit, progress)
 
-
     def checked_data(self) -> CheckedData | None:
         """The atlas's data (None when none was given), loaded on first need and checked
         item by item against the atlas's record of it: other data is refused, not mixed

@@ -11,6 +11,9 @@ This module is the only code that knows the atlas's file names. Layout::
     units/<layer>/<section>/unit-0017.json  one unit's numbers, computed on demand by the
                                          server before its layer is done (the build merges
                                          them into the layer's file and deletes them)
+    units/<layer>/<section>/layer.json   a whole layer computed on demand by the server
+                                         (the dataset examples): the manifest entry a build
+                                         would write, until a build adopts it
     <section>/<layer>/unit-0017-<tag>.png  per-unit pictures (examples/..-top.png,
                                          featvis/..-pos0.png; .jpg for photographs,
                                          .html for text fragments)
