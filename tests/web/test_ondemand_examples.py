@@ -65,6 +65,9 @@ def test_a_build_adopts_a_layer_mined_on_demand_and_ends_as_a_full_build(
     assert mined == [["conv1", "fc"]]  # conv2 adopted, not mined again
     assert AtlasStore(atlas).done("conv2", "examples")
     assert AtlasStore(atlas).demanded("conv2", "examples") is None
+    pages = TestClient(create_app(atlas), base_url=LOCAL)  # one measure per kind of layer
+    assert "Activation (value per input)" in pages.get("/layer/fc/unit/0").text
+    assert "Activation (mean over positions per input)" in pages.get("/layer/conv2/unit/0").text
     full = Path(shutil.copytree(bare, tmp_path / "full"))
     build_atlas(tiny_model(), tiny_data(), str(full), sections=("examples",), **OPTS)
     got, want = files(atlas), files(full)

@@ -136,9 +136,11 @@ class Examples(Section):
         if not ex:
             return ""
         u = ex["units"][unit]
+        shape = view.manifest["layers"].get(layer, {}).get("facts", {}).get("shape", [0, 0])
+        measure = (_MEASURE.get(ex["reduce"], view.esc(ex["reduce"])) if len(shape) > 1
+                   else "value")  # a unit without positions
         return (f"{view.heading(self)}{self._pictures(view, layer, unit, ex)}"
-                f"<h2>Activation ({_MEASURE.get(ex['reduce'], view.esc(ex['reduce']))} per "
-                "input)</h2>"
+                f"<h2>Activation ({measure} per input)</h2>"
                 f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
                 f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")
 
