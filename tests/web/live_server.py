@@ -122,8 +122,12 @@ def watch_computed(url: str, picture: str, section: str, then: str | None = None
         assert first is not None and "<progress" in first.text()
         page.wait_for_selector(f"img[src*='{picture}']", timeout=20000)
         assert page.locator(".ondemand").count() == 0  # reloaded with the pictures
-        loaded = page.evaluate(f"Array.from(document.images).filter(i => i.src.includes("
-                               f"'{section}/')).map(i => i.complete && i.naturalWidth > 0)")
+        mine = f"Array.from(document.images).filter(i => i.src.includes('{section}/'))"
+        try:  # lazy images load after the page: give them a moment
+            page.wait_for_function(f"{mine}.every(i => i.complete)", timeout=10000)
+        except Exception:  # noqa: BLE001 - the assertion on `loaded` says what failed
+            pass
+        loaded = page.evaluate(f"{mine}.map(i => i.complete && i.naturalWidth > 0)")
         text = ""
         if then is not None:
             answer = page.goto(then)
