@@ -39,6 +39,7 @@ from .core.stats import unit_stats
 from .core.units import GRAMMAR, Unit
 from .methods import featvis
 from .methods.ablation import AblationStudy, UnitSweep, ablation_study, unit_sweep
+from .methods.dissect import Dissection, dissect
 from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
 from .methods.live import LiveProbe
@@ -55,6 +56,7 @@ __all__ = [
     "ClassSelectivity",
     "DataChangedError",
     "DatasetNotFoundError",
+    "Dissection",
     "InputSpec",
     "LayerExamples",
     "LayerInfo",
@@ -78,6 +80,7 @@ __all__ = [
     "class_selectivity",
     "data_fingerprint",
     "datasets",
+    "dissect",
     "featvis",
     "input_spec",
     "layers",

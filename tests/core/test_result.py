@@ -36,6 +36,8 @@ MAKERS: dict[str, Callable[[], Result]] = {
     "ClassSelectivity": lambda: ns.class_selectivity(_model(), _data(), "1", progress=False),
     "Projection": lambda: ns.project(_model(), torch.rand(1, 3, 8, 8), "1:0"),
     "ReceptiveField": lambda: ns.receptive_field(_model(), "1", torch.rand(1, 3, 8, 8)),
+    "Dissection": lambda: ns.dissect(_model()[:2], ns.datasets.load(
+        "shapes", n=6, masks=True, size=16), "1", progress=False),
 }
 
 

@@ -109,6 +109,8 @@ METHODS = [
         m, d, layer, batch_size=8, progress=False)),
     Method("project", lambda m, d, layer: ns.project(m, first(d), f"{layer}:1")),
     Method("receptive_field", lambda m, d, layer: ns.receptive_field(m, layer, first(d, 1))),
+    Method("dissect", lambda m, d, layer: ns.dissect(m, ns.datasets.load(
+        "shapes", n=12, masks=True, size=16), layer, batch_size=8, progress=False)),
 ]
 
 

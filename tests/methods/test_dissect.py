@@ -1,0 +1,73 @@
+"""Network dissection against ground truth: planted units get their concept, a random
+unit gets none; thresholds are the exact top quantile; results round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.data.shapes import Shapes
+from neuronscope.methods.dissect import Dissection, dissect
+from neuronscope.methods.dissect.thresholds import TopQuantile
+
+
+def planted() -> nn.Module:
+    """Unit 0: red pixels (1 on every red pixel, 0 elsewhere); unit 1: random weights."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 2, 3, padding=1)
+    with torch.no_grad():
+        w = torch.randn(2, 3, 3, 3) * 0.05  # unit 1: random, small (never saturates) and
+        conv.weight.copy_(w - w.mean((2, 3), keepdim=True))  # blind to flat colour: a
+        # random filter's mean is a colour filter, and that is a colour detector here
+        conv.weight[0] = 0
+        conv.weight[0, :, 1, 1] = torch.tensor([1.0, -1.0, -1.0]) * 20  # the centre pixel
+        conv.bias.copy_(torch.tensor([-20 * 0.45, 0.0]))
+    return nn.Sequential(conv, nn.Hardtanh(0.0, 1.0)).eval()
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Shapes:
+    return Shapes("test", n=120, masks=True)
+
+
+def test_a_red_unit_is_labelled_red_and_a_random_one_nothing(shapes: Shapes) -> None:
+    d = dissect(planted(), shapes, "1", progress=False)
+    assert d.concepts[0] == "color:red" and d.ious[0] > 0.5 and d.categories[0] == "color"
+    assert d.ious[1] < d.iou_threshold and d.detectors == [0]
+    assert d.thresholds[0] == 1.0  # every red pixel ties at the top
+
+
+def test_thresholds_are_the_exact_top_quantile() -> None:
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(50, 3, 8, 8, generator=g)
+    top = TopQuantile(3, 50 * 64, 0.01)
+    for part in out.split(7):
+        top.add(part)
+    flat = out.transpose(0, 1).reshape(3, -1)
+    k = 32  # ceil(0.01 * 3,200)
+    assert torch.equal(top.thresholds(), flat.sort(1, descending=True).values[:, k - 1])
+    assert ((flat >= top.thresholds()[:, None]).sum(1) == k).all()
+
+
+def test_several_layers_in_one_call_and_a_linear_layer(shapes: Shapes) -> None:
+    model = nn.Sequential(planted(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(2, 3)).eval()
+    found = dissect(model, shapes, ["0.1", "3"], progress=False)
+    assert sorted(found) == ["0.1", "3"] and found["0.1"].concepts[0] == "color:red"
+    assert found["3"].iou.shape == (3, len(shapes.concepts))  # inputs whole
+
+
+def test_round_trip_and_bad_input(shapes: Shapes, tmp_path: Path) -> None:
+    d = dissect(planted(), shapes, "1", progress=False)
+    back = Dissection.load(d.save(tmp_path / "d.safetensors"))
+    assert back.concepts == d.concepts and torch.equal(back.iou, d.iou)
+    with pytest.raises(NeuronscopeError, match="no masks"):
+        dissect(planted(), Shapes("test", n=4), "1", progress=False)
+    with pytest.raises(NeuronscopeError, match="empty"):
+        dissect(planted(), torch.zeros(0, 3, 8, 8), "1", progress=False)
+    assert ns.zoo is not None
