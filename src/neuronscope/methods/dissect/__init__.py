@@ -71,7 +71,7 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
         tallies = {n: IoUTally(t.thresholds(), len(concepts)) for n, t in tops.items()}
         for outs, batch in batches(model, dataset, layer_names, batch_size, progress,
                                    "dissection: IoU"):
-            masks = masks_of(batch)
+            masks = masks_of(batch).float()  # once for every layer
             for name, out in outs.items():
                 tallies[name].add(out, masks)
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,
