@@ -71,3 +71,14 @@ def test_round_trip_and_bad_input(shapes: Shapes, tmp_path: Path) -> None:
     with pytest.raises(NeuronscopeError, match="empty"):
         dissect(planted(), torch.zeros(0, 3, 8, 8), "1", progress=False)
     assert ns.zoo is not None
+
+
+def test_pixel_colours_make_concept_data_of_any_images() -> None:
+    from neuronscope.data.colors import PixelColors
+
+    plain = Shapes("test", n=120)  # images and labels only
+    colors = PixelColors(plain)
+    assert colors.concepts[8] == "color:red" and colors[0]["masks"].shape == (11, 64, 64)
+    assert colors[0]["masks"].sum(0).eq(1).all()  # every pixel has exactly one name
+    d = dissect(planted(), colors, "1", progress=False)
+    assert d.concepts[0] == "color:red" and d.ious[0] > 0.5 and d.detectors == [0]

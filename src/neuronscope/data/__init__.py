@@ -166,4 +166,6 @@ for _name, _factory in [
 ]:
     register(_name, _factory)
 
-__all__ = ["FOLDER_PREFIX", "SPLITS", "load", "names", "register"]
+from neuronscope.data.colors import COLOR_NAMES, PixelColors  # noqa: E402 - after the registry
+
+__all__ = ["COLOR_NAMES", "FOLDER_PREFIX", "SPLITS", "PixelColors", "load", "names", "register"]
