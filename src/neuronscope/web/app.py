@@ -18,8 +18,7 @@ rebinding), whatever address it binds to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from .routes_live import live_routes
 from .server import LOOPBACK
 from .state import Microscope, ServedStore
 from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
-from .workers import QUEUE, THREADS, ModelThread, Workers
+from .workers import QUEUE, THREADS, ModelThread, Workers, server_threads
 
 
 def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] | None = None,
@@ -71,13 +70,7 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
         >>> "/layer/{layer}/unit/{unit}" in app.openapi()["paths"]
         True
     """
-    thread, workers = ModelThread(), Workers(threads, queue)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        workers.close()
-        thread.close()
+    thread, workers, lifespan = server_threads(threads, queue)
 
     app = atlas_app(atlas_dir, model, thread, workers, max_upload=max_upload,
                     max_pixels=max_pixels, read_timeout=read_timeout,

@@ -11,15 +11,13 @@ URL under the path). One model thread runs every model's torch work, one after a
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from torch import nn
 
 from ..atlas.store import AtlasStore
 from .app import atlas_app
@@ -29,10 +27,9 @@ from .routes_atlas import static_routes
 from .server import LOOPBACK
 from .state import base_of
 from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
-from .workers import QUEUE, THREADS, ModelThread, Workers
+from .workers import QUEUE, THREADS, server_threads
 
 PREFIX = "/models/"
-Model = nn.Module | Callable[[], nn.Module] | None
 
 
 def create_multi_app(served: Sequence[tuple[Any, ...]], *,
@@ -59,13 +56,7 @@ def create_multi_app(served: Sequence[tuple[Any, ...]], *,
         >>> [r.path for r in app.routes if getattr(r, "path", "").startswith("/models")]
         ['/models/shapes-cnn', '/models/efficientnet-lite0']
     """
-    thread, workers = ModelThread(), Workers(threads, queue)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        workers.close()
-        thread.close()
+    thread, workers, lifespan = server_threads(threads, queue)
 
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))

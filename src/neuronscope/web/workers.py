@@ -104,3 +104,17 @@ class ModelThread:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def server_threads(threads: int, queue: int) -> tuple[ModelThread, Workers, Callable]:
+    """The model thread and upload workers one server shares, and the FastAPI lifespan that
+    closes them when the server stops (`create_app` and `create_multi_app` use it)."""
+    thread, workers = ModelThread(), Workers(threads, queue)
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        yield
+        workers.close()
+        thread.close()
+
+    return thread, workers, lifespan
