@@ -81,24 +81,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if models and len(models) != len(args.atlas):
         raise NeuronscopeError(f"{len(args.atlas)} atlases and {len(models)} --model: give one "
                                "--model per atlas, in the atlases' order, or none")
-    for store, folder, named in zip(stores, args.atlas, models, strict=False):
-        _same_model(store.manifest, folder, named.model)
-        built = store.manifest.get("model", {}).get("spec", {}).get("shape")
-        if named.input_shape is None and built:  # the shape the atlas was built at
-            named.input_shape = ",".join(map(str, built))
+    served = [(folder, *_model_and_data(store, folder, named))
+              for store, folder, named in zip(stores, args.atlas, models or [None] * len(stores),
+                                              strict=True)]
     hosts = allowed_hosts(args.host, args.allow_host)
-    loaders = [(lambda named=named: load(named, need_spec=False)) for named in models]
-    loaders += [None] * (len(args.atlas) - len(loaders))  # loaded on the model thread
-    datas = [source_loader(s.manifest["data"]["source"], named.model)
-             if s.manifest.get("data", {}).get("source") else None
-             for s, named in zip(stores, models, strict=False)]  # for examples on demand
-    datas += [None] * (len(args.atlas) - len(datas))
     if len(args.atlas) == 1:
-        app = create_app(args.atlas[0], model=loaders[0], hosts=hosts,
-                         read_timeout=args.timeout, data=datas[0])
+        _, model, data = served[0]
+        app = create_app(args.atlas[0], model=model, hosts=hosts, read_timeout=args.timeout,
+                         data=data)
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
     else:
-        app = create_multi_app(list(zip(args.atlas, loaders, datas, strict=True)), hosts=hosts,
+        app = create_multi_app(served, hosts=hosts,
                                read_timeout=args.timeout,
                                descriptions=[describe(s.manifest) for s in stores])
         print(f"neuronscope microscope: http://{args.host}:{args.port}/  (every model)")
@@ -107,6 +100,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if hosts != ("*",) and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  requests must name one of: {', '.join(hosts)} (add more with --allow-host)")
     serve(app, args.host, args.port, timeout=args.timeout)
+
+
+def _model_and_data(store: Any, folder: str, named: argparse.Namespace | None
+                    ) -> tuple[Any, Any]:
+    """How the server loads an atlas's model (on its model thread) and its data (for
+    examples on demand, as the atlas recorded them): two functions, or None without a
+    --model. The model takes the input shape the atlas was built at unless told another."""
+    if named is None:
+        return None, None
+    _same_model(store.manifest, folder, named.model)
+    built = store.manifest.get("model", {}).get("spec", {}).get("shape")
+    if named.input_shape is None and built:
+        named.input_shape = ",".join(map(str, built))
+    source = store.manifest.get("data", {}).get("source")
+    return ((lambda: load(named, need_spec=False)),
+            source_loader(source, named.model) if source else None)
 
 
 class ModelOption(argparse.Action):

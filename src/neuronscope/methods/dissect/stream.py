@@ -1,9 +1,9 @@
-"""One pass of a model over concept data, handing each batch's layer outputs and masks to
-a tally (the dissection's thresholds pass and its IoU pass both run on it)."""
+"""One pass of a model over concept data, yielding each batch's layer outputs with the
+batch (the dissection's thresholds pass and its IoU pass both run on it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -49,5 +49,3 @@ def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
             yield seen, batch
             bar.update(len(batch_input(batch)))
 
-
-Tally = Callable[[dict[str, torch.Tensor], Any], None]

@@ -101,7 +101,6 @@ def visualize(
     plain = [Unit.parse(t) for t in targets
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
     steps_t = T.parse(cfg.transforms, max(hw))
-    # ReLUs pass a stuck image the gradient that turns it on (hooked before the recording)
     sign, fill = -1.0 if negative else 1.0, sum(value_range) / 2
 
     def again(subset: list[Any], idx: list[int], starts: torch.Tensor) -> tuple[Any, Any, Any]:
@@ -118,6 +117,7 @@ def visualize(
             sub_final = sub().detach()
             return sub_final, _score(subset, 1, run, sub_final), sub_losses
 
+    # ReLUs pass a stuck image the gradient that turns it on (hooked before the recording)
     with eval_mode(model), redirected_relu_grad(model), \
             Runner(model, total, spec, (channels_, *hw), plain) as run:
         losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
