@@ -7,27 +7,31 @@ is a detector of that concept."""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from torch import nn
 
-from neuronscope.core.data import as_dataset, batch_input, loader, move
+from neuronscope.core.data import as_dataset, move
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.layers import eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device
 
+from .causal import faithfulness
 from .iou import IoUTally
+from .null import CONTROLS, ShuffledMasks, rotation
 from .result import Dissection
-from .stream import batches, masks_of
-from .thresholds import TopQuantile
+from .stream import batches, check_concepts, masks_of
+from .thresholds import TopInputs, TopQuantile
 
-__all__ = ["Dissection", "dissect"]
+__all__ = ["CONTROLS", "Dissection", "dissect", "faithfulness"]
+logger = logging.getLogger(__name__)
 
 
 def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float = 0.005,
-            iou_threshold: float = 0.04, batch_size: int = 64, progress: bool = True
-            ) -> Any:
+            iou_threshold: float = 0.04, causal: bool = False, control: str | None = None,
+            seed: int = 0, batch_size: int = 64, progress: bool = True) -> Any:
     """Label every unit of `layers` (a name, or a list of names: one `Dissection` or a
     dict of them) with the concept its top activations overlap most.
 
@@ -35,7 +39,9 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     concepts in ``concepts`` (``"category:name"``, e.g. ``"color:red"``), as
     ``ns.datasets.load("shapes", masks=True)`` does. A layer without positions (a linear
     layer) is dissected with each input whole: a unit at or above its threshold marks
-    every pixel of that input.
+    every pixel of that input. ``causal=True`` checks every detector's label by silencing
+    it (causal.py); ``control="rotation"`` or ``"shuffled masks"`` runs a null baseline
+    (null.py) from `seed` instead of the real dissection.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -46,34 +52,43 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
         (4, '1')
     """
     single = isinstance(layers, str)
-    names = [layers] if single else list(layers)
+    if control not in (None, *CONTROLS):
+        raise ValueError(f"control must be one of {CONTROLS} or None, got {control!r}")
     dataset = as_dataset(concept_data)
-    concepts = list(getattr(dataset, "concepts", None) or [])
-    if len(dataset) == 0:
-        raise NeuronscopeError("the concept data are empty")
-    raw = next(iter(loader(dataset, 1)))
-    n_masks = masks_of(raw).shape[1]
-    first = move(batch_input(raw), model_device(model))
-    if len(concepts) != n_masks:
-        raise NeuronscopeError(f"the concept data name {len(concepts)} concepts (its "
-                               f"`concepts`) but give {n_masks} masks per item")
+    data = ShuffledMasks(dataset, seed) if control == "shuffled masks" else dataset
+    concepts, example = check_concepts(dataset)
     with eval_mode(model):
-        table = layer_table(model, first)
-        infos = [find_layer(model, table, name, single_call=True, layer_only=True)
-                 for name in names]
-        layer_names = [i.name for i in infos]
+        infos = [find_layer(model, layer_table(model, move(example, model_device(model))),
+                            name, single_call=True, layer_only=True)
+                 for name in ([layers] if single else list(layers))]
+        turn = ({i.name: rotation(i.n_units, seed) for i in infos} if control == "rotation"
+                else {})
         tops = {i.name: TopQuantile(i.n_units, len(dataset) * math.prod(i.shape[1:]),
-                                    quantile) for i in infos}
-        for outs, _ in batches(model, dataset, layer_names, batch_size, progress,
-                               "dissection: thresholds"):
+                                    quantile, seed=seed) for i in infos}
+        for outs, _ in batches(model, data, list(tops), batch_size, progress,
+                               "dissection: thresholds", turn):
             for name, out in outs.items():
                 tops[name].add(out)
         tallies = {n: IoUTally(t.thresholds(), len(concepts)) for n, t in tops.items()}
-        for outs, batch in batches(model, dataset, layer_names, batch_size, progress,
-                                   "dissection: IoU"):
+        shown = {i.name: TopInputs(i.n_units) for i in infos}
+        for outs, batch in batches(model, data, list(tops), batch_size, progress,
+                                   "dissection: IoU", turn):
             masks = masks_of(batch).float()  # once for every layer
             for name, out in outs.items():
                 tallies[name].add(out, masks)
+                shown[name].add(out)
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,
-                           iou_threshold, len(dataset)) for n, t in tallies.items()}
-    return found[layer_names[0]] if single else found
+                           iou_threshold, len(dataset), control=control or "",
+                           threshold_rate=tops[n].rate, coverage=t.coverage(),
+                           top=shown[n].indices)
+             for n, t in tallies.items()}
+    absent = next(iter(found.values())).absent
+    if len(absent) == len(concepts):
+        raise NeuronscopeError("no concept has a pixel in the concept data: every mask is "
+                               "empty, so no unit can be scored")
+    if absent:
+        logger.warning("%d concept(s) have no pixel in the concept data and label no unit: "
+                       "%s", len(absent), ", ".join(absent[:10]))
+    if causal and control != "rotation":  # a rotated "unit" is no unit one can silence
+        found = faithfulness(model, data, found, progress=progress, batch_size=batch_size)
+    return found[infos[0].name] if single else found

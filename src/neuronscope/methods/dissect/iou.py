@@ -28,6 +28,7 @@ class IoUTally:
         self.inter = torch.zeros(units, n_concepts, dtype=torch.float64)
         self.unit_area = torch.zeros(units, dtype=torch.float64)
         self.concept_area = torch.zeros(n_concepts, dtype=torch.float64)
+        self.pixels = 0
 
     def add(self, out: torch.Tensor, masks: torch.Tensor) -> None:
         """One batch: the layer's output [B, units, ...] and the masks [B, concepts, H, W]."""
@@ -47,12 +48,17 @@ class IoUTally:
         self.inter += torch.bmm(on, m.transpose(1, 2)).sum(0).double()
         self.unit_area += on.sum((0, 2)).double()
         self.concept_area += m.sum((0, 2)).double()
+        self.pixels += m.shape[0] * m.shape[2]
 
     def ious(self) -> torch.Tensor:
         """[units, concepts]: intersection / union over the dataset (0 where both are
         empty)."""
         union = self.unit_area[:, None] + self.concept_area[None, :] - self.inter
         return (self.inter / union.clamp_min(1)).float()
+
+    def coverage(self) -> torch.Tensor:
+        """[concepts]: each concept's share of all pixels of all inputs."""
+        return (self.concept_area / max(1, self.pixels)).float()
 
 
 def _weights(n: int, size: int) -> torch.Tensor:

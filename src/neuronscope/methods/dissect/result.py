@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from neuronscope.core.result import Result
+
+CONFIRMED_Z = 3.0  # a label is confirmed when silencing the unit takes away its
+# concept's evidence where the concept is, at three standard errors or more
 
 
 @dataclass
@@ -17,6 +21,16 @@ class Dissection(Result):
     IoU), that IoU, and its category (the part of the name before ":"); ``detectors``:
     the units whose best IoU reaches `iou_threshold`; ``thresholds[u]``: the activation
     threshold used for unit u; `iou` holds every unit's IoU with every concept.
+
+    After the causal check (``dissect(..., causal=True)``), ``faithfulness[u]`` is the
+    share of the network's evidence for unit u's concept that silencing u takes away where
+    the concept is (NaN: not checked) and ``causal_z[u]`` its z score; ``confirmed`` lists
+    the detectors with z >= 3. `control` names a null baseline ("rotation", "shuffled
+    masks"; empty for the real dissection). `threshold_rate` is the share of positions the
+    thresholds were taken from (1.0: exact; less: a uniform sample, thresholds.py).
+    ``coverage[k]`` is concept k's share of all pixels; ``absent`` names the concepts
+    with no pixel in the data: their IoU is 0 and they label no unit. ``top[u]`` indexes
+    the inputs of the concept data on which unit u peaks highest (8, best first).
 
     Example:
         >>> d = Dissection("conv1", ["color:red", "shape:circle"], torch.tensor([1.0, 2.0]),
@@ -33,6 +47,12 @@ class Dissection(Result):
     quantile: float
     iou_threshold: float
     n: int
+    faithfulness: torch.Tensor | None = None
+    causal_z: torch.Tensor | None = None
+    control: str = ""
+    threshold_rate: float = 1.0
+    coverage: torch.Tensor | None = None
+    top: torch.Tensor | None = None
 
     @property
     def concepts(self) -> list[str]:
@@ -56,3 +76,19 @@ class Dissection(Result):
         order = self.iou[unit].argsort(descending=True)[1:n + 1]
         return [(self.concept_names[int(k)], round(float(self.iou[unit, k]), 6))
                 for k in order]
+
+    @property
+    def absent(self) -> list[str]:
+        """The concepts with no pixel in any input (none when coverage is unknown)."""
+        if self.coverage is None:
+            return []
+        return [c for c, v in zip(self.concept_names, self.coverage.tolist(), strict=True)
+                if v == 0]
+
+    @property
+    def confirmed(self) -> list[int]:
+        """The detectors whose label the causal check confirms (z >= 3)."""
+        if self.causal_z is None:
+            return []
+        return [u for u in self.detectors
+                if not math.isnan(float(self.causal_z[u])) and self.causal_z[u] >= CONFIRMED_Z]

@@ -28,24 +28,66 @@ def masks_of(batch: Any) -> torch.Tensor:
     return masks.bool()
 
 
+def check_concepts(dataset: Any) -> tuple[list[str], Any]:
+    """(the concept names, the first item's input as a batch of one) of concept data, or
+    a clear error: empty data, items without masks, a number of masks that is not the
+    number of concepts, masks whose shape is not the image's (up to scale)."""
+    if len(dataset) == 0:
+        raise NeuronscopeError("the concept data are empty")
+    concepts = list(getattr(dataset, "concepts", None) or [])
+    raw = next(iter(loader(dataset, 1)))
+    masks, x = masks_of(raw), batch_input(raw)
+    if len(concepts) != masks.shape[1]:
+        raise NeuronscopeError(f"the concept data name {len(concepts)} concepts (its "
+                               f"`concepts`) but give {masks.shape[1]} masks per item")
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        (h, w), (mh, mw) = x.shape[-2:], masks.shape[-2:]
+        if abs(h * mw - w * mh) > max(h, w):  # a mask may be smaller, never another shape
+            raise NeuronscopeError(f"masks of {mh}x{mw} do not fit images of {h}x{w}: a "
+                                   "mask covers its image, at its size or scaled down")
+    return concepts, x
+
+
 def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
-            progress: bool, what: str) -> Iterator[tuple[dict[str, torch.Tensor], Any]]:
+            progress: bool, what: str, turn: dict[str, torch.Tensor] | None = None
+            ) -> Iterator[tuple[dict[str, torch.Tensor], Any]]:
     """(the layers' outputs, the batch) for every batch of `dataset`, in order; the outputs
-    are read by the caller before the next batch runs."""
+    are read by the caller before the next batch runs. A layer in `turn` has its channels
+    mixed by that matrix (the rotation control, null.py)."""
     from tqdm.auto import tqdm
+
+    from .null import rotate
 
     device = model_device(model)
     seen: dict[str, torch.Tensor] = {}
+    turn = turn or {}
 
     def keep(name: str, out: torch.Tensor) -> None:
-        seen[name] = out.detach()
+        seen[name] = rotate(out.detach(), turn[name]) if name in turn else out.detach()
 
     n = len(dataset)
     with tqdm(total=n, desc=what, unit="input", disable=not progress, leave=False,
               mininterval=0.5) as bar, torch.no_grad(), tap(model, layers, keep):
-        for batch in loader(dataset, batch_size):
+        for batch in _checked(loader(dataset, batch_size)):
             seen.clear()
             run_model(model, move(batch_input(batch), device))
             yield seen, batch
             bar.update(len(batch_input(batch)))
 
+
+
+def _checked(batches: Iterator[Any]) -> Iterator[Any]:
+    """The batches, with the collate error of items of different sizes made clear."""
+    it = iter(batches)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            if "stack expects" not in str(exc):
+                raise
+            raise NeuronscopeError(f"the items of the concept data differ in size ({exc}); "
+                                   "every image, and every item's masks, must have one "
+                                   "size") from exc
+        yield batch
