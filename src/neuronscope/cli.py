@@ -10,6 +10,8 @@
                                              the synthetic image each unit wants
     neuronscope ablate MODEL --data NAME --layer L --out DIR
                                              lesion study: importance, curves, selectivity
+    neuronscope dissect MODEL --concepts NAME|PATH [--layers L..] --out DIR
+                                             label units with concepts, checked causally
     neuronscope atlas MODEL --data NAME --out DIR   the microscope: a page per unit
     neuronscope serve DIR [--model MODEL]    browse it, and probe the model live
 
@@ -26,7 +28,7 @@ import logging
 import sys
 from typing import NoReturn
 
-from .commands import ablate, atlas, examples, models, visualize
+from .commands import ablate, atlas, dissect, examples, models, visualize
 from .core.errors import NeuronscopeError
 from .core.plugins import load_plugin
 
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (models, examples, visualize, ablate, atlas):
+    for module in (models, examples, visualize, ablate, dissect, atlas):
         module.add_parsers(sub)
     return parser
 

@@ -21,6 +21,12 @@ folder:PATH    your own image folder (class subfolders, or flat); any size   80/
                labelled with a model's class indices
 =============  ============================================================  ===========
 
+Concept data for network dissection (items ``{"image", "masks"}``, names in ``concepts``):
+``Shapes(masks=True)``; ``PixelColors(dataset)``, the colours of any images' pixels;
+``ConceptFolder(root)``, your own masks (images/, masks/<category>/<concept>/, labels.csv);
+``Broden(root)``, NetDissect's Broden folder; ``concept_data(source, model)`` picks one
+from a string ("shapes", "colors:NAME", or a folder).
+
 In a model's space: ``load(name, model=model)`` reads photos and folder:PATH at the size
 and normalization of the model's InputSpec (and labels WordNet-id subfolders with its
 classes); other image data are normalized when the model expects it (see
@@ -166,6 +172,10 @@ for _name, _factory in [
 ]:
     register(_name, _factory)
 
-from neuronscope.data.colors import COLOR_NAMES, PixelColors  # noqa: E402 - after the registry
+from neuronscope.data.broden import Broden  # noqa: E402 - after the registry
+from neuronscope.data.colors import COLOR_NAMES, PixelColors  # noqa: E402
+from neuronscope.data.concept_folder import ConceptFolder  # noqa: E402
+from neuronscope.data.concepts import concept_data  # noqa: E402
 
-__all__ = ["COLOR_NAMES", "FOLDER_PREFIX", "SPLITS", "PixelColors", "load", "names", "register"]
+__all__ = ["COLOR_NAMES", "FOLDER_PREFIX", "SPLITS", "Broden", "ConceptFolder", "PixelColors",
+           "concept_data", "load", "names", "register"]

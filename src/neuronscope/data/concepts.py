@@ -1,0 +1,77 @@
+"""Concept data for network dissection named by one string (what ``--concepts`` takes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from neuronscope.core.spec import InputSpec, input_spec
+from neuronscope.data.concept_files import ConceptDataError
+
+COLORS_PREFIX = "colors:"
+FORMS = (
+    "'shapes' (the shapes test split with its masks); "
+    "'colors:NAME' (pixel colours of any dataset, e.g. colors:photos or colors:folder:PATH); "
+    "a Broden folder (with index.csv); "
+    "a concept folder (with images/ and masks/ or labels.csv)"
+)
+
+
+def concept_data(source: str, model_or_spec: Any = None) -> Dataset:
+    """The concept data that `source` names, in the space of `model_or_spec` (a model or an
+    InputSpec: its input size and normalization) when given.
+
+    `source` is "shapes" (`~neuronscope.data.shapes.Shapes` test split with masks);
+    "colors:NAME" (`~neuronscope.data.colors.PixelColors` of dataset NAME, any name that
+    `neuronscope.data.load` takes, e.g. "colors:photos" or "colors:folder:PATH": every
+    image of photos and folders, the test split of other data); a folder
+    holding index.csv (`~neuronscope.data.broden.Broden`); or a folder holding images/ and
+    masks/ or labels.csv (`~neuronscope.data.concept_folder.ConceptFolder`).
+
+    Example:
+        >>> from neuronscope.core.spec import InputSpec
+        >>> ds = concept_data("colors:photos", InputSpec(shape=(3, 32, 32)))
+        >>> ds.concepts[8], ds[0]["masks"].shape
+        ('color:red', torch.Size([11, 32, 32]))
+        >>> concept_data("shapes").concepts[0]
+        'shape:circle'
+    """
+    from neuronscope import data
+
+    if not isinstance(source, str) or not source:
+        raise ConceptDataError(f"concept data are named by a string, got {source!r}; give {FORMS}")
+    if source == "shapes":
+        return data.load("shapes", "test", model=model_or_spec, masks=True)
+    if source.startswith(COLORS_PREFIX):
+        name = source[len(COLORS_PREFIX) :]
+        if not name:
+            raise ConceptDataError(
+                f"{source!r} names no dataset: give colors:NAME, e.g. "
+                "colors:photos or colors:folder:PATH"
+            )
+        whole = name == "photos" or name.startswith(data.FOLDER_PREFIX)  # every image;
+        split = "all" if whole else "test"  # built-in data with splits: the test split
+        return data.PixelColors(data.load(name, split, model=model_or_spec))
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        raise ConceptDataError(f"unknown concept data {source!r} (no such folder); give {FORMS}")
+    spec = (
+        model_or_spec
+        if isinstance(model_or_spec, InputSpec)
+        else (input_spec(model_or_spec) if model_or_spec is not None else None)
+    )
+    from neuronscope.data.fit import fit_options
+
+    options = fit_options("concepts", spec)
+    if (path / "index.csv").is_file():
+        return data.Broden(path, **options)
+    if (path / "images").is_dir() and (
+        (path / "masks").is_dir() or (path / "labels.csv").is_file()
+    ):
+        return data.ConceptFolder(path, **options)
+    raise ConceptDataError(
+        f"folder {source!r} is neither a Broden folder (no index.csv) nor a "
+        f"concept folder (no images/ with masks/ or labels.csv); give {FORMS}"
+    )
