@@ -19,7 +19,7 @@ from neuronscope.core.layers import eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device
 
 from .causal import faithfulness
-from .iou import IoUTally
+from .iou import IoUTally, concept_pixels
 from .null import CONTROLS, ShuffledMasks, rotation
 from .result import Dissection
 from .stream import batches, check_concepts, masks_of
@@ -73,9 +73,10 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
         shown = {i.name: TopInputs(i.n_units) for i in infos}
         for outs, batch in batches(model, data, list(tops), batch_size, progress,
                                    "dissection: IoU", turn):
-            masks = masks_of(batch).float()  # once for every layer
+            masks = masks_of(batch)
+            area = concept_pixels(masks)  # once for every layer
             for name, out in outs.items():
-                tallies[name].add(out, masks)
+                tallies[name].add(out, masks, area)
                 shown[name].add(out)
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,
                            iou_threshold, len(dataset), control=control or "",

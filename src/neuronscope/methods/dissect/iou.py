@@ -3,6 +3,8 @@ tallied over the whole dataset in one pass (Bau et al. 2017)."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -30,25 +32,40 @@ class IoUTally:
         self.concept_area = torch.zeros(n_concepts, dtype=torch.float64)
         self.pixels = 0
 
-    def add(self, out: torch.Tensor, masks: torch.Tensor) -> None:
-        """One batch: the layer's output [B, units, ...] and the masks [B, concepts, H, W]."""
+    def add(self, out: torch.Tensor, masks: torch.Tensor, area: torch.Tensor | None = None
+            ) -> None:
+        """One batch: the layer's output [B, units, ...] and the masks [B, concepts, H, W]
+        (`area`: each concept's pixels in the batch, `concept_pixels(masks)`, when the
+        caller tallies several layers on one batch).
+
+        Only the (input, unit) pairs whose map reaches the threshold somewhere are
+        upsampled (bilinear upsampling mixes values convexly: a map whose peak is below the
+        threshold is below it everywhere after), and the masks are read only at the pixels
+        that are on."""
         size = tuple(masks.shape[-2:])
         maps = out.float().cpu()
-        maps = maps.view(*maps.shape[:2], 1, 1) if maps.dim() == 2 else maps
-        if maps.dim() != 4:
+        if maps.dim() not in (2, 4):
             raise ValueError(f"dissection reads maps [B, units, H, W] or values [B, units], "
                              f"got {tuple(out.shape)}")
-        if tuple(maps.shape[-2:]) != size:
-            maps = upsample(maps, size) if maps.shape[-1] > 1 or maps.shape[-2] > 1 \
-                else maps.expand(-1, -1, *size)
-        thr = self.thresholds.view(1, -1, 1, 1)
-        on = (maps >= thr - 1e-5 * thr.abs().clamp_min(1)).flatten(2).float()  # [B, U, P]:
-        # a map at its threshold stays on after upsampling's rounding (a saturated unit)
-        m = masks.flatten(2).float()                                            # [B, K, P]
-        self.inter += torch.bmm(on, m.transpose(1, 2)).sum(0).double()
-        self.unit_area += on.sum((0, 2)).double()
-        self.concept_area += m.sum((0, 2)).double()
+        m = masks.flatten(2)                                                    # [B, K, P]
+        self.concept_area += (concept_pixels(masks) if area is None else area).double()
         self.pixels += m.shape[0] * m.shape[2]
+        low = self.thresholds - 1e-5 * self.thresholds.abs().clamp_min(1)  # a map at its
+        # threshold stays on after upsampling's rounding (a saturated unit)
+        if maps.dim() == 2:  # values: the unit marks its whole input or none of it
+            on = (maps >= low).double()                                         # [B, U]
+            self.inter += on.T @ m.float().sum(2).double()
+            self.unit_area += on.sum(0) * m.shape[2]
+            return
+        b, u = (maps.flatten(2).amax(2) >= low).nonzero(as_tuple=True)  # pairs that can
+        sel = maps[b, u]                                                   # be on [n, h, w]
+        if tuple(sel.shape[-2:]) != size:
+            sel = upsample(sel, size)
+        pair, pixel = (sel.flatten(1) >= low[u, None]).nonzero(as_tuple=True)  # on pixels:
+        # few (the top 0.5% of positions), so the masks are read only there
+        hit = m[b[pair], :, pixel]                                              # [on, K]
+        self.inter.index_add_(0, u[pair], hit.double())
+        self.unit_area += torch.bincount(u[pair], minlength=len(low)).double()
 
     def ious(self) -> torch.Tensor:
         """[units, concepts]: intersection / union over the dataset (0 where both are
@@ -61,6 +78,13 @@ class IoUTally:
         return (self.concept_area / max(1, self.pixels)).float()
 
 
+def concept_pixels(masks: torch.Tensor) -> torch.Tensor:
+    """[concepts]: each concept's pixels in a batch of masks [B, concepts, H, W] (summed as
+    float32, exact to 2^24 and 10 times faster than an integer sum of bools here)."""
+    return masks.flatten(2).float().sum((0, 2))
+
+
+@functools.lru_cache(maxsize=64)
 def _weights(n: int, size: int) -> torch.Tensor:
     """[size, n]: linear interpolation from n samples to size (align_corners=False)."""
     return F.interpolate(torch.eye(n).unsqueeze(0), size=size, mode="linear",
