@@ -43,7 +43,7 @@ demo: $(STAMP)
 		--out $(OUT)/atlas-efficientnet --layers $(EFFNET_ALL) --sections weights
 	$(OMP) $(BIN)/neuronscope atlas zoo:efficientnet-lite0 --data photos \
 		--out $(OUT)/atlas-efficientnet --layers $(EFFNET_LAYERS) \
-		--sections examples,dream,gallery --gallery $(EFFNET_GALLERY)
+		--sections examples,dream,gallery,dissect --gallery $(EFFNET_GALLERY)
 	$(OMP) $(BIN)/neuronscope serve $(OUT)/atlas $(OUT)/atlas-efficientnet \
 		--model zoo:shapes-cnn --model zoo:efficientnet-lite0 --port $(PORT)
 

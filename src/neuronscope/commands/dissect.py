@@ -25,14 +25,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-class _First(torch.utils.data.Subset):
-    """The first `n` items of concept data, with its concept names and spec."""
-
-    def __init__(self, data: Any, n: int) -> None:
-        super().__init__(data, range(min(n, len(data))))
-        self.concepts, self.spec = data.concepts, getattr(data, "spec", None)
-
-
 def _conv_layers(model: nn.Module, data: Any) -> list[str]:
     from ..core.data import first_batch
     from ..core.layers import layers
@@ -73,7 +65,7 @@ def _pictures(model: nn.Module, data: Any, found: dict[str, Any], folder: Path
 
 def cmd_dissect(args: argparse.Namespace) -> None:
     from ..core.layers import eval_mode
-    from ..data.concepts import concept_data
+    from ..data.concepts import First, concept_data
     from ..methods.dissect import CONTROLS, dissect
     from ..render.dissect import detector_bars
     from ..render.dissect_report import layer_rows, write_report
@@ -81,7 +73,7 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     out = writable_folder(args.out)
     model = load(args, need_spec=False)
     data = concept_data(args.concepts, model)
-    data = _First(data, args.limit) if args.limit else data
+    data = First(data, args.limit) if args.limit else data
     layers = args.layers or _conv_layers(model, data)
     options = dict(quantile=args.quantile, iou_threshold=args.iou_threshold, seed=args.seed,
                    batch_size=args.batch_size)

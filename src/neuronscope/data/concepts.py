@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
+from neuronscope.core.data import batch_input, batch_labels
+from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec, input_spec
 from neuronscope.data.concept_files import ConceptDataError
 
@@ -75,3 +77,34 @@ def concept_data(source: str, model_or_spec: Any = None) -> Dataset:
         f"folder {source!r} is neither a Broden folder (no index.csv) nor a "
         f"concept folder (no images/ with masks/ or labels.csv); give {FORMS}"
     )
+
+
+class OwnMasks(Dataset):
+    """Data that name their concepts and draw an item's masks on request
+    (``concept_masks(i)``, as `~neuronscope.data.shapes.Shapes` loaded without masks), as
+    concept data: items ``{"image", "masks", "label"}`` (the label when the item has one)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data, self.concepts = data, list(data.concepts)
+        self.spec, self.classes = getattr(data, "spec", None), getattr(data, "classes", None)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.data[i]
+        out = {"image": batch_input(item), "masks": self.data.concept_masks(i)}
+        try:
+            out["label"] = batch_labels(item)
+        except NeuronscopeError:
+            pass
+        return out
+
+
+class First(Subset):
+    """The first `n` items of concept data, with its concepts, spec and classes."""
+
+    def __init__(self, data: Any, n: int) -> None:
+        super().__init__(data, range(min(n, len(data))))
+        self.concepts = data.concepts
+        self.spec, self.classes = getattr(data, "spec", None), getattr(data, "classes", None)
