@@ -8,7 +8,7 @@ is a detector of that concept."""
 from __future__ import annotations
 
 import logging
-import math
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -19,11 +19,10 @@ from neuronscope.core.layers import eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device
 
 from .causal import faithfulness
-from .iou import IoUTally, concept_pixels
 from .null import CONTROLS, ShuffledMasks, rotation
 from .result import Dissection
-from .stream import batches, check_concepts, masks_of
-from .thresholds import TopInputs, TopQuantile
+from .run import Passes
+from .stream import check_concepts
 
 __all__ = ["CONTROLS", "Dissection", "dissect", "faithfulness"]
 logger = logging.getLogger(__name__)
@@ -31,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, causal: bool = False, control: str | None = None,
-            seed: int = 0, batch_size: int = 64, progress: bool = True) -> Any:
+            seed: int = 0, batch_size: int = 64, progress: bool = True,
+            checkpoint: str | Path | None = None, checkpoint_every: int = 20) -> Any:
     """Label every unit of `layers` (a name, or a list of names: one `Dissection` or a
     dict of them) with the concept its top activations overlap most.
 
@@ -41,7 +41,10 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     layer) is dissected with each input whole: a unit at or above its threshold marks
     every pixel of that input. ``causal=True`` checks every detector's label by silencing
     it (causal.py); ``control="rotation"`` or ``"shuffled masks"`` runs a null baseline
-    (null.py) from `seed` instead of the real dissection.
+    (null.py) from `seed` instead of the real dissection. With `checkpoint` (a file) a
+    long dissection saves its state every `checkpoint_every` batches and resumes there
+    when run again; under ``torchrun`` every rank takes its share of the batches and all
+    return the result of one process (run.py).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -63,21 +66,11 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
                  for name in ([layers] if single else list(layers))]
         turn = ({i.name: rotation(i.n_units, seed) for i in infos} if control == "rotation"
                 else {})
-        tops = {i.name: TopQuantile(i.n_units, len(dataset) * math.prod(i.shape[1:]),
-                                    quantile, seed=seed) for i in infos}
-        for outs, _ in batches(model, data, list(tops), batch_size, progress,
-                               "dissection: thresholds", turn):
-            for name, out in outs.items():
-                tops[name].add(out)
-        tallies = {n: IoUTally(t.thresholds(), len(concepts)) for n, t in tops.items()}
-        shown = {i.name: TopInputs(i.n_units) for i in infos}
-        for outs, batch in batches(model, data, list(tops), batch_size, progress,
-                                   "dissection: IoU", turn):
-            masks = masks_of(batch)
-            area = concept_pixels(masks)  # once for every layer
-            for name, out in outs.items():
-                tallies[name].add(out, masks, area)
-                shown[name].add(out)
+        settings = {"quantile": quantile, "batch_size": batch_size, "seed": seed,
+                    "control": control or "", "concepts": concepts, "turn": turn}
+        passes = Passes(model, data, infos, settings, checkpoint, checkpoint_every)
+        passes.run(progress)
+    tops, tallies, shown = passes.tops, passes.tallies, passes.shown
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,
                            iou_threshold, len(dataset), control=control or "",
                            threshold_rate=tops[n].rate, coverage=t.coverage(),

@@ -67,6 +67,19 @@ class IoUTally:
         self.inter.index_add_(0, u[pair], hit.double())
         self.unit_area += torch.bincount(u[pair], minlength=len(low)).double()
 
+    def state(self) -> dict[str, torch.Tensor]:
+        """The running sums, as tensors (to save, or to add another shard's to)."""
+        return {"inter": self.inter, "unit_area": self.unit_area,
+                "concept_area": self.concept_area,
+                "pixels": torch.tensor([self.pixels], dtype=torch.float64)}
+
+    def absorb(self, state: dict[str, torch.Tensor]) -> None:
+        """Add the sums of `state` (another shard's, or a checkpoint's)."""
+        self.inter += state["inter"]
+        self.unit_area += state["unit_area"]
+        self.concept_area += state["concept_area"]
+        self.pixels += int(state["pixels"][0])
+
     def ious(self) -> torch.Tensor:
         """[units, concepts]: intersection / union over the dataset (0 where both are
         empty)."""

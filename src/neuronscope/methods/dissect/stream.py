@@ -3,6 +3,7 @@ batch (the dissection's thresholds pass and its IoU pass both run on it)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,11 +50,13 @@ def check_concepts(dataset: Any) -> tuple[list[str], Any]:
 
 
 def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
-            progress: bool, what: str, turn: dict[str, torch.Tensor] | None = None
-            ) -> Iterator[tuple[dict[str, torch.Tensor], Any]]:
-    """(the layers' outputs, the batch) for every batch of `dataset`, in order; the outputs
-    are read by the caller before the next batch runs. A layer in `turn` has its channels
-    mixed by that matrix (the rotation control, null.py)."""
+            progress: bool, what: str, turn: dict[str, torch.Tensor] | None = None,
+            ids: list[int] | None = None
+            ) -> Iterator[tuple[dict[str, torch.Tensor], Any, int]]:
+    """(the layers' outputs, the batch, its number) for the batches numbered `ids` (all by
+    default) of `dataset`, in order; the outputs are read by the caller before the next
+    batch runs. A layer in `turn` has its channels mixed by that matrix (the rotation
+    control, null.py)."""
     from tqdm.auto import tqdm
 
     from .null import rotate
@@ -61,19 +64,20 @@ def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
     device = model_device(model)
     seen: dict[str, torch.Tensor] = {}
     turn = turn or {}
+    n = len(dataset)
+    ids = list(range(math.ceil(n / batch_size))) if ids is None else ids
+    items = [i for b in ids for i in range(b * batch_size, min(n, (b + 1) * batch_size))]
 
     def keep(name: str, out: torch.Tensor) -> None:
         seen[name] = rotate(out.detach(), turn[name]) if name in turn else out.detach()
 
-    n = len(dataset)
-    with tqdm(total=n, desc=what, unit="input", disable=not progress, leave=False,
+    with tqdm(total=len(items), desc=what, unit="input", disable=not progress, leave=False,
               mininterval=0.5) as bar, torch.no_grad(), tap(model, layers, keep):
-        for batch in _checked(loader(dataset, batch_size)):
+        for b, batch in zip(ids, _checked(loader(dataset, batch_size, items)), strict=False):
             seen.clear()
             run_model(model, move(batch_input(batch), device))
-            yield seen, batch
+            yield seen, batch, b
             bar.update(len(batch_input(batch)))
-
 
 
 def _checked(batches: Iterator[Any]) -> Iterator[Any]:

@@ -39,13 +39,19 @@ class TopQuantile:
         self.rate = 1.0 if k <= most else most / k
         self.k = min(k, most)
         self.top = torch.full((units, 0), -math.inf)
-        self._gen = torch.Generator().manual_seed(seed)
+        self.seed = seed
 
-    def add(self, out: torch.Tensor) -> None:
-        """One batch of the layer's output [B, units, ...]."""
+    def add(self, out: torch.Tensor, key: int = 0) -> None:
+        """One batch of the layer's output [B, units, ...]; `key` (the batch's number)
+        seeds its sample, so that shards and resumed runs sample as one pass does."""
         values = out.float().transpose(0, 1).reshape(out.shape[1], -1).cpu()
         if self.rate < 1.0:
-            values = values[:, torch.rand(values.shape[1], generator=self._gen) < self.rate]
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
+            values = values[:, torch.rand(values.shape[1], generator=gen) < self.rate]
+        self.merge(values)
+
+    def merge(self, values: torch.Tensor) -> None:
+        """Take in more values [units, m] (another shard's top, say)."""
         both = torch.cat([self.top, values], dim=1)
         self.top = both.topk(min(self.k, both.shape[1]), dim=1).values
 
@@ -60,22 +66,27 @@ class TopInputs:
 
     Example:
         >>> t = TopInputs(units=1, k=2)
-        >>> t.add(torch.tensor([[[0.0, 3.0]], [[5.0, 1.0]], [[2.0, 2.0]]]))  # 3 inputs
+        >>> t.add(torch.tensor([[[0.0, 3.0]], [[5.0, 1.0]], [[2.0, 2.0]]]))  # inputs 0-2
         >>> t.indices.tolist()
         [[1, 0]]
     """
 
     def __init__(self, units: int, k: int = 8) -> None:
-        self.k, self.seen = k, 0
+        self.k = k
         self.values = torch.full((units, 0), -math.inf)
         self.indices = torch.zeros((units, 0), dtype=torch.long)
 
-    def add(self, out: torch.Tensor) -> None:
-        """One batch of the layer's output [B, units, ...]."""
+    def add(self, out: torch.Tensor, start: int = 0) -> None:
+        """One batch of the layer's output [B, units, ...], whose first input is item
+        `start` of the data."""
         peak = out.float().flatten(2).amax(2).T.cpu() if out.dim() > 2 else out.float().T.cpu()
-        index = torch.arange(self.seen, self.seen + out.shape[0]).expand_as(peak)
-        self.seen += out.shape[0]
-        values = torch.cat([self.values, peak], 1)
-        best = values.topk(min(self.k, values.shape[1]), dim=1)
-        self.values = best.values
-        self.indices = torch.cat([self.indices, index], 1).gather(1, best.indices)
+        self.merge(peak, torch.arange(start, start + out.shape[0]).expand_as(peak))
+
+    def merge(self, values: torch.Tensor, indices: torch.Tensor) -> None:
+        """Take in more (value, input) pairs [units, m]; ties go to the lower input."""
+        values = torch.cat([self.values, values], 1)
+        indices = torch.cat([self.indices, indices], 1)
+        order = indices.argsort(dim=1, stable=True)
+        values, indices = values.gather(1, order), indices.gather(1, order)
+        best = values.argsort(dim=1, descending=True, stable=True)[:, :self.k]
+        self.values, self.indices = values.gather(1, best), indices.gather(1, best)

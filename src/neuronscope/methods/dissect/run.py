@@ -1,0 +1,135 @@
+"""The two passes of a dissection, shared by the processes of a job and resumable.
+
+Under torch.distributed (``torchrun``) each rank reads batches rank, rank + world, ...;
+after the thresholds pass the ranks pool their top values (the top k of a union is the
+top k of the parts' top k), after the IoU pass they add their sums (counts of pixels:
+exact in float64), so every rank ends with the result of one process. With `checkpoint`
+(a file; ``NAME.rankR`` per rank) the state is saved every `every` batches and after the
+first pass; a rerun of the same job (same model, data and settings) resumes there and
+ends in the same result, and a checkpoint of another job is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuronscope.core import store
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.fingerprint import model_fingerprint, quick_fingerprint
+from neuronscope.core.ranks import Ranks
+
+from .iou import IoUTally, concept_pixels
+from .stream import batches, masks_of
+from .thresholds import TopInputs, TopQuantile
+
+FORMAT = "neuronscope.dissect-checkpoint"
+
+
+class Passes:
+    """This rank's share of a dissection's two passes over `data` for `infos`' layers."""
+
+    def __init__(self, model: Any, data: Any, infos: list[Any], settings: dict[str, Any],
+                 checkpoint: str | Path | None, every: int) -> None:
+        self.model, self.data, self.settings, self.every = model, data, settings, every
+        self.ranks = Ranks.current()
+        self.bs, n = settings["batch_size"], len(data)
+        self.mine = list(range(self.ranks.rank, math.ceil(n / self.bs), self.ranks.world))
+        self.tops = {i.name: TopQuantile(i.n_units, n * math.prod(i.shape[1:]),
+                                         settings["quantile"], seed=settings["seed"])
+                     for i in infos}
+        self.config = {**{k: v for k, v in settings.items() if k != "turn"},
+                       "layers": list(self.tops), "n": n, "model": model_fingerprint(model),
+                       "data": quick_fingerprint(data)}
+        self.ranks.same({"config": self.config}, "dissection settings")
+        self.path = None if checkpoint is None else Path(checkpoint)
+        if self.path is not None and self.ranks.world > 1:
+            self.path = self.path.with_name(f"{self.path.name}.rank{self.ranks.rank}")
+        self.stage, self.done = "thresholds", 0
+        self.tallies: dict[str, IoUTally] = {}
+        self.shown = {name: TopInputs(len(t.top)) for name, t in self.tops.items()}
+        self._resume()
+
+    def run(self, progress: bool) -> None:
+        """Both passes (from where a checkpoint left off); then every rank holds the
+        pooled thresholds, tallies and top inputs."""
+        turn, layers = self.settings.get("turn") or {}, list(self.tops)
+        if self.stage == "thresholds":
+            for outs, _, b in batches(self.model, self.data, layers, self.bs, progress,
+                                      "dissection: thresholds", turn, self.mine[self.done:]):
+                for name, out in outs.items():
+                    self.tops[name].add(out, key=b)
+                self._step()
+            for top in self.tops.values():  # pool the ranks. top values
+                parts = self.ranks.all_gather(top.top)
+                top.top = torch.full((len(top.top), 0), -math.inf)
+                for part in parts:
+                    top.merge(part)
+            self.stage, self.done = "iou", 0
+            self._start_tallies()
+            self._save()
+        for outs, batch, b in batches(self.model, self.data, layers, self.bs, progress,
+                                      "dissection: IoU", turn, self.mine[self.done:]):
+            masks = masks_of(batch)
+            area = concept_pixels(masks)  # once for every layer
+            for name, out in outs.items():
+                self.tallies[name].add(out, masks, area)
+                self.shown[name].add(out, start=b * self.bs)
+            self._step()
+        self._pool()
+
+    def _start_tallies(self) -> None:
+        k = len(self.settings["concepts"])
+        self.tallies = {n: IoUTally(t.thresholds(), k) for n, t in self.tops.items()}
+
+    def _pool(self) -> None:
+        mine = {n: ({k: v.clone() for k, v in t.state().items()}, self.shown[n].values,
+                    self.shown[n].indices) for n, t in self.tallies.items()}
+        for n, tally in self.tallies.items():
+            tally.inter.zero_(), tally.unit_area.zero_(), tally.concept_area.zero_()
+            tally.pixels = 0
+            self.shown[n] = TopInputs(len(tally.thresholds))
+        for part in self.ranks.all_gather(mine):
+            for n, (state, values, indices) in part.items():
+                self.tallies[n].absorb(state)
+                self.shown[n].merge(values, indices)
+
+    def _step(self) -> None:
+        self.done += 1
+        if self.path is not None and self.done % self.every == 0:
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tensors = {f"top/{n}": t.top for n, t in self.tops.items()}
+        for n, tally in self.tallies.items():
+            tensors.update({f"{k}/{n}": v for k, v in tally.state().items()})
+            tensors.update({f"shown/{n}": self.shown[n].values,
+                            f"shown_index/{n}": self.shown[n].indices})
+        meta = {"config": self.config, "stage": self.stage, "done": self.done}
+        store.save(self.path, tensors, meta, FORMAT, 1)
+
+    def _resume(self) -> None:
+        if self.path is None or not self.path.is_file():
+            return
+        tensors, meta = store.load(self.path, FORMAT, 1)
+        if meta.get("config") != self.config:
+            differ = sorted(k for k in self.config if meta.get("config", {}).get(k)
+                            != self.config[k])
+            raise NeuronscopeError(
+                f"checkpoint {self.path} belongs to another dissection (it differs in "
+                f"{', '.join(differ)}; 'model' and 'data' are fingerprints); delete it or "
+                "give another checkpoint path")
+        self.stage, self.done = meta["stage"], int(meta["done"])
+        for n, top in self.tops.items():
+            top.top = tensors[f"top/{n}"]
+        if self.stage == "iou":
+            self._start_tallies()
+            for n, tally in self.tallies.items():
+                tally.absorb({k: tensors[f"{k}/{n}"] for k in tally.state()})
+                self.shown[n].values = tensors[f"shown/{n}"]
+                self.shown[n].indices = tensors[f"shown_index/{n}"]
