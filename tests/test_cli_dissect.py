@@ -32,9 +32,10 @@ def test_dissect_writes_results_pictures_and_a_report(tmp_path: Path,
     out = tmp_path / "out"
     code = main(["dissect", f"{tmp_path / 'net.py'}:build", "--input-shape", "3,64,64",
                  "--concepts", "shapes", "--layers", "1", "3", "--limit", "100",
-                 "--out", str(out)])
+                 "--checkpoint", str(tmp_path / "ck"), "--device", "cpu", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert (tmp_path / "ck").is_file()  # the state, to resume from
     assert "over 100 inputs" in printed and "rotation" in printed and "report:" in printed
     first = Dissection.load(out / "dissection" / "1.safetensors")
     assert first.concepts[0] == "color:red" and first.ious[0] > 0.5 and first.n == 100

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .common import load, model_args, nonnegative_int, positive_int, writable_folder
+from .launch import device_name, pick_device, processes
 
 
 def _fraction(text: str) -> float:
@@ -71,15 +72,20 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     from ..render.dissect_report import layer_rows, write_report
 
     out = writable_folder(args.out)
-    model = load(args, need_spec=False)
+    device = pick_device(args.device)
+    model = load(args, need_spec=False).to(device)
     data = concept_data(args.concepts, model)
     data = First(data, args.limit) if args.limit else data
     layers = args.layers or _conv_layers(model, data)
     options = dict(quantile=args.quantile, iou_threshold=args.iou_threshold, seed=args.seed,
                    batch_size=args.batch_size)
-    found = dissect(model, data, layers, causal=not args.no_causal, **options)
-    controls = {} if args.no_controls else {
-        c: dissect(model, data, layers, control=c, **options) for c in CONTROLS}
+    with processes(device) as ranks:
+        found = dissect(model, data, layers, causal=not args.no_causal,
+                        checkpoint=args.checkpoint, **options)
+        controls = {} if args.no_controls else {
+            c: dissect(model, data, layers, control=c, **options) for c in CONTROLS}
+        if not ranks.writer:
+            return
     for name, d in found.items():
         d.save(out / "dissection" / f"{_slug(name)}.safetensors")
         for c, control in controls.items():
@@ -131,5 +137,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="use only the first N inputs of the concept data (a quick look)")
     p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--checkpoint", metavar="FILE", help="save the dissection's state here as "
+                   "it goes; run the same command again to resume after an interruption")
+    p.add_argument("--device", type=device_name,
+                   help="cpu, cuda or cuda:N (default: CUDA when there is a GPU); under "
+                   "torchrun the processes share the passes")
     p.add_argument("--out", default="neuronscope-out/dissect", help="output folder")
     p.set_defaults(func=cmd_dissect)
