@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec
@@ -89,14 +88,9 @@ def test_size_crop_and_normalization(folder: Path) -> None:
 
 
 def test_dissection_labels_a_red_unit_red(folder: Path) -> None:
-    torch.manual_seed(0)
-    conv = nn.Conv2d(3, 2, 1)
-    with torch.no_grad():
-        conv.weight[1] = torch.randn(3, 1, 1) * 0.05
-        conv.weight[0] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1) * 20
-        conv.bias.copy_(torch.tensor([-20 * 0.45, 0.0]))
-    model = nn.Sequential(conv, nn.Hardtanh(0.0, 1.0)).eval()
-    d = dissect(model, ConceptFolder(folder, size=16), "1", progress=False)
+    from .test_broden import red_unit
+
+    d = dissect(red_unit(), ConceptFolder(folder, size=16), "1", progress=False)
     assert d.concepts[0] == "color:red" and d.ious[0] > 0.9 and 0 in d.detectors
 
 
