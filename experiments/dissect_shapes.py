@@ -66,7 +66,7 @@ def shapes(n: int, seeds: int) -> None:
     total, rotated = (sum(len(d.detectors) for d in found.values()),
                       statistics.mean(sum(len(d.detectors) for d in t.values()) for t in turned))
     print(f"\nall layers: {total} detectors; after rotation {rotated:.1f} "
-          f"({100 * (1 - rotated / total):+.0f}% fewer)")
+          f"({100 * (1 - rotated / total):.0f}% fewer)")
 
 
 def real() -> None:

@@ -59,6 +59,17 @@ def test_dissect_takes_every_convolution_by_default(tmp_path: Path) -> None:
     assert _conv_layers(model, Shapes("test", n=2, masks=True)) == ["0", "2"]
 
 
+def test_a_report_says_what_was_not_run(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(textwrap.dedent(NET_FILE))
+    out = tmp_path / "out"
+    assert main(["dissect", f"{tmp_path / 'net.py'}:build", "--input-shape", "3,32,32",
+                 "--concepts", "shapes", "--layers", "1", "--limit", "30", "--no-causal",
+                 "--no-controls", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "causal check was not run" in page and "No control was run" in page
+    assert Dissection.load(out / "dissection" / "1.safetensors").n == 30
+
+
 def test_dissect_refuses_unknown_concept_data(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "net.py").write_text(textwrap.dedent(NET_FILE))

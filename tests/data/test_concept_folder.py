@@ -106,6 +106,10 @@ def test_errors_are_named(folder: Path, tmp_path: Path) -> None:
     (folder / "images" / "zebra.png").write_bytes((folder / "images" / "a.png").read_bytes())
     with pytest.raises(ConceptDataError, match="mask .*zebra.png.* cannot be read"):
         ConceptFolder(folder)
+    Image.new("L", (10, 14), 255).save(folder / "masks" / "color" / "red" / "zebra.png")
+    with pytest.raises(ConceptDataError, match="zebra.png is 10x14 pixels but its image "
+                       "zebra.png is 16x16"):  # never stretched onto other pixels
+        ConceptFolder(folder)
     (folder / "masks" / "color" / "red" / "zebra.png").unlink()
     (folder / "masks" / "shape" / "none").mkdir(parents=True)
     Image.new("L", (16, 16), 0).save(folder / "masks" / "shape" / "none" / "a.png")
@@ -133,9 +137,12 @@ def test_concept_data_resolves_each_form(folder: Path, tmp_path: Path) -> None:
     colors = concept_data(f"colors:folder:{folder / 'images'}", spec)
     assert isinstance(colors, PixelColors) and colors[0]["masks"].shape == (11, 8, 8)
     assert bool(colors[0]["masks"][colors.concepts.index("color:red"), 0, 0])
-    shapes = concept_data("shapes", spec)
+    shapes = concept_data("shapes", InputSpec(shape=(3, 32, 32), mean=spec.mean, std=spec.std))
     assert "color:red" in shapes.concepts and shapes.spec.mean == spec.mean
     assert float(shapes[0]["image"].min()) < 0  # normalized for the model
+    assert shapes[0]["image"].shape == (3, 32, 32) and shapes[0]["masks"].shape[1:] == (32, 32)
+    with pytest.raises(ConceptDataError, match="square RGB"):  # drawn at the model's size
+        concept_data("shapes", InputSpec(shape=(3, 32, 48)))
     (tmp_path / "plain").mkdir()
     for bad in ("nowhere/at/all", str(tmp_path / "plain"), "colors:"):
         with pytest.raises(NeuronscopeError, match="colors:"):

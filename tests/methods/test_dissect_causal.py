@@ -150,6 +150,9 @@ def test_bad_concept_data_is_refused_or_documented(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         d = dissect(model, Items([half] * 3, ["x:a", "x:b"]), "0", progress=False)
     assert d.absent == ["x:b"] and (d.iou[:, 1] == 0).all() and "x:b" in caplog.text
+    assert "rests on very few inputs" in caplog.text  # 3 inputs of 16x16: 2 positions
+    with pytest.raises(ValueError, match="iou_threshold"):
+        dissect(model, Items([half] * 3, ["x:a", "x:b"]), "0", iou_threshold=2, progress=False)
     with pytest.raises(NeuronscopeError, match="no concept has a pixel"):
         dissect(model, Items([~full] * 2, ["a", "b"]), "0", progress=False)
     small = dissect(model, Items([full[:, ::2, ::2]] * 2, ["a", "b"]), "0", progress=False)

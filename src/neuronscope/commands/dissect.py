@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .common import load, model_args, nonnegative_int, positive_int, writable_folder
+from .inputs import check_fits
 from .launch import device_name, pick_device, processes
 
 
@@ -76,6 +77,7 @@ def cmd_dissect(args: argparse.Namespace) -> None:
     model = load(args, need_spec=False).to(device)
     data = concept_data(args.concepts, model)
     data = First(data, args.limit) if args.limit else data
+    check_fits(model, data, args.model, args.concepts)
     layers = args.layers or _conv_layers(model, data)
     options = dict(quantile=args.quantile, iou_threshold=args.iou_threshold, seed=args.seed,
                    batch_size=args.batch_size)
@@ -124,7 +126,8 @@ def add_parsers(sub: Any) -> None:
                    "(the pixel colours of any dataset, e.g. colors:photos), a Broden folder "
                    "(index.csv) or a concept folder (images/ and masks/)")
     p.add_argument("--layers", nargs="+", metavar="LAYER",
-                   help="layers to dissect (default: every convolution)")
+                   help="layers to dissect (default: every convolution, its raw output "
+                   "before any normalization or activation)")
     p.add_argument("--quantile", type=_fraction, default=0.005,
                    help="each unit's threshold: its top quantile (default 0.005)")
     p.add_argument("--iou-threshold", type=_fraction, default=0.04,

@@ -52,11 +52,19 @@ def read_pixels(path: Path, what: str) -> np.ndarray:
         ) from exc
 
 
-def read_mask(path: Path, height: int, width: int) -> np.ndarray:
+def read_mask(path: Path, height: int, width: int, image: Path | None = None) -> np.ndarray:
     """Mask file `path` as bool [height, width] (cropped and resized as its image is): a
     pixel is inside when its value is not 0 (in any colour channel; a transparent pixel, in
-    an image with alpha, is outside)."""
+    an image with alpha, is outside). With `image`, a mask of another size than that
+    image's is refused (it would be stretched onto other pixels)."""
     arr = read_pixels(path, "mask")
+    if image is not None:
+        with Image.open(image) as img:
+            w, h = img.size
+        if arr.shape[:2] != (h, w):
+            raise ConceptDataError(f"mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but "
+                                   f"its image {image.name} is {w}x{h}: a mask has its "
+                                   "image's size")
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         arr = arr[..., :-1].any(2) & (arr[..., -1] > 0)
     elif arr.ndim == 3:

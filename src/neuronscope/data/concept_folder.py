@@ -7,7 +7,7 @@
     root/labels.csv                               (optional) lines "<stem>,<category>:<concept>"
                                                   for concepts of a whole image (a scene)
 
-A mask has its image's size (or at least its aspect ratio): it is cropped and resized as
+A mask has its image's size (another size is refused by name): it is cropped and resized as
 the image is, by nearest neighbour. Use a lossless format (PNG) for masks: JPEG noise is
 non-zero.
 """
@@ -64,7 +64,8 @@ class ConceptFolder(ConceptImages):
                 "<concept>/<stem>.png or image labels in labels.csv"
             )
         marked = {  # every mask is read once here, so an unreadable one is named now
-            c: [read_mask(f, self.height, self.width).any() for f in files.values()]
+            c: [read_mask(f, self.height, self.width, self.files[i]).any()
+                for i, f in files.items()]
             for c, files in self.mask_files.items()
         }
         empty = [c for c in self.concepts if not self.whole.get(c) and not any(marked.get(c, []))]

@@ -14,7 +14,7 @@ from neuronscope.data.concept_files import ConceptDataError
 
 COLORS_PREFIX = "colors:"
 FORMS = (
-    "'shapes' (the shapes test split with its masks); "
+    "'shapes' (the shapes test split with its masks, at the model's input size); "
     "'colors:NAME' (pixel colours of any dataset, e.g. colors:photos or colors:folder:PATH); "
     "a Broden folder (with index.csv); "
     "a concept folder (with images/ and masks/ or labels.csv)"
@@ -44,8 +44,17 @@ def concept_data(source: str, model_or_spec: Any = None) -> Dataset:
 
     if not isinstance(source, str) or not source:
         raise ConceptDataError(f"concept data are named by a string, got {source!r}; give {FORMS}")
-    if source == "shapes":
-        return data.load("shapes", "test", model=model_or_spec, masks=True)
+    spec = (
+        model_or_spec
+        if isinstance(model_or_spec, InputSpec)
+        else (input_spec(model_or_spec) if model_or_spec is not None else None)
+    )
+    if source == "shapes":  # drawn at the model's input size (the scenes are square)
+        shape = tuple(spec.shape) if spec is not None else (3, 64, 64)
+        if len(shape) != 3 or shape[0] != 3 or shape[1] != shape[2]:
+            raise ConceptDataError(f"shapes scenes are square RGB images; this model takes "
+                                   f"inputs of {shape}: give concept data of its own")
+        return data.load("shapes", "test", model=model_or_spec, masks=True, size=shape[1])
     if source.startswith(COLORS_PREFIX):
         name = source[len(COLORS_PREFIX) :]
         if not name:
@@ -59,11 +68,6 @@ def concept_data(source: str, model_or_spec: Any = None) -> Dataset:
     path = Path(source).expanduser()
     if not path.is_dir():
         raise ConceptDataError(f"unknown concept data {source!r} (no such folder); give {FORMS}")
-    spec = (
-        model_or_spec
-        if isinstance(model_or_spec, InputSpec)
-        else (input_spec(model_or_spec) if model_or_spec is not None else None)
-    )
     from neuronscope.data.fit import fit_options
 
     options = fit_options("concepts", spec)

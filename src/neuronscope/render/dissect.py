@@ -18,6 +18,10 @@ from .plots import _figure, _save
 LINE = (1.0, 0.9, 0.0)  # the contour: bright yellow, 2 px inside the region ...
 EDGE = (0.0, 0.0, 0.0)  # ... between two dark 1 px lines, so it reads on any image
 DIM = 0.55  # brightness outside the region
+CATEGORY_COLOURS = {  # one colour per category in every chart (Broden's six, and shapes')
+    "color": "C1", "shape": "C0", "texture": "C2", "object": "C3", "part": "C4",
+    "material": "C5", "scene": "C6",
+}
 
 
 def _dilate(m: torch.Tensor, r: int) -> torch.Tensor:
@@ -120,7 +124,7 @@ def detector_bars(
 
     rows = counts(dissections)
     cats = list(dict.fromkeys(c for r in rows for c in r["by_category"]))
-    palette = [f"C{i % 10}" for i in range(len(cats))]
+    palette = [CATEGORY_COLOURS.get(c, f"C{(7 + i) % 10}") for i, c in enumerate(cats)]
     fig, ax = _figure(1, 2, (max(3.5, 0.9 * len(rows) + 1.5), 3.8))
     xs = list(range(len(rows)))
     for a, key, total, ylabel in (

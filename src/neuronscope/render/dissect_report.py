@@ -29,7 +29,7 @@ def layer_rows(found: Mapping[str, Any], controls: Mapping[str, Mapping[str, Any
         >>> d = Dissection("conv1", ["color:red"], torch.ones(2), torch.tensor([[0.5], [0.0]]),
         ...                0.005, 0.04, 10)
         >>> layer_rows({"conv1": d}, {"rotation": {"conv1": d}})
-        [['conv1', 2, 1, '1 (color 1)', 1, '-']]
+        [['conv1', 2, 1, '1 (color 1)', '1 (1 unique)', 'not run']]
     """
     rows = []
     for c in counts(found):
@@ -37,12 +37,34 @@ def layer_rows(found: Mapping[str, Any], controls: Mapping[str, Mapping[str, Any
         cats = ", ".join(f"{k} {v}" for k, v in c["by_category"].items() if v)
         scored = ([u for u in d.detectors if not math.isnan(float(d.faithfulness[u]))]
                   if d.faithfulness is not None else [])
-        causal = f"{len(d.confirmed)} of {len(scored)}" if scored else "-"
+        causal = ("not run" if d.faithfulness is None else
+                  f"{len(d.confirmed)} of {len(scored)}" if scored else "-")
         rows.append([c["layer"], c["units"], c["detectors"],
                      f"{c['unique']} ({cats})" if cats else "0",
-                     *[len(control[c["layer"]].detectors) for control in controls.values()],
+                     *[_control(control[c["layer"]]) for control in controls.values()],
                      causal])
     return rows
+
+
+def _control(d: Any) -> str:
+    """A control's detectors and the unique concepts they detect."""
+    return f"{len(d.detectors)} ({len({d.concepts[u] for u in d.detectors})} unique)"
+
+
+def warnings(found: Mapping[str, Any], controls: Mapping[str, Mapping[str, Any]]
+             ) -> list[str]:
+    """What a reader must know before trusting the labels: layers where a null baseline
+    finds as many detectors as the real dissection, and units whose top region is a
+    handful of inputs."""
+    out = []
+    for name, d in found.items():
+        beaten = [c for c, control in controls.items()
+                  if d.detectors and len(control[name].detectors) >= len(d.detectors)]
+        if beaten:
+            out.append(f"{name}: the {' and '.join(beaten)} control finds as many detectors "
+                       f"as the dissection ({len(d.detectors)}): its labels are no better "
+                       "than chance here")
+    return out
 
 
 def unit_rows(d: Any, pictures: Mapping[int, str]) -> str:
@@ -52,7 +74,7 @@ def unit_rows(d: Any, pictures: Mapping[int, str]) -> str:
         faith = "-" if d.faithfulness is None else _num(d.faithfulness[u])
         z = "-" if d.causal_z is None else _num(d.causal_z[u], 1)
         runners = ", ".join(f"{c} {v:.3f}" for c, v in d.runners_up(u))
-        img = (f'<img src="{esc(pictures[u])}" alt="unit {u}" style="max-width:520px">'
+        img = (f'<img src="{esc(pictures[u])}" alt="unit {u}" style="max-width:640px">'
                if u in pictures else "")
         out.append(f"<tr><td>{u}</td><td>{esc(d.concepts[u])}</td>"
                    f'<td class="num">{d.ious[u]:.3f}</td><td class="num">{faith}</td>'
@@ -68,16 +90,21 @@ def write_report(path: str | Path, title: str, found: Mapping[str, Any],
     """Write the report page; `chart` and `pictures` are paths relative to it."""
     first = next(iter(found.values()))
     header = ["layer", "units", "detectors", "unique concepts",
-              *[f"{c} control" for c in controls], "causal check: confirmed"]
+              *[f"{c} control: detectors" for c in controls], "causal check: confirmed"]
     body = [f"<h1>{esc(title)}</h1>",
             f'<p class="muted">{first.n:,} inputs, {len(first.concept_names)} concepts; '
             f"threshold: each unit's top {first.quantile:g} quantile; detector: IoU &ge; "
-            f"{first.iou_threshold:g}. Faithfulness: the share of the network's evidence "
-            "for the concept that silencing the unit takes away where the concept is; "
-            "confirmed when z &ge; 3; '-' where the network's classes hold no evidence for "
-            "the concept (no class of its name, none that goes with it). Controls: the "
-            "same dissection of a random rotation of the layer's channels, and of masks "
-            "shuffled across inputs.</p>",
+            f"{first.iou_threshold:g}."
+            + (" Faithfulness: the share of the network's evidence for the concept that "
+               "silencing the unit takes away where the concept is; confirmed when z &ge; 3; "
+               "'-' where the network's classes hold no evidence for the concept (no class "
+               "of its name, none that goes with it)." if first.faithfulness is not None
+               else " The causal check was not run.")
+            + (" Controls (null baselines): the same dissection of a random rotation of the "
+               "layer's channels, and of masks shuffled across inputs." if controls
+               else " No control was run.") + "</p>",
+            *[f'<p class="muted"><b>Caution</b>: {esc(w)}.</p>'
+              for w in warnings(found, controls)],
             table(layer_rows(found, controls), header, numeric=[1, 2]),
             figure(chart, "unique concepts and detectors per layer, by category")]
     for name, d in found.items():

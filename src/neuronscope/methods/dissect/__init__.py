@@ -55,6 +55,8 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
         (4, '1')
     """
     single = isinstance(layers, str)
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     if control not in (None, *CONTROLS):
         raise ValueError(f"control must be one of {CONTROLS} or None, got {control!r}")
     dataset = as_dataset(concept_data)
@@ -83,6 +85,14 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     if absent:
         logger.warning("%d concept(s) have no pixel in the concept data and label no unit: "
                        "%s", len(absent), ", ".join(absent[:10]))
-    if causal and control != "rotation":  # a rotated "unit" is no unit one can silence
+    small = min(t.k for t in tops.values())
+    if small < 20:
+        logger.warning("each unit's top %g of these data is %d position(s): its label rests "
+                       "on very few inputs (dissect more inputs, or a layer with positions)",
+                       quantile, small)
+    if causal and control == "rotation":
+        logger.info("no causal check of the rotation control: its units are mixes of the "
+                    "layer's, none of which can be silenced alone")
+    elif causal:
         found = faithfulness(model, data, found, progress=progress, batch_size=batch_size)
     return found[infos[0].name] if single else found

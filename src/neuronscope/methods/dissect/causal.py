@@ -83,6 +83,11 @@ def faithfulness(model: nn.Module, concept_data: Any, dissections: Any, *,
     """
     single = isinstance(dissections, Dissection)
     found = {dissections.layer: dissections} if single else dict(dissections)
+    names = next(iter(found.values())).concept_names
+    unknown = sorted({c for c in (against or {}).values() if c not in names})
+    if unknown:
+        raise NeuronscopeError(f"no concept {', '.join(map(repr, unknown))} in these data; "
+                               f"the concepts are {', '.join(names)}")
     n = len(concept_data)
     picks = sorted({round(i * (n - 1) / max(1, max_inputs - 1)) for i in range(min(n, max_inputs))})
     checked = {name: (list(range(len(d.thresholds))) if units == "all" else
@@ -110,9 +115,9 @@ def faithfulness(model: nn.Module, concept_data: Any, dissections: Any, *,
             bar.update(len(logits))
     present_t, clean_t = torch.cat(present), torch.cat(clean)
     spec = input_spec(model)
-    names = (spec.class_names if spec else None) or getattr(concept_data, "classes", None)
+    classes = (spec.class_names if spec else None) or getattr(concept_data, "classes", None)
     first = next(iter(found.values()))
-    weights = evidence_weights(first.concept_names, names, present_t, torch.cat(labels),
+    weights = evidence_weights(first.concept_names, classes, present_t, torch.cat(labels),
                                clean_t.shape[1])
     result = {name: _fill(d, checked[name], drops[name], clean_t, present_t, weights,
                           against or {}) for name, d in found.items()}
