@@ -56,14 +56,16 @@ def warnings(found: Mapping[str, Any], controls: Mapping[str, Mapping[str, Any]]
     """What a reader must know before trusting the labels: layers where a null baseline
     finds as many detectors as the real dissection, and units whose top region is a
     handful of inputs."""
+    meaning = {"rotation": "random directions of the layer are detectors as often as its "
+                           "units: here interpretability is not aligned with the units",
+               "shuffled masks": "its labels are no better than chance"}
     out = []
     for name, d in found.items():
-        beaten = [c for c, control in controls.items()
-                  if d.detectors and len(control[name].detectors) >= len(d.detectors)]
-        if beaten:
-            out.append(f"{name}: the {' and '.join(beaten)} control finds as many detectors "
-                       f"as the dissection ({len(d.detectors)}): its labels are no better "
-                       "than chance here")
+        for c, control in controls.items():
+            if d.detectors and len(control[name].detectors) >= len(d.detectors):
+                out.append(f"{name}: the {c} control finds as many detectors "
+                           f"({len(control[name].detectors)} against {len(d.detectors)}): "
+                           f"{meaning.get(c, 'compare with care')}")
     return out
 
 
