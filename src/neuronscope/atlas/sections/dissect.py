@@ -59,9 +59,11 @@ class Dissect(Section):
         if not todo:
             return
         data = First(data, job.option("dissect_n", self))
-        found = dissect(job.model, data, todo, progress=job.progress)
+        found = dissect(job.model, data, todo, progress=job.progress, shared=False)  # rank 0
+        # alone computes this section under torchrun (it is not a distributed one)
         found, causal = self._causal(job, data, found)
-        rotated = dissect(job.model, data, todo, control="rotation", progress=job.progress)
+        rotated = dissect(job.model, data, todo, control="rotation", progress=job.progress,
+                          shared=False)
         entries = {layer: self._write(job, data, d, rotated[layer], source, causal)
                    for layer, d in found.items()}
         self._chart(job, found, source)  # before the layers are marked: a rerun redraws it

@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, causal: bool = False, control: str | None = None,
             seed: int = 0, batch_size: int = 64, progress: bool = True,
-            checkpoint: str | Path | None = None, checkpoint_every: int = 20) -> Any:
+            checkpoint: str | Path | None = None, checkpoint_every: int = 20,
+            shared: bool = True) -> Any:
     """Label every unit of `layers` (a name, or a list of names: one `Dissection` or a
     dict of them) with the concept its top activations overlap most.
 
@@ -44,7 +45,8 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     (null.py) from `seed` instead of the real dissection. With `checkpoint` (a file) a
     long dissection saves its state every `checkpoint_every` batches and resumes there
     when run again; under ``torchrun`` every rank takes its share of the batches and all
-    return the result of one process (run.py).
+    return the result of one process (run.py), so every rank must call it (``shared=False``:
+    this process does the whole dissection alone, the others need not call).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -70,7 +72,7 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
                 else {})
         settings = {"quantile": quantile, "batch_size": batch_size, "seed": seed,
                     "control": control or "", "concepts": concepts, "turn": turn}
-        passes = Passes(model, data, infos, settings, checkpoint, checkpoint_every)
+        passes = Passes(model, data, infos, settings, checkpoint, checkpoint_every, shared)
         passes.run(progress)
     tops, tallies, shown = passes.tops, passes.tallies, passes.shown
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,

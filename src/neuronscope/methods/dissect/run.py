@@ -33,9 +33,9 @@ class Passes:
     """This rank's share of a dissection's two passes over `data` for `infos`' layers."""
 
     def __init__(self, model: Any, data: Any, infos: list[Any], settings: dict[str, Any],
-                 checkpoint: str | Path | None, every: int) -> None:
+                 checkpoint: str | Path | None, every: int, shared: bool = True) -> None:
         self.model, self.data, self.settings, self.every = model, data, settings, every
-        self.ranks = Ranks.current()
+        self.ranks = Ranks.current() if shared else Ranks()
         self.bs, n = settings["batch_size"], len(data)
         self.mine = list(range(self.ranks.rank, math.ceil(n / self.bs), self.ranks.world))
         self.tops = {i.name: TopQuantile(i.n_units, n * math.prod(i.shape[1:]),
