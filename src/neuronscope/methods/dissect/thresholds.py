@@ -38,26 +38,68 @@ class TopQuantile:
         k = max(1, math.ceil(quantile * positions))
         self.rate = 1.0 if k <= most else most / k
         self.k = min(k, most)
-        self.top = torch.full((units, 0), -math.inf)
+        self._top = torch.full((units, 0), -math.inf)
+        self._rows: list[torch.Tensor] = []  # values above a unit's k-th, not merged yet
+        self._values: list[torch.Tensor] = []
+        self._pending = 0
         self.seed = seed
+
+    @property
+    def top(self) -> torch.Tensor:
+        """Every unit's top k values so far [units, <= k], in no order."""
+        self._compact()
+        return self._top
+
+    @top.setter
+    def top(self, values: torch.Tensor) -> None:
+        self._rows, self._values, self._pending, self._top = [], [], 0, values
 
     def add(self, out: torch.Tensor, key: int = 0) -> None:
         """One batch of the layer's output [B, units, ...]; `key` (the batch's number)
-        seeds its sample, so that shards and resumed runs sample as one pass does."""
-        values = out.float().transpose(0, 1).reshape(out.shape[1], -1).cpu()
-        if self.rate < 1.0:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
-            values = values[:, torch.rand(values.shape[1], generator=gen) < self.rate]
-        self.merge(values)
+        seeds its sample, so that shards and resumed runs sample as one pass does.
+
+        Once a unit holds k values, only values above its k-th (as of the last merge) can
+        enter: they are set aside, and merged when as many as the top itself are waiting
+        (a selection over few values rather than over the whole batch)."""
+        out = out.float().cpu()
+        if self.rate < 1.0 or self._top.shape[1] < self.k:
+            values = out.transpose(0, 1).reshape(out.shape[1], -1)
+            if self.rate < 1.0:
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
+                values = values[:, torch.rand(values.shape[1], generator=gen) < self.rate]
+            if self._top.shape[1] < self.k:
+                self.merge(values)
+                return
+            out = values.unsqueeze(0)  # [1, units, sampled positions]
+        floor = self._top.amin(1).view(1, -1, *[1] * (out.dim() - 2))
+        above = out > floor                           # in the output's own layout: no copy
+        self._rows.append(above.nonzero(as_tuple=True)[1])
+        self._values.append(out[above])
+        self._pending += len(self._rows[-1])
+        if self._pending >= self._top.numel():
+            self._compact()
+
+    def _compact(self) -> None:
+        if not self._pending:
+            return
+        rows, values = torch.cat(self._rows), torch.cat(self._values)
+        self._rows, self._values, self._pending = [], [], 0
+        counts = torch.bincount(rows, minlength=len(self._top))
+        start = torch.cumsum(counts, 0) - counts
+        order = torch.argsort(rows, stable=True)                   # grouped by unit
+        rows, values = rows[order], values[order]
+        wide = torch.full((len(self._top), int(counts.max())), -math.inf)
+        wide[rows, torch.arange(len(rows)) - start[rows]] = values
+        self.merge(wide)
 
     def merge(self, values: torch.Tensor) -> None:
         """Take in more values [units, m] (another shard's top, say)."""
         both = torch.cat([self.top, values], dim=1)
-        self.top = both.topk(min(self.k, both.shape[1]), dim=1).values
+        self._top = both.topk(min(self.k, both.shape[1]), dim=1).values
 
     def thresholds(self) -> torch.Tensor:
         """Per unit the smallest of its top k values [units]."""
-        return self.top[:, -1].clone()
+        return self.top.amin(1)
 
 
 class TopInputs:
