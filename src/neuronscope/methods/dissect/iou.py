@@ -32,11 +32,12 @@ class IoUTally:
         self.concept_area = torch.zeros(n_concepts, dtype=torch.float64)
         self.pixels = 0
 
-    def add(self, out: torch.Tensor, masks: torch.Tensor, area: torch.Tensor | None = None
-            ) -> None:
+    def add(self, out: torch.Tensor, masks: torch.Tensor, area: torch.Tensor | None = None,
+            peak: torch.Tensor | None = None) -> None:
         """One batch: the layer's output [B, units, ...] and the masks [B, concepts, H, W]
         (`area`: each concept's pixels in the batch, `concept_pixels(masks)`, when the
-        caller tallies several layers on one batch).
+        caller tallies several layers on one batch; `peak`: each map's largest value
+        [B, units], when the caller has it).
 
         Only the (input, unit) pairs whose map reaches the threshold somewhere are
         upsampled (bilinear upsampling mixes values convexly: a map whose peak is below the
@@ -58,7 +59,8 @@ class IoUTally:
             self.inter += on.T @ m.float().sum(2).double()
             self.unit_area += on.sum(0) * m.shape[2]
             return
-        b, u = (maps.flatten(2).amax(2) >= low).nonzero(as_tuple=True)  # pairs that can
+        peak = maps.flatten(2).amax(2) if peak is None else peak.cpu()
+        b, u = (peak >= low).nonzero(as_tuple=True)                      # pairs that can
         pair, pixel = on_pixels(maps[b, u], low[u], size)                # be on [n, h, w]
         # the on pixels are few (the top 0.5% of positions): the masks are read only there
         hit = m[b[pair], :, pixel]                                              # [on, K]

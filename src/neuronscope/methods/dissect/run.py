@@ -24,7 +24,7 @@ from neuronscope.core.ranks import Ranks
 
 from .iou import IoUTally, concept_pixels
 from .stream import batches, masks_of
-from .thresholds import TopInputs, TopQuantile
+from .thresholds import TopInputs, TopQuantile, peaks
 
 FORMAT = "neuronscope.dissect-checkpoint"
 
@@ -76,8 +76,9 @@ class Passes:
             masks = masks_of(batch)
             area = concept_pixels(masks)  # once for every layer
             for name, out in outs.items():
-                self.tallies[name].add(out, masks, area)
-                self.shown[name].add(out, start=b * self.bs)
+                peak = peaks(out)  # once for the tally and the top inputs
+                self.tallies[name].add(out, masks, area, peak)
+                self.shown[name].add_peaks(peak, start=b * self.bs)
             self._step()
         self._pool()
 

@@ -121,8 +121,12 @@ class TopInputs:
     def add(self, out: torch.Tensor, start: int = 0) -> None:
         """One batch of the layer's output [B, units, ...], whose first input is item
         `start` of the data."""
-        peak = out.float().flatten(2).amax(2).T.cpu() if out.dim() > 2 else out.float().T.cpu()
-        self.merge(peak, torch.arange(start, start + out.shape[0]).expand_as(peak))
+        self.add_peaks(peaks(out), start)
+
+    def add_peaks(self, peak: torch.Tensor, start: int = 0) -> None:
+        """One batch's largest value of each map [B, units] (`peaks`)."""
+        peak = peak.T.cpu()
+        self.merge(peak, torch.arange(start, start + peak.shape[1]).expand_as(peak))
 
     def merge(self, values: torch.Tensor, indices: torch.Tensor) -> None:
         """Take in more (value, input) pairs [units, m]; ties go to the lower input."""
@@ -132,3 +136,14 @@ class TopInputs:
         values, indices = values.gather(1, order), indices.gather(1, order)
         best = values.argsort(dim=1, descending=True, stable=True)[:, :self.k]
         self.values, self.indices = values.gather(1, best), indices.gather(1, best)
+
+
+def peaks(out: torch.Tensor) -> torch.Tensor:
+    """The largest value of each map of a layer's output [B, units, ...]: [B, units].
+
+    Example:
+        >>> peaks(torch.arange(8.0).view(1, 2, 2, 2)).tolist()
+        [[3.0, 7.0]]
+    """
+    out = out.float()
+    return out.flatten(2).amax(2) if out.dim() > 2 else out
