@@ -59,8 +59,8 @@ class TopQuantile:
         seeds its sample, so that shards and resumed runs sample as one pass does.
 
         Once a unit holds k values, only values above its k-th (as of the last merge) can
-        enter: they are set aside, and merged when as many as the top itself are waiting
-        (a selection over few values rather than over the whole batch)."""
+        enter: they are set aside, and merged (a selection over few values rather than over
+        the whole batch) once a quarter as many as the top holds are waiting."""
         out = out.float().cpu()
         if self.rate < 1.0 or self._top.shape[1] < self.k:
             values = out.transpose(0, 1).reshape(out.shape[1], -1)
@@ -73,10 +73,10 @@ class TopQuantile:
             out = values.unsqueeze(0)  # [1, units, sampled positions]
         floor = self._top.amin(1).view(1, -1, *[1] * (out.dim() - 2))
         above = out > floor                           # in the output's own layout: no copy
-        self._rows.append(above.nonzero(as_tuple=True)[1])
+        self._rows.append(above.nonzero(as_tuple=True)[1].to(torch.int32))
         self._values.append(out[above])
         self._pending += len(self._rows[-1])
-        if self._pending >= self._top.numel():
+        if self._pending >= self._top.numel() // 4:  # a quarter: memory stays near the top's
             self._compact()
 
     def _compact(self) -> None:
@@ -84,6 +84,7 @@ class TopQuantile:
             return
         rows, values = torch.cat(self._rows), torch.cat(self._values)
         self._rows, self._values, self._pending = [], [], 0
+        rows = rows.long()
         counts = torch.bincount(rows, minlength=len(self._top))
         start = torch.cumsum(counts, 0) - counts
         order = torch.argsort(rows, stable=True)                   # grouped by unit
