@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 
 import torch
+from peakmem import peak_mib, report
 from torch.utils.data import Dataset
 
 import neuronscope as ns
@@ -80,25 +79,17 @@ def speed(n: int, rounds: int, batch_size: int) -> None:
 
 
 def peak_child(n: int, batch_size: int) -> float:
-    code = (
-        "import resource, sys, torch; sys.path.insert(0, 'benchmarks');"
+    return peak_mib(
         "import bench_dissect as b, neuronscope as ns;"
         "model = ns.zoo.load('shapes-cnn');"
         "convs = [i.name for i in ns.layers(model) if i.kind == 'conv'];"
         f"ns.dissect(model, b.DrawnConcepts({n}), convs, batch_size={batch_size},"
-        " progress=False);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+        " progress=False)")
 
 
 def memory(n: int, batch_size: int) -> None:
-    small, large = peak_child(n, batch_size), peak_child(4 * n, batch_size)
-    print(f"(b) peak resident memory, every conv layer, batch {batch_size}: {n:,} scenes "
-          f"{small:.0f} MiB, {4 * n:,} scenes {large:.0f} MiB (ratio {large / small:.3f}; "
-          "goal: flat)")
-    print(json.dumps({"mem_small_mib": small, "mem_large_mib": large}))
+    report(f"every conv layer, batch {batch_size}", n, peak_child(n, batch_size),
+           peak_child(4 * n, batch_size))
 
 
 def main() -> None:

@@ -18,15 +18,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from unittest import mock
 
 import torch
+from peakmem import peak_mib, report
 from torch.utils.data import Dataset
 
 import neuronscope as ns
@@ -118,24 +115,16 @@ def speed_real(rounds: int, batch_size: int) -> None:
 
 
 def peak_child(n: int, batch_size: int) -> float:
-    code = (
-        "import resource, sys, torch; sys.path.insert(0, 'benchmarks');"
+    return peak_mib(
         "import bench_examples as b, neuronscope as ns;"
         "model = ns.zoo.load('shapes-cnn');"
         f"ns.top_examples(model, b.Drawn({n}), layers=None, batch_size={batch_size},"
-        " progress=False);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+        " progress=False)")
 
 
 def memory(n: int, batch_size: int) -> None:
-    small, large = peak_child(n, batch_size), peak_child(4 * n, batch_size)
-    print(f"(b) peak resident memory, every conv and linear layer, batch {batch_size}: "
-          f"{n:,} images {small:.0f} MiB, {4 * n:,} images {large:.0f} MiB "
-          f"(ratio {large / small:.3f}; goal: flat)")
-    print(json.dumps({"mem_small_mib": small, "mem_large_mib": large}))
+    report(f"every conv and linear layer, batch {batch_size}", n,
+           peak_child(n, batch_size), peak_child(4 * n, batch_size))
 
 
 def main() -> None:
@@ -153,7 +142,6 @@ def main() -> None:
         speed_real(args.rounds, 32)
     if not args.skip_memory:
         memory(args.mem_n, args.batch)
-    _ = resource  # the child processes use it
 
 
 if __name__ == "__main__":
