@@ -29,17 +29,41 @@ LOCAL = "http://127.0.0.1"
 OPTS = {"name": "tiny", "data_name": "random", "k": 3, "progress": False}
 
 
+def bare_atlas(factory: pytest.TempPathFactory, *sections: str) -> Path:
+    """The tiny model's atlas with only `sections` built (the rest left to the server)."""
+    out = factory.mktemp("bare")
+    build_atlas(tiny_model(), tiny_data(), str(out), sections=sections, **OPTS)
+    return out
+
+
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An atlas with dataset examples and no feature visualizations."""
-    out = tmp_path_factory.mktemp("bare")
-    build_atlas(tiny_model(), tiny_data(), str(out), sections=("examples",), **OPTS)
-    return out
+    return bare_atlas(tmp_path_factory, "examples")
+
+
+def slowed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """Make every on-demand computation take 0.5 s longer; the list records each call."""
+    calls: list[tuple[object, ...]] = []
+    real = UnitComputer.compute
+
+    def slow(self: UnitComputer, *args: object, **kwargs: object) -> None:
+        calls.append(args)
+        time.sleep(0.5)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(UnitComputer, "compute", slow)
+    return calls
+
+
+def copy_of(bare: Path, tmp_path: Path) -> Path:
+    """A copy of an atlas that a test may change."""
+    return Path(shutil.copytree(bare, tmp_path / "atlas"))
 
 
 @pytest.fixture
 def atlas(bare: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(bare, tmp_path / "atlas"))
+    return copy_of(bare, tmp_path)
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -110,15 +134,7 @@ def test_a_model_other_than_the_atlas_s_is_refused(atlas: Path) -> None:
 
 def test_two_viewers_of_a_unit_start_one_computation(atlas: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = UnitComputer.compute
-
-    def slow(self: UnitComputer, *args: object, **kwargs: object) -> None:
-        calls.append(args)
-        time.sleep(0.5)
-        real(self, *args, **kwargs)
-
-    monkeypatch.setattr(UnitComputer, "compute", slow)
+    calls = slowed(monkeypatch)
     app = create_app(atlas, model=tiny_model(), options={"steps": 3})
     client = TestClient(app, base_url=LOCAL)
     answers: list[dict[str, object]] = []

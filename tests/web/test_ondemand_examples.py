@@ -23,20 +23,18 @@ from neuronscope.web.app import create_app
 from .atlas_job import tiny_data, tiny_model
 from .live_server import served, watch_computed
 from .test_browser import CHROMIUM
-from .test_ondemand import LOCAL, OPTS, files
+from .test_ondemand import LOCAL, OPTS, bare_atlas, copy_of, files, slowed
 
 
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An atlas with its layers' facts and filters, and no dataset examples."""
-    out = tmp_path_factory.mktemp("bare")
-    build_atlas(tiny_model(), tiny_data(), str(out), sections=("weights",), **OPTS)
-    return out
+    return bare_atlas(tmp_path_factory, "weights")
 
 
 @pytest.fixture
 def atlas(bare: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(bare, tmp_path / "atlas"))
+    return copy_of(bare, tmp_path)
 
 
 def test_a_build_adopts_a_layer_mined_on_demand_and_ends_as_a_full_build(
@@ -101,15 +99,7 @@ def test_other_data_is_refused(atlas: Path) -> None:
 
 def test_the_viewers_of_a_layer_share_one_pass(atlas: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = UnitComputer.compute
-
-    def slow(self: UnitComputer, *args: object, **kwargs: object) -> None:
-        calls.append(args)
-        time.sleep(0.5)
-        real(self, *args, **kwargs)
-
-    monkeypatch.setattr(UnitComputer, "compute", slow)
+    calls = slowed(monkeypatch)
     client = TestClient(create_app(atlas, model=tiny_model(), data=lambda m: tiny_data()),
                         base_url=LOCAL)
     answers: list[dict[str, object]] = []
