@@ -65,8 +65,8 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     data = ShuffledMasks(dataset, seed) if control == "shuffled masks" else dataset
     concepts, example = check_concepts(dataset)
     with eval_mode(model):
-        infos = [find_layer(model, layer_table(model, move(example, model_device(model))),
-                            name, single_call=True, layer_only=True)
+        table = layer_table(model, move(example, model_device(model)))  # one trace
+        infos = [find_layer(model, table, name, single_call=True, layer_only=True)
                  for name in ([layers] if single else list(layers))]
         turn = ({i.name: rotation(i.n_units, seed) for i in infos} if control == "rotation"
                 else {})

@@ -41,10 +41,12 @@ class Passes:
         self.tops = {i.name: TopQuantile(i.n_units, n * math.prod(i.shape[1:]),
                                          settings["quantile"], seed=settings["seed"])
                      for i in infos}
-        self.config = {**{k: v for k, v in settings.items() if k != "turn"},
-                       "layers": list(self.tops), "n": n, "model": model_fingerprint(model),
-                       "data": quick_fingerprint(data)}
-        self.ranks.same({"config": self.config}, "dissection settings")
+        self.config: dict[str, Any] = {}
+        if checkpoint is not None or self.ranks.world > 1:  # what a resumed or shared job
+            self.config = {**{k: v for k, v in settings.items() if k != "turn"},  # must match
+                           "layers": list(self.tops), "n": n,
+                           "model": model_fingerprint(model), "data": quick_fingerprint(data)}
+            self.ranks.same({"config": self.config}, "dissection settings")
         self.path = None if checkpoint is None else Path(checkpoint)
         if self.path is not None and self.ranks.world > 1:
             self.path = self.path.with_name(f"{self.path.name}.rank{self.ranks.rank}")
