@@ -5,12 +5,15 @@
     passes over the same data (goal <= 1.5). A dissection reads the data twice (the
     thresholds, then the IoU tallies), so the ratio is taken against two bare passes;
     the ratio against one is printed too. Each bare pass reads the items as the
-    dissection does (masks included). Interleaved rounds, the median of each.
+    dissection does (masks included). The dissection analyses each batch in a worker
+    thread while the next one loads and runs; the bare pass has no analysis to overlap.
+    Interleaved rounds, the median of each.
 (b) Peak resident memory (a fresh process each) of dissecting N and 4N scenes drawn on
     the fly, so the dataset itself holds nothing (goal: flat). The thresholds are exact
-    while a unit's top 0.5% is at most 65,536 values, and those values grow with N (4
-    bytes each); beyond that they are a sample of fixed size. conv1 reaches it at 12,800
-    scenes: ``--mem-n 16000`` measures the flat regime.
+    while a unit's top 0.5% is at most 8,192 values, and those values grow with N (4
+    bytes each); beyond that they are a sample of fixed size. At 2,000 scenes conv1 is
+    past it, conv2 reaches it at 6,400 and conv3-4 at 25,600 scenes, so N = 2,000 to
+    8,000 still holds some growth (about 3 MB of values).
 
     .venv/bin/python benchmarks/bench_dissect.py [--n 2000] [--rounds 5] [--mem-n 2000]
 """

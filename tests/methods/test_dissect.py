@@ -82,3 +82,30 @@ def test_pixel_colours_make_concept_data_of_any_images() -> None:
     assert colors[0]["masks"].sum(0).eq(1).all()  # every pixel has exactly one name
     d = dissect(planted(), colors, "1", progress=False)
     assert d.concepts[0] == "color:red" and d.ious[0] > 0.5 and d.detectors == [0]
+
+
+class Count(nn.Module):
+    """Counts its calls and passes its input on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x
+
+
+def test_a_layer_changed_in_place_after_it_is_read_before_the_change(shapes: Shapes
+                                                                      ) -> None:
+    conv = planted()[0]
+    with torch.no_grad():
+        conv.bias[1] = -5.0  # unit 1 is negative everywhere: its threshold is below 0
+    after = Count()
+    inplace = nn.Sequential(conv, nn.ReLU(inplace=True), nn.Conv2d(2, 2, 1), after).eval()
+    d = dissect(inplace, shapes, ["0", "2"], progress=False)["0"]
+    alone = dissect(nn.Sequential(conv).eval(), shapes, "0", progress=False)
+    assert d.thresholds[1] < 0 and torch.equal(d.thresholds, alone.thresholds)
+    assert torch.equal(d.iou, alone.iou)
+    assert after.calls == 1  # only in the trace that finds the layers: the passes stop
+    # after the last dissected layer

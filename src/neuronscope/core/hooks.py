@@ -143,6 +143,11 @@ def patch(model: nn.Module, layer: str | Unit, fn: Callable[[torch.Tensor], torc
         yield
 
 
+class StopPass(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by a `tap` callback once the pass has produced everything it needs: the
+    caller catches it around the forward pass, and the rest of the model does not run."""
+
+
 @contextmanager
 def tap(model: nn.Module, layers: Any, fn: Callable[[str, torch.Tensor], None]
         ) -> Iterator[None]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from neuronscope.core.data import batch_input, loader, move, run_model
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.hooks import tap
+from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.model import model_device
 
 
@@ -54,29 +54,44 @@ def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
             ids: list[int] | None = None
             ) -> Iterator[tuple[dict[str, torch.Tensor], Any, int]]:
     """(the layers' outputs, the batch, its number) for the batches numbered `ids` (all by
-    default) of `dataset`, in order; the outputs are read by the caller before the next
-    batch runs. A layer in `turn` has its channels mixed by that matrix (the rotation
-    control, null.py)."""
+    default) of `dataset`, in order; each batch's outputs are its own (a caller may read
+    them while the next batch runs). A layer in `turn` has its channels mixed by that
+    matrix (the rotation control, null.py)."""
     from tqdm.auto import tqdm
 
     from .null import rotate
 
     device = model_device(model)
-    seen: dict[str, torch.Tensor] = {}
+    seen: dict[str, tuple[torch.Tensor, int]] = {}
+    copy: set[str] = set()  # layers whose output a later in-place operation changes
     turn = turn or {}
     n = len(dataset)
     ids = list(range(math.ceil(n / batch_size))) if ids is None else ids
     items = [i for b in ids for i in range(b * batch_size, min(n, (b + 1) * batch_size))]
 
     def keep(name: str, out: torch.Tensor) -> None:
-        seen[name] = rotate(out.detach(), turn[name]) if name in turn else out.detach()
+        out = out.detach().clone() if name in copy else out.detach()
+        seen[name] = out, out._version
+        if len(seen) == len(layers):
+            raise StopPass  # every layer is seen: the rest of the pass is not needed
 
     with tqdm(total=len(items), desc=what, unit="input", disable=not progress, leave=False,
               mininterval=0.5) as bar, torch.no_grad(), tap(model, layers, keep):
         for b, batch in zip(ids, _checked(loader(dataset, batch_size, items)), strict=False):
-            seen.clear()
-            run_model(model, move(batch_input(batch), device))
-            yield seen, batch, b
+            x = move(batch_input(batch), device)
+            while True:
+                seen = {}  # a new dict: the last batch's may still be read (core/behind.py)
+                try:
+                    run_model(model, x)
+                except StopPass:
+                    pass
+                changed = {name for name, (t, v) in seen.items() if t._version != v}
+                if not changed:
+                    break
+                copy |= changed  # changed in place after its layer (an in-place ReLU):
+                # run the batch again with those outputs copied
+            yield ({name: rotate(t, turn[name]) if name in turn else t
+                    for name, (t, _) in seen.items()}, batch, b)
             bar.update(len(batch_input(batch)))
 
 

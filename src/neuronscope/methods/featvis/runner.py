@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.hooks import tap
+from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.layers import LayerInfo, find_layer, layer_table
 from neuronscope.core.model import model_device, model_dtype
 from neuronscope.core.recording import record
@@ -17,10 +17,6 @@ from neuronscope.core.spec import InputSpec
 from neuronscope.core.units import Unit, check_unit
 
 from .objectives import Context, Objective
-
-
-class _Stop(Exception):
-    """Raised after the deepest needed layer: the rest of the forward pass is not needed."""
 
 
 def _last_to_finish(started: list[str]) -> str:
@@ -90,7 +86,7 @@ class Runner:
 
     def _stop(self, name: str, t: torch.Tensor) -> None:
         if self.active:  # a forward pass of the caller's own (a callback) runs to the end
-            raise _Stop
+            raise StopPass  # after the deepest needed layer
 
     def _device(self) -> torch.device:
         return model_device(self.model)
@@ -105,7 +101,7 @@ class Runner:
         self.active = True
         try:
             output = self.model(self._to_model(x))
-        except _Stop:
+        except StopPass:
             pass
         except RuntimeError as exc:
             if self.same_size:
