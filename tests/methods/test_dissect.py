@@ -109,3 +109,67 @@ def test_a_layer_changed_in_place_after_it_is_read_before_the_change(shapes: Sha
     assert torch.equal(d.iou, alone.iou)
     assert after.calls == 1  # only in the trace that finds the layers: the passes stop
     # after the last dissected layer
+
+
+def test_a_dead_unit_is_on_nowhere_not_everywhere(shapes: Shapes) -> None:
+    conv = planted()[0]
+    with torch.no_grad():
+        conv.bias[1] = -50.0  # unit 1 never passes the ReLU: 0 at every position
+    d = dissect(nn.Sequential(conv, nn.ReLU()).eval(), shapes, "1", progress=False)
+    assert d.tied == [1] and d.thresholds[1] == 0 and d.ious[1] == 0.0
+    assert d.detectors == [0] and d.levels[1] > 0  # on only above 0: nowhere
+
+
+class Reused(nn.Module):
+    """A ReLU that writes every output into one buffer of its own (``out=``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buf = torch.empty(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.buf.shape != x.shape:
+            self.buf.resize_(x.shape)
+        return torch.clamp(x, min=0, out=self.buf)
+
+
+class Fallback(nn.Module):
+    """A forward with its own `except Exception` fallback, then a reused output buffer."""
+
+    def __init__(self, relu: nn.Module) -> None:
+        super().__init__()
+        self.conv, self.relu, self.head = planted()[0], relu, nn.Conv2d(2, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            y = self.relu(self.conv(x))
+        except Exception:
+            y = self.relu(self.conv(x * 0))
+        return self.head(y)
+
+
+def test_early_stops_fallbacks_buffers_and_inference_mode(shapes: Shapes) -> None:
+    plain = dissect(Fallback(nn.ReLU()).eval(), shapes, ["conv", "relu"], batch_size=16,
+                    progress=False)
+    reused = Fallback(Reused()).eval()
+    with torch.inference_mode():
+        d = dissect(reused, shapes, ["conv", "relu"], batch_size=16, progress=False)
+    for name in ("conv", "relu"):  # the stop ran no fallback, the buffer was read whole
+        assert torch.equal(d[name].thresholds, plain[name].thresholds)
+        assert torch.equal(d[name].iou, plain[name].iou)
+    with pytest.raises(ValueError, match="at least one layer"):
+        dissect(plain, shapes, [], progress=False)
+
+
+def test_soft_masks_are_refused() -> None:
+    class Soft(torch.utils.data.Dataset):
+        concepts = ["color:red"]
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> dict:
+            return {"image": torch.rand(3, 8, 8), "masks": torch.full((1, 8, 8), 0.3)}
+
+    with pytest.raises(NeuronscopeError, match="other than 0 and 1"):
+        dissect(planted(), Soft(), "1", progress=False)

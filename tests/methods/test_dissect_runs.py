@@ -59,9 +59,9 @@ def test_an_interrupted_dissection_resumes_to_the_same_result(whole: dict,
     with pytest.raises(KeyboardInterrupt):
         run(Stops(at=70), checkpoint=ckpt)  # batch 4 of 6 in the second pass
     from neuronscope.core import store
-    from neuronscope.methods.dissect.run import FORMAT
+    from neuronscope.methods.dissect.run import FORMAT, VERSION
 
-    meta = store.load(ckpt, FORMAT, 1)[1]
+    meta = store.load(ckpt, FORMAT, VERSION)[1]
     assert (meta["stage"], meta["done"]) == ("iou", 4)  # thresholds done, 4 batches tallied
     same(run(checkpoint=ckpt), whole)
     same(run(checkpoint=ckpt), whole)  # a finished checkpoint: nothing left to read

@@ -48,12 +48,12 @@ def choose(job: Any, named: str | None) -> tuple[Any, str]:
     return PixelColors(data, getattr(data, "spec", None) or job.spec), COLOURS
 
 
-def picture(model: Any, data: Any, layer: str, unit: int, top: list[int], threshold: float,
+def picture(model: Any, data: Any, layer: str, unit: int, top: list[int], level: float,
             spec: Any) -> Image.Image:
-    """The inputs `top` of concept data, the region where the unit reaches `threshold`
-    outlined (as the dissection upsamples its map)."""
+    """The inputs `top` of concept data, the region where the unit reaches `level`
+    (``Dissection.levels[u]``) outlined (as the dissection upsamples its map)."""
     x = batch_input(next(iter(loader(data, len(top), top))))
     with torch.no_grad(), record(model, [f"{layer}:{unit}"], to="cpu") as rec:
         run_model(model, move(x, model_device(model)))
     shown = spec.to_display(x) if spec is not None else x
-    return outlined(shown, rec[f"{layer}:{unit}"], threshold)
+    return outlined(shown, rec[f"{layer}:{unit}"], level)

@@ -43,7 +43,8 @@ def _conv_layers(model: nn.Module, data: Any) -> list[str]:
 def _pictures(model: nn.Module, data: Any, found: dict[str, Any], folder: Path
               ) -> dict[str, dict[int, str]]:
     """Each detector's top images with its thresholded region outlined, as PNG files."""
-    from ..core.data import batch_input, loader
+    from ..core.data import batch_input, loader, move
+    from ..core.model import model_device
     from ..core.recording import record
     from ..core.spec import input_spec
     from ..render.dissect import outlined
@@ -55,9 +56,9 @@ def _pictures(model: nn.Module, data: Any, found: dict[str, Any], folder: Path
         for u in d.detectors:
             x = batch_input(next(iter(loader(data, len(d.top[u]), d.top[u].tolist()))))
             with torch.no_grad(), record(model, [name]) as rec:
-                model(x)
+                model(move(x, model_device(model)))
             shown = spec.to_display(x) if spec is not None else x
-            picture = outlined(shown, rec[name][:, u], float(d.thresholds[u]))
+            picture = outlined(shown, rec[name][:, u], float(d.levels[u]))
             path = folder / f"{_slug(name)}-{u}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             picture.save(path)

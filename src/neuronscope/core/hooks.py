@@ -143,9 +143,11 @@ def patch(model: nn.Module, layer: str | Unit, fn: Callable[[torch.Tensor], torc
         yield
 
 
-class StopPass(Exception):  # noqa: N818 (a signal, not an error)
+class StopPass(BaseException):  # noqa: N818 (a signal, not an error)
     """Raised by a `tap` callback once the pass has produced everything it needs: the
-    caller catches it around the forward pass, and the rest of the model does not run."""
+    caller catches it around the forward pass, and the rest of the model does not run. A
+    BaseException, so that a model's own ``except Exception`` does not take it for a
+    failure of its own and run a fallback instead."""
 
 
 @contextmanager

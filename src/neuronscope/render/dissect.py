@@ -36,15 +36,17 @@ def _erode(m: torch.Tensor, r: int) -> torch.Tensor:
 def outlined(
     images: torch.Tensor,
     maps: torch.Tensor,
-    threshold: float,
+    level: float,
     labels: Sequence[str] | None = None,
     size: int | None = None,
 ) -> Image.Image:
     """One unit's images [k, C, H, W] (display space, [0, 1]) in a row, the region where
     its map (maps [k, h, w], upsampled bilinearly to H x W as the dissection does) reaches
-    `threshold` outlined in yellow and the rest dimmed. Maps [k] (a unit without
-    positions) outline the whole frame when on. Each image is scaled up (nearest, by a
-    whole factor) to at least `size` pixels (default 112); `labels` caption the images.
+    `level` outlined in yellow and the rest dimmed. Maps [k] (a unit without
+    positions) outline the whole frame when on. `level` is the value at or above which a
+    position is on: ``Dissection.levels[u]`` (just under the unit's threshold). Each image
+    is scaled up (nearest, by a whole factor) to at least `size` pixels (default 112);
+    `labels` caption the images.
 
     Example:
         >>> maps = torch.zeros(2, 4, 4)
@@ -60,11 +62,10 @@ def outlined(
     m = maps.detach().float().cpu()
     if len(m) != k:
         raise ValueError(f"{len(m)} maps for {k} images")
-    m = m.view(k, 1, 1, 1) if m.dim() == 1 else m.reshape(k, 1, *m.shape[-2:])
+    m = m.view(k, 1, 1, 1).expand(k, 1, h, w) if m.dim() == 1 else m.reshape(k, 1, *m.shape[-2:])
     if m.shape[-2:] != (h, w):
         m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
-    thr = float(threshold)
-    on = (m >= thr - 1e-5 * max(abs(thr), 1.0)).float()  # the dissection's own test (iou.py)
+    on = (m >= float(level)).float()  # the dissection's own test (iou.py)
     s = max(1, math.ceil((size or 112) / max(h, w)))
     x = x.repeat_interleave(s, 2).repeat_interleave(s, 3)
     on = on.expand(k, 1, h, w).repeat_interleave(s, 2).repeat_interleave(s, 3)

@@ -91,7 +91,7 @@ class Dissect(Section):
         spec = getattr(data, "spec", None) or job.spec
         pictures = {str(u): store.write_png(
             store.unit_file(self.name, layer, u, "top"),
-            picture(job.model, data, layer, u, d.top[u].tolist(), float(d.thresholds[u]), spec))
+            picture(job.model, data, layer, u, d.top[u].tolist(), float(d.levels[u]), spec))
             for u in d.detectors}
         n = len(d.thresholds)
         faith, z = (([_num(v) for v in t.tolist()] if t is not None else [None] * n)

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from neuronscope.core.data import as_dataset, move
@@ -28,6 +29,8 @@ __all__ = ["CONTROLS", "Dissection", "dissect", "faithfulness"]
 logger = logging.getLogger(__name__)
 
 
+@torch.inference_mode(False)  # also under a caller's inference_mode: the passes check
+# version counters (stream.py) and a worker thread adds to the tallies (run.py)
 def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float = 0.005,
             iou_threshold: float = 0.04, causal: bool = False, control: str | None = None,
             seed: int = 0, batch_size: int = 64, progress: bool = True,
@@ -57,6 +60,9 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
         (4, '1')
     """
     single = isinstance(layers, str)
+    names = [layers] if single else list(layers)
+    if not names:
+        raise ValueError("dissect needs at least one layer, got an empty list")
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     if control not in (None, *CONTROLS):
@@ -67,7 +73,7 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     with eval_mode(model):
         table = layer_table(model, move(example, model_device(model)))  # one trace
         infos = [find_layer(model, table, name, single_call=True, layer_only=True)
-                 for name in ([layers] if single else list(layers))]
+                 for name in names]
         turn = ({i.name: rotation(i.n_units, seed) for i in infos} if control == "rotation"
                 else {})
         settings = {"quantile": quantile, "batch_size": batch_size, "seed": seed,
@@ -78,7 +84,7 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     found = {n: Dissection(n, concepts, tops[n].thresholds(), t.ious(), quantile,
                            iou_threshold, len(dataset), control=control or "",
                            threshold_rate=tops[n].rate, coverage=t.coverage(),
-                           top=shown[n].indices)
+                           top=shown[n].indices, least=tops[n].least)
              for n, t in tallies.items()}
     absent = next(iter(found.values())).absent
     if len(absent) == len(concepts):
@@ -87,6 +93,12 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     if absent:
         logger.warning("%d concept(s) have no pixel in the concept data and label no unit: "
                        "%s", len(absent), ", ".join(absent[:10]))
+    for d in found.values():
+        if d.tied:
+            logger.warning("%s: %d unit(s) are tied at their smallest value over their top %g "
+                           "(dead or nearly dead units, e.g. %s): each is on only where it "
+                           "exceeds it", d.layer, len(d.tied), quantile,
+                           ", ".join(map(str, d.tied[:5])))
     small = min(t.k for t in tops.values())
     if small < 20:
         logger.warning("each unit's top %g of these data is %d position(s): its label rests "

@@ -4,6 +4,7 @@ tallied over the whole dataset in one pass (Bau et al. 2017)."""
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +25,10 @@ class IoUTally:
         [[1.0, 0.0]]
     """
 
-    def __init__(self, thresholds: torch.Tensor, n_concepts: int) -> None:
+    def __init__(self, thresholds: torch.Tensor, n_concepts: int,
+                 least: torch.Tensor | None = None) -> None:
         self.thresholds = thresholds.float()
+        self.low = levels(self.thresholds, least)  # on at or above (`least`: see levels)
         units = len(thresholds)
         self.inter = torch.zeros(units, n_concepts, dtype=torch.float64)
         self.unit_area = torch.zeros(units, dtype=torch.float64)
@@ -52,8 +55,7 @@ class IoUTally:
         m = masks.flatten(2)                                                    # [B, K, P]
         self.concept_area += (concept_pixels(masks) if area is None else area).double()
         self.pixels += m.shape[0] * m.shape[2]
-        low = self.thresholds - 1e-5 * self.thresholds.abs().clamp_min(1)  # a map at its
-        # threshold stays on after upsampling's rounding (a saturated unit)
+        low = self.low
         if maps.dim() == 2:  # values: the unit marks its whole input or none of it
             on = (maps >= low).double()                                         # [B, U]
             self.inter += on.T @ m.float().sum(2).double()
@@ -89,6 +91,26 @@ class IoUTally:
     def coverage(self) -> torch.Tensor:
         """[concepts]: each concept's share of all pixels of all inputs."""
         return (self.concept_area / max(1, self.pixels)).float()
+
+
+def levels(thresholds: torch.Tensor, least: torch.Tensor | None = None) -> torch.Tensor:
+    """Per unit the value at or above which a position is on: just under its threshold (a
+    map at its threshold stays on after upsampling's rounding, as a saturated unit's top
+    ties at its largest value); but for a unit whose threshold is its smallest value over
+    the data (`least`: a dead or nearly dead ReLU, 0 on all but a few positions), just
+    above it, so that it is on only where it exceeds that value, never everywhere.
+
+    Example:
+        >>> low = levels(torch.tensor([1.0, 0.0]), least=torch.tensor([0.0, 0.0]))
+        >>> bool(low[0] < 1.0), bool(low[1] > 0.0)  # unit 1: tied at its smallest value
+        (True, True)
+    """
+    thr = thresholds.float()
+    low = thr - 1e-5 * thr.abs().clamp_min(1)
+    if least is None:
+        return low
+    tied = thr <= least.float()
+    return torch.where(tied, torch.nextafter(thr, torch.full_like(thr, math.inf)), low)
 
 
 def concept_pixels(masks: torch.Tensor) -> torch.Tensor:

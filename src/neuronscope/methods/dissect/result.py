@@ -9,6 +9,8 @@ import torch
 
 from neuronscope.core.result import Result
 
+from .iou import levels
+
 CONFIRMED_Z = 3.0  # a label is confirmed when silencing the unit takes away its
 # concept's evidence where the concept is, at three standard errors or more
 
@@ -31,6 +33,8 @@ class Dissection(Result):
     ``coverage[k]`` is concept k's share of all pixels; ``absent`` names the concepts
     with no pixel in the data: their IoU is 0 and they label no unit. ``top[u]`` indexes
     the inputs of the concept data on which unit u peaks highest (8, best first).
+    ``least[u]`` is unit u's smallest value over the data; `tied` lists the units whose
+    threshold is that value (dead or nearly dead: on only where they exceed it).
 
     Example:
         >>> d = Dissection("conv1", ["color:red", "shape:circle"], torch.tensor([1.0, 2.0]),
@@ -53,6 +57,23 @@ class Dissection(Result):
     threshold_rate: float = 1.0
     coverage: torch.Tensor | None = None
     top: torch.Tensor | None = None
+    least: torch.Tensor | None = None
+
+    @property
+    def levels(self) -> torch.Tensor:
+        """Per unit the value at or above which a position is on (iou.levels): just under
+        the threshold, or, for a unit whose threshold is its smallest value over the data
+        (`least`: a dead ReLU, say), just above it."""
+        return levels(self.thresholds, self.least)
+
+    @property
+    def tied(self) -> list[int]:
+        """The units whose threshold is their smallest value over the data (dead or nearly
+        dead): their region is where they exceed it, often nowhere."""
+        if self.least is None:
+            return []
+        return [u for u, (t, m) in enumerate(zip(self.thresholds.tolist(), self.least.tolist(),
+                                                  strict=True)) if t <= m]
 
     @property
     def concepts(self) -> list[str]:

@@ -28,6 +28,7 @@ from .stream import batches, masks_of
 from .thresholds import TopInputs, TopQuantile, peaks
 
 FORMAT = "neuronscope.dissect-checkpoint"
+VERSION = 2  # 2: each unit's smallest value (`least`)
 
 
 class Passes:
@@ -61,11 +62,12 @@ class Passes:
         pooled thresholds, tallies and top inputs."""
         if self.stage == "thresholds":
             self._pass("dissection: thresholds", self._thresholds, progress)
-            for top in self.tops.values():  # pool the ranks. top values
-                parts = self.ranks.all_gather(top.top)
+            for top in self.tops.values():  # pool the ranks. top and smallest values
+                parts = self.ranks.all_gather((top.top, top.least))
                 top.top = torch.full((len(top.top), 0), -math.inf)
-                for part in parts:
+                for part, least in parts:
                     top.merge(part)
+                    top.least = torch.minimum(top.least, least)
             self.stage, self.done = "iou", 0
             self._start_tallies()
             self._save()
@@ -100,7 +102,7 @@ class Passes:
 
     def _start_tallies(self) -> None:
         k = len(self.settings["concepts"])
-        self.tallies = {n: IoUTally(t.thresholds(), k) for n, t in self.tops.items()}
+        self.tallies = {n: IoUTally(t.thresholds(), k, t.least) for n, t in self.tops.items()}
 
     def _pool(self) -> None:
         mine = {n: ({k: v.clone() for k, v in t.state().items()}, self.shown[n].values,
@@ -118,17 +120,22 @@ class Passes:
         if self.path is None:
             return
         tensors = {f"top/{n}": t.top for n, t in self.tops.items()}
+        tensors.update({f"least/{n}": t.least for n, t in self.tops.items()})
         for n, tally in self.tallies.items():
             tensors.update({f"{k}/{n}": v for k, v in tally.state().items()})
             tensors.update({f"shown/{n}": self.shown[n].values,
                             f"shown_index/{n}": self.shown[n].indices})
         meta = {"config": self.config, "stage": self.stage, "done": self.done}
-        store.save(self.path, tensors, meta, FORMAT, 1)
+        store.save(self.path, tensors, meta, FORMAT, VERSION)
 
     def _resume(self) -> None:
         if self.path is None or not self.path.is_file():
             return
-        tensors, meta = store.load(self.path, FORMAT, 1)
+        tensors, meta = store.load(self.path, FORMAT, VERSION)
+        if f"least/{next(iter(self.tops))}" not in tensors:
+            raise NeuronscopeError(f"checkpoint {self.path} was written by an older neuronscope "
+                                   "(it lacks each unit's smallest value); delete it to start "
+                                   "again")
         if meta.get("config") != self.config:
             differ = sorted(k for k in self.config if meta.get("config", {}).get(k)
                             != self.config[k])
@@ -138,7 +145,7 @@ class Passes:
                 "give another checkpoint path")
         self.stage, self.done = meta["stage"], int(meta["done"])
         for n, top in self.tops.items():
-            top.top = tensors[f"top/{n}"]
+            top.top, top.least = tensors[f"top/{n}"], tensors[f"least/{n}"]
         if self.stage == "iou":
             self._start_tallies()
             for n, tally in self.tallies.items():

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neuronscope.core.data import batch_input, loader, move, run_model
+from neuronscope.core.data import batch_input, loader, map_tensors, move, run_model
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.model import model_device
@@ -26,6 +26,10 @@ def masks_of(batch: Any) -> torch.Tensor:
     if masks.dim() != 4:
         raise NeuronscopeError(f"masks must be [concepts, H, W] per item, got "
                                f"{tuple(masks.shape[1:])}")
+    if masks.dtype != torch.bool and ((masks != 0) & (masks != 1)).any():
+        raise NeuronscopeError(f"masks of {masks.dtype} hold values other than 0 and 1: a "
+                               "dissection reads each pixel as in or out of a concept; "
+                               "threshold soft masks first (masks > 0.5, say)")
     return masks.bool()
 
 
@@ -63,7 +67,7 @@ def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
 
     device = model_device(model)
     seen: dict[str, tuple[torch.Tensor, int]] = {}
-    copy: set[str] = set()  # layers whose output a later in-place operation changes
+    copy: set[str] = set()  # layers whose output the model changes after handing it out
     turn = turn or {}
     n = len(dataset)
     ids = list(range(math.ceil(n / batch_size))) if ids is None else ids
@@ -75,23 +79,33 @@ def batches(model: nn.Module, dataset: Any, layers: list[str], batch_size: int,
         if len(seen) == len(layers):
             raise StopPass  # every layer is seen: the rest of the pass is not needed
 
+    def run(x: Any) -> dict[str, tuple[torch.Tensor, int]]:
+        nonlocal seen
+        seen = {}  # a new dict: the last batch's may still be read (core/behind.py)
+        try:
+            run_model(model, x)
+        except StopPass:
+            pass
+        return seen
+
+    def changed(outs: dict[str, tuple[torch.Tensor, int]]) -> set[str]:
+        return {name for name, (t, v) in outs.items() if t._version != v}
+
     with tqdm(total=len(items), desc=what, unit="input", disable=not progress, leave=False,
               mininterval=0.5) as bar, torch.no_grad(), tap(model, layers, keep):
         for b, batch in zip(ids, _checked(loader(dataset, batch_size, items)), strict=False):
             x = move(batch_input(batch), device)
-            while True:
-                seen = {}  # a new dict: the last batch's may still be read (core/behind.py)
-                try:
-                    run_model(model, x)
-                except StopPass:
-                    pass
-                changed = {name for name, (t, v) in seen.items() if t._version != v}
-                if not changed:
-                    break
-                copy |= changed  # changed in place after its layer (an in-place ReLU):
-                # run the batch again with those outputs copied
+            if b == ids[0]:  # an output buffer the model reuses would change under a reader:
+                one = map_tensors(lambda t: t[:1], x)  # two runs of one input find it
+                first = run(one)
+                inplace = changed(first)
+                second = run(one)
+                copy |= inplace | changed(second) | changed(first)  # first: by the second run
+            while changed(outs := run(x)):
+                copy |= changed(outs)  # changed in place after its layer (an in-place
+                # ReLU): run the batch again with those outputs copied
             yield ({name: rotate(t, turn[name]) if name in turn else t
-                    for name, (t, _) in seen.items()}, batch, b)
+                    for name, (t, _) in outs.items()}, batch, b)
             bar.update(len(batch_input(batch)))
 
 

@@ -46,6 +46,7 @@ class TopQuantile:
         self._values: list[torch.Tensor] = []
         self._pending = 0
         self.seed = seed
+        self.least = torch.full((units,), math.inf)  # each unit's smallest value seen
 
     @property
     def top(self) -> torch.Tensor:
@@ -65,6 +66,7 @@ class TopQuantile:
         enter: they are set aside, and merged (a selection over few values rather than over
         the whole batch) once a quarter as many as the top holds are waiting."""
         out = out.float().cpu()
+        self.least = torch.minimum(self.least, out.amin([d for d in range(out.dim()) if d != 1]))
         if self.rate < 1.0 or self._top.shape[1] < self.k:
             values = out.transpose(0, 1).reshape(out.shape[1], -1)
             if self.rate < 1.0:
@@ -74,8 +76,8 @@ class TopQuantile:
                 self.merge(values)
                 return
             out = values.unsqueeze(0)  # [1, units, sampled positions]
-        floor = self._top.amin(1).view(1, -1, *[1] * (out.dim() - 2))
-        above = out > floor                           # in the output's own layout: no copy
+        kth = self._top.amin(1).view(1, -1, *[1] * (out.dim() - 2))
+        above = out > kth                    # in the output's own layout: no copy
         self._rows.append(above.nonzero(as_tuple=True)[1].to(torch.int32))
         self._values.append(out[above])
         self._pending += len(self._rows[-1])
