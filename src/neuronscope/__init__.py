@@ -28,6 +28,7 @@ from .core.errors import (
     UnsafeCheckpointError,
 )
 from .core.fingerprint import data_fingerprint, model_fingerprint
+from .core.genomes import FourierGenome, PixelGenome
 from .core.hooks import patch, trace
 from .core.layers import LayerInfo, layers
 from .core.model import load_model
@@ -39,9 +40,13 @@ from .core.stats import unit_stats
 from .core.units import GRAMMAR, Unit
 from .methods import featvis
 from .methods.ablation import AblationStudy, UnitSweep, ablation_study, unit_sweep
+from .methods.deepdream import Dream, deepdream
 from .methods.dissect import Dissection, dissect
+from .methods.evolve import Evolution, evolve, unit_scorer
 from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
+from .methods.fooling import Fooling, fooling_images
+from .methods.invert import Inversion, invert
 from .methods.live import LiveProbe
 from .methods.projection import Projection, project
 from .methods.selectivity import ClassSelectivity, class_selectivity
@@ -49,7 +54,6 @@ from .methods.selectivity import ClassSelectivity, class_selectivity
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRAMMAR",
     "AblationStudy",
     "AddressError",
     "AmbiguousCallError",
@@ -57,13 +61,20 @@ __all__ = [
     "DataChangedError",
     "DatasetNotFoundError",
     "Dissection",
+    "Dream",
+    "Evolution",
+    "Fooling",
+    "FourierGenome",
+    "GRAMMAR",
     "InputSpec",
+    "Inversion",
     "LayerExamples",
     "LayerInfo",
     "LayerNotFoundError",
     "LiveProbe",
     "ModelLoadError",
     "NeuronscopeError",
+    "PixelGenome",
     "Projection",
     "ReceptiveField",
     "Recording",
@@ -80,9 +91,13 @@ __all__ = [
     "class_selectivity",
     "data_fingerprint",
     "datasets",
+    "deepdream",
     "dissect",
+    "evolve",
     "featvis",
+    "fooling_images",
     "input_spec",
+    "invert",
     "layers",
     "load_model",
     "model_fingerprint",
@@ -92,6 +107,7 @@ __all__ = [
     "record",
     "top_examples",
     "trace",
+    "unit_scorer",
     "unit_stats",
     "unit_sweep",
     "visualize",

@@ -8,6 +8,15 @@
                                              top and bottom dataset examples of every unit
     neuronscope visualize MODEL UNIT... --out DIR
                                              the synthetic image each unit wants
+    neuronscope dream MODEL LAYER --image PHOTO|PATH --out DIR
+                                             DeepDream at the image's own size
+    neuronscope project MODEL UNIT --image PHOTO|PATH --out DIR
+                                             which pixels drive a unit (guided, deconvnet)
+    neuronscope invert MODEL LAYER --image PHOTO|PATH (or --data NAME --index I) --out DIR
+                                             reconstruct an image from a layer
+    neuronscope fool MODEL [--classes 0,1] [--method gradient|evolution] --out DIR
+                                             noise the classifier labels with 99% confidence
+    neuronscope evolve MODEL UNIT --out DIR  the image a unit prefers, from its scores alone
     neuronscope ablate MODEL --data NAME --layer L --out DIR
                                              lesion study: importance, curves, selectivity
     neuronscope dissect MODEL --concepts NAME|PATH [--layers L..] --out DIR
@@ -28,7 +37,19 @@ import logging
 import sys
 from typing import NoReturn
 
-from .commands import ablate, atlas, dissect, examples, models, visualize
+from .commands import (
+    ablate,
+    atlas,
+    dissect,
+    dream,
+    evolve,
+    examples,
+    fool,
+    invert,
+    models,
+    project,
+    visualize,
+)
 from .core.errors import NeuronscopeError
 from .core.plugins import load_plugin
 
@@ -51,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (models, examples, visualize, ablate, dissect, atlas):
+    for module in (models, examples, visualize, dream, project, invert, fool, evolve, ablate,
+                   dissect, atlas):
         module.add_parsers(sub)
     return parser
 

@@ -108,6 +108,15 @@ METHODS = [
     Method("class_selectivity", lambda m, d, layer: ns.class_selectivity(
         m, d, layer, batch_size=8, progress=False)),
     Method("project", lambda m, d, layer: ns.project(m, first(d), f"{layer}:1")),
+    Method("deepdream", lambda m, d, layer: ns.deepdream(
+        m, d.tensors[0][0, :, :12, :14], layer, octaves=2, steps=2, progress=False)),
+    Method("invert", lambda m, d, layer: ns.invert(m, first(d), layer, steps=3, progress=False)),
+    Method("evolve", lambda m, d, layer: ns.evolve(ns.unit_scorer(m, f"{layer}:1"),
+                                                   shape=(3, 16, 16), budget=40, progress=False)),
+    Method("fooling_images", lambda m, d, layer: ns.fooling_images(m, [0, 2], budget=3,
+                                                                   progress=False)),
+    Method("fooling_evolution", lambda m, d, layer: ns.fooling_images(
+        m, [1], method="evolution", budget=40, progress=False)),
     Method("receptive_field", lambda m, d, layer: ns.receptive_field(m, layer, first(d, 1))),
     Method("dissect", lambda m, d, layer: ns.dissect(m, ns.datasets.load(
         "shapes", n=12, masks=True, size=16), layer, batch_size=8, progress=False)),
@@ -218,7 +227,7 @@ def test_hooks_and_modes_survive_an_error_midway(method: str, model_name: str) -
         handle.remove()
 
 
-LAYER_METHODS = ["top_examples", "ablation_study", "unit_sweep", "class_selectivity"]
+LAYER_METHODS = ["top_examples", "ablation_study", "unit_sweep", "class_selectivity", "invert"]
 
 
 @pytest.mark.parametrize("method", LAYER_METHODS)

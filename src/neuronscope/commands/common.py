@@ -99,6 +99,18 @@ def nonnegative_int(text: str) -> int:
     return _int(text, 0, "an integer of 0 or more")
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (a step size, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number (such as 0.01), got "
+                                         f"{text!r}")
+    return value
+
+
 def ablation_value(text: str) -> float | str:
     """argparse type: what a silenced unit outputs, a finite number or ``"mean"``."""
     if text.strip().lower() == "mean":
