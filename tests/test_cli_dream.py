@@ -49,7 +49,8 @@ def test_dream_of_an_image_file_and_of_a_unit(tmp_path: Path) -> None:
 
 def test_bad_arguments_say_what_would_be_right(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(NeuronscopeError, match="neither an image file nor a bundled photo.*chelsea"):
+    with pytest.raises(NeuronscopeError,
+                       match="neither an image file nor a bundled photo.*chelsea"):
         run(MODEL, "conv2", "--image", "no-such-photo", "--out", str(tmp_path))
     with pytest.raises(NeuronscopeError, match="no spatial map"):
         run(MODEL, "fc", "--image", "chelsea", "--out", str(tmp_path))

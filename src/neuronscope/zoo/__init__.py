@@ -16,6 +16,7 @@ from neuronscope.core.model import register_loader
 
 from .cache import cache_root
 from .callbacks import Callback, TrainState
+from .generator import GENERATORS, ConvVAE, GeneratorRecipe, generator, generator_names
 from .pretrained import PRETRAINED, Pretrained, register_pretrained
 from .recipes import (
     RECIPES,
@@ -34,8 +35,9 @@ register_loader("zoo", lambda name, device=None: load(name, device=device),
                 "zoo:NAME  a built-in model, e.g. zoo:shapes-cnn (neuronscope.zoo.names())")
 
 __all__ = [
-    "PRETRAINED", "RECIPES", "Callback", "Pretrained", "Recipe", "Task", "TrainState",
+    "GENERATORS", "PRETRAINED", "RECIPES", "Callback", "ConvVAE", "GeneratorRecipe",
+    "Pretrained", "Recipe", "Task", "TrainState",
     "ZooModelNotFoundError", "accuracy", "cache_root", "digits_cnn", "digits_mlp", "fit",
-    "get_task", "load", "names", "recipe",
+    "generator", "generator_names", "get_task", "load", "names", "recipe",
     "register_pretrained", "register_task", "shapes_cnn", "task_names", "train",
 ]

@@ -30,6 +30,7 @@ from . import flat
 from . import transform as T
 from .objectives import Objective, as_objective, diversity, per_image
 from .param import ImageParam, blur
+from .prior import GeneratorParam, describe, make_param
 from .result import Visualization
 from .runner import Runner
 from .settings import PRESETS, Adam, Param, PixelEdits, Settings, resolve
@@ -46,6 +47,7 @@ def visualize(
     optimizer: Adam | None = None, edits: PixelEdits | None = None,
     extra: Objective | None = None, diversity_weight: float = 0.0,
     init: torch.Tensor | None = None, channels: int | None = None, progress: bool = True,
+    prior: nn.Module | None = None, code_penalty: float = 0.0,
     callback: Callable[[int, torch.Tensor], None] | None = None, **shorthand: Any,
 ) -> Visualization:
     """Synthesize, from noise, the input that drives each target most (or least).
@@ -75,6 +77,13 @@ def visualize(
     layer's unit that black drives most, say) is optimized again from that colour and
     kept if it ends higher (see flat.py; ``settings["flat_restarts"]`` lists them).
 
+    `prior` (an image generator such as ``neuronscope.zoo.generator("shapes")``) makes the
+    parameters the generator's codes instead of pixels (Nguyen et al. 2016): the images
+    are its decodings, resized bilinearly to `size` when it makes another size, so they
+    stay near the images it was trained on; `code_penalty` pulls the codes toward the
+    prior's centre, `init` starts from the codes of given images, and no flat restarts
+    are tried (see prior.py).
+
     Example:
         >>> import torch, torch.nn as nn
         >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
@@ -94,8 +103,8 @@ def visualize(
     gens = [torch.Generator().manual_seed(_seed_of(seed, name, s))
             for name in names for s in range(n_starts)]
     value_range = spec.value_range if spec is not None else (0.0, 1.0)
-    image = ImageParam(gens, channels_, hw, cfg.param.kind, cfg.param.decorrelate,
-                       cfg.param.squash, value_range, device=model_device(model), init=init)
+    image = make_param(prior, gens, channels_, hw, cfg, value_range, model_device(model), init,
+                       code_penalty)
     objective = per_image(targets, n_starts)
     total = _with_extras(objective, targets, n_starts, diversity_weight, extra)
     plain = [Unit.parse(t) for t in targets
@@ -125,7 +134,8 @@ def visualize(
         with torch.no_grad():
             final = image().detach()
             activations = _score(targets, n_starts, run, final)
-        below = {} if init is not None or steps == 0 else flat.below_flat(
+        fresh = init is None and prior is None and steps > 0  # a prior has no flat colours
+        below = {} if not fresh else flat.below_flat(
             targets, n_starts, run, activations, sign, (channels_, *hw), value_range,
             model_device(model))
         restarted = flat.restart(below, targets, n_starts, again, final, activations, losses,
@@ -137,12 +147,13 @@ def visualize(
                          {**cfg.flat(), "steps": steps, "seed": seed, "negative": negative,
                           "polish": polish, "flat_restarts": restarted,
                           "transforms": [repr(s) for s in steps_t], "size": list(hw),
-                          "loop_seconds": seconds})
+                          "loop_seconds": seconds, **describe(image)})
 
 
-def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: list[Any],
-              gens: list[torch.Generator], cfg: Settings, steps: tuple[int, int], sign: float,
-              fill: float, progress: bool, callback: Callable | None
+def _optimize(image: ImageParam | GeneratorParam, objective: Objective, run: Runner,
+              steps_t: list[Any], gens: list[torch.Generator], cfg: Settings,
+              steps: tuple[int, int], sign: float, fill: float, progress: bool,
+              callback: Callable | None
               ) -> tuple[list[torch.Tensor], float]:
     """The optimization loop over ``steps = (all, polish)``: each step's losses [n], and
     the seconds of the loop alone."""
@@ -156,6 +167,8 @@ def _optimize(image: ImageParam, objective: Objective, run: Runner, steps_t: lis
                      mininterval=0.5):
         x = T.apply(image(), steps_t if step < steps - polish else [], gens, fill=fill)
         loss = -(sign * objective(run(x)))
+        if isinstance(image, GeneratorParam):
+            loss = loss + image.penalty()
         (grad,) = torch.autograd.grad(loss.sum(), image.raw)
         image.raw.grad = grad
         opt.step()
