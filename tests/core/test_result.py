@@ -16,6 +16,7 @@ from torch.utils.data import TensorDataset
 
 import neuronscope as ns
 from neuronscope.core.result import Result
+from neuronscope.core.spec import attach_spec
 
 
 def _model() -> nn.Module:
@@ -38,6 +39,14 @@ MAKERS: dict[str, Callable[[], Result]] = {
     "ReceptiveField": lambda: ns.receptive_field(_model(), "1", torch.rand(1, 3, 8, 8)),
     "Dissection": lambda: ns.dissect(_model()[:2], ns.datasets.load(
         "shapes", n=6, masks=True, size=16), "1", progress=False),
+    "Dream": lambda: ns.deepdream(_model(), torch.rand(3, 8, 8), "1", octaves=1, steps=1,
+                                  progress=False),
+    "Inversion": lambda: ns.invert(_model(), torch.rand(1, 3, 8, 8), "1", steps=2,
+                                   progress=False),
+    "Fooling": lambda: ns.fooling_images(attach_spec(_model(), ns.InputSpec(shape=(3, 8, 8))),
+                                         [0], budget=2, progress=False),
+    "Evolution": lambda: ns.evolve(lambda x: x.mean((1, 2, 3)), shape=(3, 8, 8), budget=40,
+                                   progress=False),
 }
 
 

@@ -4,8 +4,9 @@ Sections run in their order; each computes only the layers it has not finished, 
 rerun after an interruption, or with more layers or sections, computes only what is
 missing. The built-in sections (atlas/sections/): ``weights`` (model-wide filters and
 templates), ``examples`` (dataset examples, one pass for all layers), ``ablation``
-(importance and selectivity), ``featvis`` (feature visualizations) and ``dream``
-(DeepDream of a photograph).
+(importance and selectivity), ``featvis`` (feature visualizations), ``dream``
+(DeepDream of a photograph), ``inversion`` (the photograph reconstructed from each layer)
+and ``dissect`` (concepts).
 """
 
 from __future__ import annotations

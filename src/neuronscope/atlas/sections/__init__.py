@@ -201,4 +201,4 @@ def get_section(name: str) -> Section:
     return _SECTIONS[name]
 
 
-from . import ablation, dissect, dream, examples, featvis, gallery, weights  # noqa: E402,F401 - built-ins
+from . import ablation, dissect, dream, examples, featvis, gallery, inversion, weights  # noqa: E402,F401 - built-ins
