@@ -20,8 +20,9 @@ def cmd_fool(args: argparse.Namespace) -> None:
         raise NeuronscopeError(f"--budget {args.budget} is less than one generation of "
                                "evolution (20 images): give --budget >= 20")
     model = load(args)
+    output = int(args.output) if args.output and args.output.isdigit() else args.output
     fool = fooling_images(model, args.classes, method=args.method, budget=args.budget,
-                          target_confidence=args.target, seed=args.seed)
+                          target_confidence=args.target, seed=args.seed, output=output)
     out.mkdir(parents=True, exist_ok=True)
     fool.save(out / "fooling.safetensors")
     scale = max(1, 128 // fool.images.shape[-1])
@@ -91,6 +92,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("fool", help="fooling images: noise the classifier labels with high "
                        "confidence (gradient or black-box evolution)")
     model_args(p)
+    p.add_argument("--output", help="which output holds the logits, for a model whose "
+                   "output is a dict (its key) or a tuple (its index); default: 'logits'")
     p.add_argument("--classes", type=class_list, help="class numbers or names, e.g. 0,1,7 "
                    "(default: every class)")
     p.add_argument("--method", choices=["gradient", "evolution"], default="gradient")

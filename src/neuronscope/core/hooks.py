@@ -86,10 +86,29 @@ class UnitAxis:
         return self.cache[ndim]
 
 
+def hookable(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Every submodule of `model` (by path) that takes Python hooks: not a TorchScript
+    module, nor anything inside one (its calls run as one compiled graph, unseen).
+
+    Example:
+        >>> model = nn.Sequential(nn.Conv2d(1, 1, 1), torch.jit.script(nn.Sequential(nn.ReLU())))
+        >>> [name for name, _ in hookable(model)]
+        ['0']
+    """
+    scripted: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(p + ".") for p in scripted):
+            continue
+        if isinstance(module, torch.jit.ScriptModule):
+            scripted.append(name)
+            continue
+        yield name, module
+
+
 def _follow(model: nn.Module, flow: Flow) -> list[Any]:
     """Hooks that feed every module call of `model` to `flow`; returns their handles."""
     handles = []
-    for name, module in model.named_modules():
+    for name, module in hookable(model):
         if name:
             def pre(module: nn.Module, args: Any) -> None:
                 flow.start()
@@ -223,10 +242,9 @@ def trace(model: nn.Module, *args: Any, flow: Flow | None = None, **kwargs: Any
         calls[pending[id(module)].pop()].output = output
 
     try:
-        for name, module in model.named_modules():
-            if name:
-                handles.append(module.register_forward_pre_hook(pre(name)))
-                handles.append(module.register_forward_hook(post))
+        for name, module in hookable(model):
+            handles.append(module.register_forward_pre_hook(pre(name)))
+            handles.append(module.register_forward_hook(post))
         if flow is not None:
             handles.extend(_follow(model, flow))
         with torch.no_grad():

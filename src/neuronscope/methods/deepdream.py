@@ -68,6 +68,8 @@ class Dream(Result):
                           normalize=None)
 
 
+@torch.inference_mode(False)  # gradients also under a caller's no_grad or
+@torch.enable_grad()  # inference_mode
 def deepdream(model: nn.Module, image: torch.Tensor, where: str | Unit, *, octaves: int = 4,
               octave_scale: float = 1.4, steps: int = 10, lr: float = 0.01, jitter: int = 32,
               seed: int = 0, progress: bool = True) -> Dream:
@@ -75,8 +77,9 @@ def deepdream(model: nn.Module, image: torch.Tensor, where: str | Unit, *, octav
     ``"conv3:17"``: its channel's mean) into `image`, display-space [C, H, W] or
     [n, C, H, W] of any size, with `steps` gradient steps of size `lr` (in display
     units, per mean absolute gradient) per octave and random rolls of up to `jitter`
-    pixels. The defaults are the original's (4 octaves of 1.4, 10 steps, jitter 32;
-    its step 1.5 of 255 is 0.006 here, and 0.01 dreams a little more strongly).
+    pixels (at most a quarter of the octave's smaller side). The defaults are the
+    original's (4 octaves of 1.4, 10 steps, jitter 32; its step 1.5 of 255 is 0.006 here,
+    and 0.01 dreams a little more strongly).
 
     Example:
         >>> import torch, torch.nn as nn
@@ -112,8 +115,9 @@ def deepdream(model: nn.Module, image: torch.Tensor, where: str | Unit, *, octav
             img = base if detail is None else (base + _resize(detail, size)).clamp(lo, hi)
             with torch.no_grad():
                 start[k] = score(img, k, sizes).cpu()
+            reach = min(jitter, min(size) // 4)  # a small octave is not rolled past itself
             for _ in range(steps):
-                dy, dx = (int(d) for d in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
+                dy, dx = (int(d) for d in torch.randint(-reach, reach + 1, (2,), generator=gen))
                 x = img.roll((dy, dx), (2, 3)).requires_grad_(True)
                 (grad,) = torch.autograd.grad(score(x, k, sizes).sum(), x)
                 grad = grad / (grad.abs().mean((1, 2, 3), keepdim=True) + 1e-8)

@@ -30,9 +30,11 @@ from neuronscope.core.units import Unit, find_module
 @dataclass
 class Evolution(Result):
     """The best stimulus found: ``best_image`` [C, H, W] (display space, in [0, 1]), its
-    ``best_code`` and ``best_score`` (the highest score seen, averaged over repeats);
-    ``history`` [generations] the best score of each generation, ``mean_history`` the
-    mean; ``queries`` the number of image presentations used.
+    ``best_code`` and ``best_score`` (the highest score seen, averaged over repeats: with a
+    noisy score it is the luckiest average, so it overstates the image's true score; present
+    ``best_image`` again, many times, for an unbiased one); ``history`` [generations] the
+    best score of each generation, ``mean_history`` the mean; ``queries`` the number of
+    image presentations used.
 
     Example:
         >>> import tempfile

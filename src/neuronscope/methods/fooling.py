@@ -66,6 +66,8 @@ class Fooling(Result):
         return [f"{n} {float(p):.1%}" for n, p in zip(names, self.confidence, strict=True)]
 
 
+@torch.inference_mode(False)  # gradients also under a caller's no_grad or
+@torch.enable_grad()  # inference_mode
 def fooling_images(model: nn.Module, classes: Any = None, *, method: str = "gradient",
                    budget: int | None = None, target_confidence: float = 0.99, seed: int = 0,
                    lr: float = 0.05, population: int = 20, generator: Any = None,
@@ -155,7 +157,11 @@ def _classes(model: nn.Module, spec: InputSpec, classes: Any, output: str | int 
     for c in classes:
         if isinstance(c, str) and c in names:
             c = names.index(c)
-        if isinstance(c, str) or not 0 <= int(c) < n:
+        elif isinstance(c, str) and c.strip().isdigit():
+            c = int(c)  # "3", as a command line gives it
+        whole = isinstance(c, int) and not isinstance(c, bool) or \
+            isinstance(c, torch.Tensor) and c.numel() == 1 and not c.is_floating_point()
+        if not whole or not 0 <= int(c) < n:
             raise NeuronscopeError(f"unknown class {c!r}: give class numbers 0 .. {n - 1}"
                                    + (f" or names such as {names[0]!r}" if names else ""))
         found.append(int(c))

@@ -73,6 +73,8 @@ class Inversion(Result):
         return image_grid((both - lo) / (hi - lo), nrow=len(self.images), normalize=None)
 
 
+@torch.inference_mode(False)  # gradients also under a caller's no_grad or
+@torch.enable_grad()  # inference_mode
 def invert(model: nn.Module, x: torch.Tensor, layer: str, *, steps: int = 400,
            lr: float = 0.004, momentum: float = 0.9, alpha: float = 6.0, beta: float = 2.0,
            lambda_alpha: float | None = None, lambda_tv: float | None = None,
@@ -187,6 +189,11 @@ def _scale(x: torch.Tensor, spec: InputSpec | None
     """(centre [1, C, 1, 1], typical value size, value range) of display-space images."""
     if spec is not None:
         lo, hi = spec.value_range
+        if not torch.isfinite(x).all() or x.min() < lo - 1e-3 or x.max() > hi + 1e-3:
+            raise NeuronscopeError(
+                f"x spans [{float(x.min()):g}, {float(x.max()):g}]; give display-space values "
+                f"in [{lo:g}, {hi:g}] (0-255 pixels: divide by 255; normalized ones: "
+                "spec.to_display)")
         return torch.full_like(x[:1, :, :1, :1], (lo + hi) / 2), (hi - lo) / 4, (lo, hi)
     center = x.mean((0, 2, 3), keepdim=True)[:1]
     return center, float((x - center).pow(2).mean().sqrt().clamp_min(1e-6)), None

@@ -71,6 +71,8 @@ def rule_of(method: str) -> str:
     return rule
 
 
+@torch.inference_mode(False)  # gradients also under a caller's no_grad or
+@torch.enable_grad()  # inference_mode
 def project(model: nn.Module, x: torch.Tensor, unit: str | Unit, *, method: str = "guided"
             ) -> Projection:
     """The projection of `unit` onto the input batch `x` [N, ...]: how much each input
@@ -129,6 +131,10 @@ def _attribute(model: nn.Module, x: torch.Tensor, target: Unit, rule: str
             f"{NAMES[rule]} of {key}: {hidden}: they ran where the rule cannot reach (a "
             "TorchScript function, a C++ op, a compiled or checkpointed part). Run the "
             "model's plain Python forward, or use method='gradient'.")
+    if rule != "gradient" and relus == 0:
+        logger.warning("%s of %s: no ReLU on the path from the input, so it equals the plain "
+                       "gradient (a ReLU written as torch.where(x > 0, x, 0), x * (x > 0) or "
+                       "torch.maximum is not seen as one)", NAMES[rule], key)
     if rule != "gradient" and path.others:
         logger.warning("%s of %s: %s on the path kept their own gradient (not ReLUs)",
                        NAMES[rule], key, ", ".join(f"{n} x{c}" for n, c in path.others.items()))

@@ -39,6 +39,8 @@ __all__ = ["PRESETS", "visualize"]
 logger = logging.getLogger(__name__)
 
 
+@torch.inference_mode(False)  # gradients also under a caller's no_grad or
+@torch.enable_grad()  # inference_mode
 def visualize(
     model: nn.Module, units: Any, *, size: int | tuple[int, int] | None = None,
     steps: int = 256, seed: int = 0, n_starts: int = 1, negative: bool = False,
