@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[2]))  # run as a script: `tests` importable
 
 from neuronscope.atlas.build import build_atlas  # noqa: E402
+from neuronscope.commands.launch import processes  # noqa: E402
 from neuronscope.core.errors import NeuronscopeError  # noqa: E402
 from tests.web.atlas_job import tiny_data, tiny_model  # noqa: E402
 
@@ -65,16 +66,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.die_in or args.fail_in:
         die_in(args.die_in or args.fail_in, fail=bool(args.fail_in))
-    if "RANK" in os.environ:
-        import torch.distributed as dist
-
-        dist.init_process_group("gloo")
-        try:
-            build(args.out)
-            dist.barrier()  # leave together (see neuronscope.commands.launch.processes)
-        finally:
-            dist.destroy_process_group()
-    else:
+    with processes(torch.device("cpu")):  # under torchrun: the group, left together
         build(args.out)
 
 

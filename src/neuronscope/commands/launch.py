@@ -9,6 +9,7 @@ on GPUs, gloo on the CPU) for the length of a command, and each rank takes its o
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 from collections.abc import Iterator
@@ -73,7 +74,9 @@ def processes(device: torch.device) -> Iterator[Ranks]:
     try:
         yield Ranks.current()
         if started:  # leave together: a gloo rank whose peer tears down its connections
-            dist.barrier()  # first may abort ("terminate called without an active exception")
+            gc.collect()  # first may abort ("terminate called without an active exception")
+            dist.barrier()
     finally:
         if started:
             dist.destroy_process_group()
+            gc.collect()  # the group's threads end here, not in the interpreter's exit
