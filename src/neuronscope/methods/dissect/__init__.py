@@ -51,6 +51,12 @@ def dissect(model: nn.Module, concept_data: Any, layers: Any, *, quantile: float
     return the result of one process (run.py), so every rank must call it (``shared=False``:
     this process does the whole dissection alone, the others need not call).
 
+    A layer's output is read as the model hands it on; one that the model changes in place
+    later in the pass (an in-place ReLU after a conv) or writes again on the next call (an
+    ``out=`` buffer) is found by its version counter and copied. Writes through ``.data``
+    bypass that counter and are not seen: dissect such a layer alone (the pass stops
+    right after the last dissected layer).
+
     Example:
         >>> import torch, torch.nn as nn
         >>> from neuronscope.data.shapes import Shapes
