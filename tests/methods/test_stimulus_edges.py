@@ -73,3 +73,10 @@ def test_out_of_range_pixels_and_loose_class_numbers_are_refused() -> None:
         with pytest.raises(NeuronscopeError, match="unknown class"):
             ns.fooling_images(net(), bad, budget=2, progress=False)
     assert ns.fooling_images(net(), ["1"], budget=2, progress=False).classes == [1]
+
+
+def test_deepdream_names_a_linear_layer_of_a_model_without_a_spec() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 38 * 54, 5))
+    with pytest.raises(NeuronscopeError, match="no spatial map"):
+        ns.deepdream(model.eval(), torch.rand(3, 40, 56), "3", progress=False)

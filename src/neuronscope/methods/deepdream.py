@@ -29,7 +29,7 @@ from neuronscope.core.model import model_device, model_dtype
 from neuronscope.core.recording import record
 from neuronscope.core.result import Result
 from neuronscope.core.spec import InputSpec, input_spec
-from neuronscope.core.units import Unit
+from neuronscope.core.units import Unit, find_module
 
 __all__ = ["Dream", "deepdream"]
 
@@ -206,6 +206,8 @@ class _Scorer:
         except StopPass:
             pass
         except RuntimeError as exc:
+            if isinstance(find_module(self.model, self.target.module_path), nn.Linear):
+                self._flat("a linear layer", [])  # not the image's size: no positions at all
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise NeuronscopeError(
                 f"the model cannot run on {x.shape[1]}-channel {sizes[k][0]}x{sizes[k][1]} "
