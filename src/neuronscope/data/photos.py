@@ -25,7 +25,7 @@ from neuronscope.data.photo_sources import (
 log = logging.getLogger(__name__)
 
 LABEL_BY = ("photo", "group")
-__all__ = ["GROUPS", "LABEL_BY", "PHOTO_NAMES", "Photos", "photo"]
+__all__ = ["GROUPS", "LABEL_BY", "PHOTO_NAMES", "Photos", "photo", "photo_for"]
 
 
 def photo(name: str, size: int | Sequence[int] = 224) -> torch.Tensor:
@@ -45,6 +45,21 @@ def photo(name: str, size: int | Sequence[int] = 224) -> torch.Tensor:
         raise KeyError(f"unknown photo {name!r};{hint} available: {', '.join(PHOTO_NAMES)}, "
                        "and lfw-face-000 to -099, lfw-nonface-000 to -099")
     return to_chw(fit(raw(name), *parse_size(size)))
+
+
+def photo_for(name: str, spec: InputSpec) -> torch.Tensor:
+    """A photograph as a model of `spec` takes it in display space: at its input size, gray
+    for a model that does not take 3 channels, in its value range.
+
+    Example:
+        >>> photo_for("astronaut", InputSpec(shape=(1, 16, 24), value_range=(-1.0, 1.0))).shape
+        torch.Size([1, 16, 24])
+    """
+    c, h, w = spec.shape
+    x = photo(name, size=(h, w))
+    x = x.mean(0, keepdim=True).expand(c, -1, -1).contiguous() if c != 3 else x
+    lo, hi = spec.value_range
+    return x if (lo, hi) == (0.0, 1.0) else lo + (hi - lo) * x
 
 
 def _groups(groups: str | Sequence[str] | None) -> list[str]:

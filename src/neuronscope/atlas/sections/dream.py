@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...data.photos import photo as load_photo
+from ...data.photos import photo_for
 from ...methods.deepdream import deepdream
 from ..parts import Parted
 from . import Section, register_section
@@ -48,15 +48,16 @@ class Dream(Parted, Section):
             return {"skipped": f"{layer} has no spatial map ({info.kind}, output "
                                f"{tuple(info.shape)}): nothing to dream across positions"}
         steps, photo = job.option("steps", self), job.option("photo", self)
-        c, h, w = job.spec.shape
-        x = load_photo(photo, size=(h, w))
-        x = x.mean(0, keepdim=True).expand(c, -1, -1) if c != 3 else x
+        _, h, w = job.spec.shape
+        x = photo_for(photo, job.spec)
         octaves = octaves_for(h, w)
         per_octave = round(steps / octaves)
         dream = deepdream(job.model, x, layer, octaves=octaves, octave_scale=SCALE,
                           steps=per_octave, lr=STRENGTH / max(per_octave * octaves, 1),
                           progress=job.progress)
-        return {"dream": dream.images[0], "source": x.cpu(), "octaves": octaves,
+        lo, hi = job.spec.value_range  # pictures in [0, 1], whatever the model's range
+        return {"dream": (dream.images[0] - lo) / (hi - lo), "source": (x.cpu() - lo) / (hi - lo),
+                "octaves": octaves,
                 "steps": per_octave * octaves}
 
     def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ...core.errors import NeuronscopeError
-from ...data.photos import photo as load_photo
+from ...data.photos import photo_for
 from ...methods.invert import invert
 from ..parts import Parted
 from . import Section, register_section
@@ -53,10 +53,8 @@ class Inversion(Parted, Section):
             return {"skipped": f"{layer} runs {info.calls} times per forward pass: its "
                                "representation of the photo is not one tensor"}
         steps, spec = job.option("invert_steps", self), job.spec
-        c, h, w = spec.shape
         lo, hi = spec.value_range
-        x = load_photo(job.option("photo", self), size=(h, w))
-        x = lo + (hi - lo) * (x.mean(0, keepdim=True).expand(c, -1, -1) if c != 3 else x)
+        x = photo_for(job.option("photo", self), spec)
         lr = LR
         for attempt in range(2):  # a layer on which the paper's step size diverges (a
             try:                  # classifier's logits, say) gets one tenth of it
