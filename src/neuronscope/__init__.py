@@ -47,6 +47,7 @@ from .methods.examples import LayerExamples, TopExamples, top_examples
 from .methods.featvis import Visualization, visualize
 from .methods.fooling import Fooling, fooling_images
 from .methods.invert import Inversion, invert
+from .methods.lca import LCA, LCAResult, train_with_lca
 from .methods.live import LiveProbe
 from .methods.projection import Projection, project
 from .methods.selectivity import ClassSelectivity, class_selectivity
@@ -68,6 +69,8 @@ __all__ = [
     "GRAMMAR",
     "InputSpec",
     "Inversion",
+    "LCA",
+    "LCAResult",
     "LayerExamples",
     "LayerInfo",
     "LayerNotFoundError",
@@ -107,6 +110,7 @@ __all__ = [
     "record",
     "top_examples",
     "trace",
+    "train_with_lca",
     "unit_scorer",
     "unit_stats",
     "unit_sweep",

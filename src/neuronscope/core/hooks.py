@@ -322,3 +322,24 @@ def redirected_relu_grad(model: nn.Module) -> Iterator[None]:
             h.remove()
         for m, flag in zip(acts, inplace, strict=True):
             m.inplace = flag
+
+
+def optimizer_hooks(optimizer: torch.optim.Optimizer, before: Callable[[], None],
+                    after: Callable[[], None]) -> list[Any]:
+    """Call `before()` just before and `after()` just after every ``optimizer.step()``;
+    the handles returned remove both hooks (``h.remove()``). A step the optimizer skips
+    (as a gradient scaler does on overflow) calls neither.
+
+    Example:
+        >>> import torch
+        >>> w = torch.nn.Parameter(torch.zeros(1))
+        >>> opt, seen = torch.optim.SGD([w], lr=1.0), []
+        >>> handles = optimizer_hooks(opt, lambda: seen.append(w.item()),
+        ...                           lambda: seen.append(w.item()))
+        >>> w.grad = torch.ones(1); opt.step()
+        >>> for h in handles: h.remove()
+        >>> opt.step(); seen
+        [0.0, -1.0]
+    """
+    return [optimizer.register_step_pre_hook(lambda opt, args, kwargs: before()),
+            optimizer.register_step_post_hook(lambda opt, args, kwargs: after())]

@@ -4,6 +4,7 @@ process this is, and the few collective steps a shared job needs.
 `Ranks` describes this process's place (rank 0 of 1 without torch.distributed) and
 moves plain Python objects (pickled by torch.distributed, tensors included) between
 the processes: `share` from rank 0 to every rank, `gather` to rank 0, `all_gather`,
+`all_sum` (a tensor summed over the ranks),
 `on_writer` (run on rank 0, its result or error on every rank) and `same`, which stops
 every rank when they disagree on something that must be equal.
 With one process each step is a plain return, so the same code serves both.
@@ -106,6 +107,14 @@ class Ranks:
         if kind == "error":
             raise value
         return value
+
+    def all_sum(self, tensor: Any) -> Any:
+        """`tensor` replaced in place by its sum over every rank (and returned)."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""

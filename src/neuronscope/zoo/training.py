@@ -27,12 +27,19 @@ from .classify import accuracy, augment, load_split
 from .recipes import Recipe, recipe
 from .tasks import get_task
 
-__all__ = ["accuracy", "augment", "fit", "load", "load_split", "train"]
+__all__ = ["accuracy", "augment", "fit", "load", "load_split", "optimizer_for", "scheduler_for",
+           "train"]
 
 logger = logging.getLogger(__name__)
 
 
-def _optimizer(r: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+def optimizer_for(r: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer recipe `r` names, over `model`'s parameters.
+
+    Example:
+        >>> type(optimizer_for(recipe("digits-mlp"), nn.Linear(2, 1))).__name__
+        'Adam'
+    """
     params = model.parameters()
     if r.optimizer == "sgd":
         return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum,
@@ -42,7 +49,8 @@ def _optimizer(r: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
 
 
-def _scheduler(r: Recipe, opt: torch.optim.Optimizer, total: int) -> Any:
+def scheduler_for(r: Recipe, opt: torch.optim.Optimizer, total: int) -> Any:
+    """The learning-rate schedule recipe `r` names, over `total` steps."""
     if r.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=total)
     if r.schedule == "cosine":
@@ -113,8 +121,8 @@ def fit(
     data_seconds = time.perf_counter() - start
     g = torch.Generator().manual_seed(r.seed)
     steps = task.n_batches(train_data, r)
-    opt = _optimizer(r, model)
-    state = TrainState(model, opt, _scheduler(r, opt, r.epochs * steps), r, task)
+    opt = optimizer_for(r, model)
+    state = TrainState(model, opt, scheduler_for(r, opt, r.epochs * steps), r, task)
     logger.info("training %s (task %s) on %s, %d batches per epoch for %d epochs (%d threads)",
                 r.name, r.task, r.dataset, steps, r.epochs, torch.get_num_threads())
     model.train()

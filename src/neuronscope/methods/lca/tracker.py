@@ -1,0 +1,270 @@
+"""`ns.LCA`: loss change allocation (Lan, Liu, Zhou & Yosinski 2019), live in any loop.
+
+Call ``before_step()`` before a training step and ``after_step()`` after the optimizer
+has moved the parameters (or ``wrap(optimizer)`` to have its ``step`` do both). Each
+step's change of the loss on a fixed evaluation set is split among the parameters
+along the straight path of the step (`neuronscope.methods.lca.path`); only per-step,
+per-layer figures and per-parameter sums are kept (`neuronscope.methods.lca.tally`).
+
+Cost per step: a pass with gradients over the evaluation set at the step's middle and
+end (the end's gradient is the next step's start), more where the path is split. The
+evaluation runs in eval mode (dropout off, batch norm on its running statistics) under
+a forked random state, so the training itself goes as it would without LCA. Buffers
+that the training step changes (batch-norm running statistics) are held at their new
+value along the path; their own effect on the loss is measured apart
+(``buffer_change``), not allocated to any parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.hooks import optimizer_hooks
+from neuronscope.core.ranks import Ranks
+
+from .evaluate import EvalSet, LossFn, loss_and_grad
+from .path import METHODS, allocate
+from .result import LCAResult
+from .tally import StepShards, Tally
+
+logger = logging.getLogger(__name__)
+
+
+class LCA:
+    """Loss change allocation of every optimizer step of a training run.
+
+    `loss_fn(model, batch)` returns the mean loss of a batch as `eval_data` yields it (a
+    DataLoader, a list of batches, or a Dataset batched by `batch_size`); the loss is
+    measured on the whole of `eval_data` (under torch.distributed, each rank takes its
+    share of the batches). ``method="simpson"`` (or ``"first_order"``); steps whose
+    allocation misses the measured loss change by more than `error_threshold` (relative)
+    are split, at most `max_splits` times. `per_step`: a folder to stream every step's
+    per-parameter allocation to (`neuronscope.methods.lca.tally.read_steps` reads it);
+    `checkpoint`: a file to save the record to every `checkpoint_every` steps and to
+    resume from (the model must be back at that step's weights; this is checked).
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Linear(3, 1)
+        >>> data = [(torch.randn(8, 3), torch.randn(8, 1)) for _ in range(2)]
+        >>> loss_fn = lambda m, b: nn.functional.mse_loss(m(b[0]), b[1])
+        >>> lca = LCA(model, loss_fn, data)
+        >>> opt = lca.wrap(torch.optim.SGD(model.parameters(), lr=0.1))
+        >>> for batch in data * 3:
+        ...     opt.zero_grad(); loss_fn(model, batch).backward(); opt.step()
+        >>> res = lca.result()
+        >>> res.n_steps, bool((res.relative_error < 1e-3).all())
+        (6, True)
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, eval_data: Any, *,
+                 method: str = "simpson", error_threshold: float = 0.01, max_splits: int = 2,
+                 batch_size: int = 256, per_step: str | Path | None = None,
+                 shard_steps: int = 100, checkpoint: str | Path | None = None,
+                 checkpoint_every: int = 50) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if not error_threshold > 0:
+            raise ValueError(f"error_threshold is relative to the loss change and must be "
+                             f"positive, got {error_threshold}")
+        if int(max_splits) < 0:
+            raise ValueError(f"max_splits must be 0 or more, got {max_splits}")
+        if not callable(loss_fn):
+            raise NeuronscopeError("loss_fn must be a function loss_fn(model, batch) -> the "
+                                   "batch's mean loss")
+        self.model = _unwrap(model)
+        self.loss_fn, self.method = loss_fn, method
+        self.threshold, self.max_splits = float(error_threshold), int(max_splits)
+        self.named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        if not self.named:
+            raise NeuronscopeError("the model has no parameter that requires a gradient: "
+                                   "nothing to allocate")
+        self.params = [p for _, p in self.named]
+        self.ranks = Ranks.current()
+        self.data = EvalSet(eval_data, batch_size, self.ranks)
+        self.tally = Tally({n: tuple(p.shape) for n, p in self.named})
+        self.settings = {"method": method, "error_threshold": self.threshold,
+                         "max_splits": self.max_splits, "world": self.ranks.world,
+                         "eval_batches": self.data.n_batches}
+        self.shards = StepShards(per_step, list(self.tally.names), shard_steps) \
+            if per_step is not None else None
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every = int(checkpoint_every)
+        self.step = 0
+        self.start: list[torch.Tensor] | None = None  # the weights at the start of a step
+        self.grad: list[torch.Tensor] | None = None  # the gradient there, and the loss
+        self.loss: float | None = None
+        self.in_step, self.buffers, self.handles = False, None, []
+        self.expect: float | None = None  # a resumed run: the loss it stopped at
+        self.warned_outside = False
+        if self.checkpoint is not None and self.checkpoint.is_file():
+            self._resume(LCAResult.load(self.checkpoint))
+
+    def before_step(self) -> None:
+        """Mark the weights before an optimizer step."""
+        if self.in_step:
+            raise NeuronscopeError("before_step() called twice without after_step() between")
+        same = self.start is not None and _same(self.params, self.start) and \
+            _same(self.model.buffers(), self.buffers)
+        outside = 0.0
+        if not same:
+            self.start = [p.detach().clone() for p in self.params]
+            loss, self.grad = self._measure()
+            if self.expect is not None:
+                self._check_resumed(loss)
+            elif self.loss is not None:
+                outside = loss - self.loss
+                if not self.warned_outside:
+                    logger.warning("the parameters changed between after_step() and "
+                                   "before_step() (loss %+.3g); LCA records that change in "
+                                   "`outside`, not allocated to any parameter", outside)
+                    self.warned_outside = True
+            self.loss = loss
+        self.outside, self.in_step = outside, True
+        self.buffers = [b.detach().clone() for b in self.model.buffers()]
+
+    def after_step(self) -> None:
+        """Allocate the step's loss change among the parameters that moved."""
+        if not self.in_step:
+            raise NeuronscopeError("after_step() without before_step(): call before_step() "
+                                   "before the optimizer step")
+        assert self.start is not None and self.grad is not None and self.loss is not None
+        end = [p.detach().clone() for p in self.params]
+        delta = [e.double() - s.double() for e, s in zip(end, self.start, strict=True)]
+        end_loss, end_grad = self._measure()
+        start_loss, start_grad, buffer_change = self.loss, self.grad, 0.0
+        try:
+            if not _same(self.model.buffers(), self.buffers):
+                self._set(self.start)  # the path with the new buffers; their effect apart
+                start_loss, start_grad = self._measure()
+                buffer_change = start_loss - self.loss
+            a = allocate(self._grad_at(delta), start_grad, end_grad, delta,
+                         end_loss - start_loss, method=self.method,
+                         threshold=self.threshold, max_splits=self.max_splits)
+        finally:
+            self._set(end)
+        self.tally.add(self.step, a, loss=self.loss, loss_change=end_loss - self.loss,
+                       buffer_change=buffer_change, outside=self.outside)
+        if self.shards is not None and self.ranks.writer:
+            self.shards.add(self.step, a.parts)
+        self.step += 1
+        self.start, self.grad, self.loss, self.in_step = end, end_grad, end_loss, False
+        self.buffers = [b.detach().clone() for b in self.model.buffers()]
+        if self.checkpoint is not None and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def wrap(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Have `optimizer.step()` call before_step and after_step; returns `optimizer`.
+        `unwrap()` takes the hooks off again."""
+        self.handles += optimizer_hooks(optimizer, self.before_step, self.after_step)
+        return optimizer
+
+    def unwrap(self) -> None:
+        """Take off the hooks that `wrap` put on optimizers."""
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+    def result(self) -> LCAResult:
+        """The allocation of every step so far (also saved to the checkpoint, if any)."""
+        if self.in_step:
+            raise NeuronscopeError("a step is under way: call after_step() first")
+        res = self._result()
+        if self.checkpoint is not None:
+            self.save_checkpoint(res)
+        elif self.shards is not None:
+            self.ranks.on_writer(self.shards.flush)
+        return res
+
+    def save_checkpoint(self, res: LCAResult | None = None) -> None:
+        """Write the record so far to the checkpoint file (rank 0 writes)."""
+        res = res or self._result()
+
+        def write() -> None:
+            if self.shards is not None:
+                self.shards.flush()
+            res.save(self.checkpoint)
+        self.ranks.on_writer(write)
+
+    def _result(self) -> LCAResult:
+        final = self.loss if self.loss is not None else float("nan")
+        return self.tally.result(final, self.method, self.settings, _fingerprint(self.params))
+
+    def _measure(self) -> tuple[float, list[torch.Tensor]]:
+        devices = [p.device for p in self.params if p.device.type == "cuda"][:1]
+        with torch.random.fork_rng(devices=devices):
+            loss, grad = loss_and_grad(self.model, self.loss_fn, self.data, self.params)
+        assert grad is not None
+        return loss, grad
+
+    def _grad_at(self, delta: list[torch.Tensor]):  # noqa: ANN202 - a closure
+        assert self.start is not None
+        start = self.start
+
+        def grad_at(a: float) -> list[torch.Tensor]:
+            self._set([(s.double() + a * d).to(s.dtype) for s, d in zip(start, delta,
+                                                                          strict=True)])
+            return self._measure()[1]
+        return grad_at
+
+    def _set(self, values: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for p, v in zip(self.params, values, strict=True):
+                p.copy_(v)
+
+    def _resume(self, res: LCAResult) -> None:
+        names = {n: tuple(p.shape) for n, p in self.named}
+        stored = {n: tuple(c.shape) for n, c in res.cumulative.items()}
+        if names != stored:
+            raise NeuronscopeError(f"the LCA checkpoint {self.checkpoint} is of another model "
+                                   f"(parameters {sorted(stored)[:4]}...): give another file")
+        for key in ("method", "error_threshold", "max_splits", "eval_batches"):
+            if res.settings.get(key) != self.settings[key]:
+                raise NeuronscopeError(
+                    f"the LCA checkpoint {self.checkpoint} was made with {key}="
+                    f"{res.settings.get(key)!r}, this run has {self.settings[key]!r}: resume "
+                    "with the same settings and evaluation data, or give another file")
+        self.tally.resume(res)
+        self.step = res.n_steps
+        self.expect = float(res.loss[-1])
+        self.fingerprint = res.fingerprint
+        if self.shards is not None:
+            self.shards.drop_from(self.step)
+        logger.info("resuming LCA from %s at step %d", self.checkpoint, self.step)
+
+    def _check_resumed(self, loss: float) -> None:
+        assert self.expect is not None
+        same_weights = torch.allclose(_fingerprint(self.params), self.fingerprint,
+                                      rtol=1e-9, atol=1e-12)
+        if not same_weights or abs(loss - self.expect) > 1e-6 * max(1.0, abs(self.expect)):
+            raise NeuronscopeError(
+                f"the LCA checkpoint {self.checkpoint} stopped after step {self.step} at loss "
+                f"{self.expect:.6g}, but the model now has other weights (loss {loss:.6g} on "
+                "the evaluation data): load the model and optimizer saved at that same step "
+                "before resuming, or give another checkpoint file")
+        self.expect = None
+
+
+def _same(now: Any, then: list[torch.Tensor] | None) -> bool:
+    now = list(now)
+    return then is not None and len(now) == len(then) and all(
+        torch.equal(a, b) for a, b in zip(now, then, strict=True))
+
+
+def _fingerprint(params: list[torch.Tensor]) -> torch.Tensor:
+    """[P, 2]: each parameter's sum and sum of squares, in float64 (to recognise weights)."""
+    return torch.tensor([[float(p.detach().double().sum()), float(p.detach().double().pow(2).sum())]
+                         for p in params], dtype=torch.float64)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DistributedDataParallel / DataParallel (LCA's own passes must not
+    run their gradient synchronization)."""
+    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
