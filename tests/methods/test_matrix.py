@@ -95,6 +95,30 @@ def first(d: TensorDataset, n: int = 2) -> torch.Tensor:
     return d.tensors[0][:n]
 
 
+def lca(m: nn.Module, d: TensorDataset, layer: str) -> ns.LCAResult:
+    """Two SGD steps with loss change allocation, then the weights put back."""
+    from neuronscope.core.model import logits_of
+
+    def loss(model: nn.Module, batch: Any) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits_of(model(batch[0])), batch[1])
+
+    saved = {k: v.clone() for k, v in m.state_dict().items()}
+    batches = [(d.tensors[0][i:i + 8], d.tensors[1][i:i + 8]) for i in (0, 8)]
+    tracker = ns.LCA(m, loss, batches)
+    opt = tracker.wrap(torch.optim.SGD(m.parameters(), lr=0.01))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the training's own dropout
+            for batch in batches:
+                opt.zero_grad()
+                loss(m, batch).backward()
+                opt.step()
+        return tracker.result()
+    finally:
+        tracker.unwrap()
+        m.load_state_dict(saved)
+
+
 METHODS = [
     Method("top_examples", lambda m, d, layer: ns.top_examples(m, d, [layer], k=2,
                                                                batch_size=8, progress=False)),
@@ -117,6 +141,7 @@ METHODS = [
                                                                    progress=False)),
     Method("fooling_evolution", lambda m, d, layer: ns.fooling_images(
         m, [1], method="evolution", budget=40, progress=False)),
+    Method("lca", lca),
     Method("receptive_field", lambda m, d, layer: ns.receptive_field(m, layer, first(d, 1))),
     Method("dissect", lambda m, d, layer: ns.dissect(m, ns.datasets.load(
         "shapes", n=12, masks=True, size=16), layer, batch_size=8, progress=False)),
