@@ -21,6 +21,8 @@
                                              lesion study: importance, curves, selectivity
     neuronscope dissect MODEL --concepts NAME|PATH [--layers L..] --out DIR
                                              label units with concepts, checked causally
+    neuronscope lca MODEL --epochs N --out DIR  train a built-in model with loss change
+                                             allocation: which layers helped or hurt
     neuronscope atlas MODEL --data NAME --out DIR   the microscope: a page per unit
     neuronscope serve DIR [--model MODEL]    browse it, and probe the model live
 
@@ -46,6 +48,7 @@ from .commands import (
     examples,
     fool,
     invert,
+    lca,
     models,
     project,
     visualize,
@@ -73,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (models, examples, visualize, dream, project, invert, fool, evolve, ablate,
-                   dissect, atlas):
+                   dissect, lca, atlas):
         module.add_parsers(sub)
     return parser
 

@@ -159,6 +159,8 @@ def _sections(names: tuple[str, ...] | None, options: dict[str, Any]) -> list[Se
     if unknown:
         raise TypeError(f"build_atlas got unknown options {unknown}; the registered sections "
                         f"read: {', '.join(sorted(known))}")
+    for section in chosen:
+        section.check_options(options)
     return sorted(chosen, key=lambda s: (s.order, s.name))
 
 

@@ -245,6 +245,11 @@ class AtlasStore:
         """A model-wide file of a section: ``model/weights-conv1.png``."""
         return f"model/{cls.picture_name(section, tag)}.{ext}"
 
+    @staticmethod
+    def section_folder(section: str) -> str:
+        """A section's own folder, for a report with its figures drawn elsewhere: ``lca``."""
+        return section
+
     @classmethod
     def arrays_file(cls, section: str, key: str) -> str:
         """A result kept whole: ``arrays/examples-1a2b3c4d.safetensors``."""

@@ -35,7 +35,8 @@ def cmd_atlas(args: argparse.Namespace) -> None:
                             data_source=data_source(args), k=args.k, steps=args.steps,
                             unit_batch=args.unit_batch, gallery=tuple(args.gallery or ()),
                             gallery_settings=({} if args.gallery_steps is None
-                                              else {"steps": args.gallery_steps}))
+                                              else {"steps": args.gallery_steps}),
+                            lca=args.lca)
     if ranks.writer:
         _report(args, atlas, len(dataset))
 
@@ -223,6 +224,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--gallery-steps", type=positive_int, metavar="N",
                    help="optimization steps of each gallery picture (default: "
                    "neuronscope.atlas.sections.gallery.SETTINGS)")
+    p.add_argument("--lca", metavar="DIR",
+                   help="a finished `neuronscope lca` run (its --out folder or its "
+                   "lca.safetensors): the atlas holds its report and the model page links it")
     p.add_argument("--device", type=device_name,
                    help="cpu, cuda or cuda:N (default: CUDA when there is a GPU, else the "
                    "CPU; under torchrun each rank takes cuda:LOCAL_RANK)")

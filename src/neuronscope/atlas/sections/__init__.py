@@ -104,6 +104,10 @@ class Section:
         entry = view.entry(layer, self.name)
         return set(range(view.n_units(layer))) if entry and "skipped" not in entry else set()
 
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Refuse bad build options (raise) before any section computes anything
+        (default: nothing to check)."""
+
     def compute_model(self, job: Job) -> dict[str, Any]:
         """Compute and store the model-wide part; return what the manifest records."""
         raise NotImplementedError(f"section {self.name} computes nothing model-wide")
@@ -201,4 +205,4 @@ def get_section(name: str) -> Section:
     return _SECTIONS[name]
 
 
-from . import ablation, dissect, dream, examples, featvis, gallery, inversion, weights  # noqa: E402,F401 - built-ins
+from . import ablation, dissect, dream, examples, featvis, gallery, inversion, lca, weights  # noqa: E402,F401,E501 - built-ins

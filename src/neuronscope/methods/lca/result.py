@@ -25,7 +25,8 @@ class LCAResult(Result):
     fields). ``by_layer[name][t]``: the allocation of a layer's parameters (a layer is
     the module that owns them) at step t; ``layer_helping`` / ``layer_hurting``: the
     fraction of its parameters with negative / positive allocation; ``helping[t]`` /
-    ``hurting[t]`` the same over all parameters; ``cumulative[name]``: each parameter's
+    ``hurting[t]`` the same over all parameters (``helping_share``: among those with a
+    nonzero allocation); ``cumulative[name]``: each parameter's
     allocation summed over the steps, shaped like the parameter; ``layer_of`` maps
     parameter names to layers and ``layer_sizes`` counts each layer's parameters.
 
@@ -79,8 +80,16 @@ class LCAResult(Result):
 
     @property
     def unchanged(self) -> torch.Tensor:
-        """[T] fraction of parameters whose allocation is exactly 0 (they did not move)."""
+        """[T] fraction of parameters whose allocation is exactly 0: they did not move, or
+        their gradient on the evaluation set is 0 (a ReLU unit dead on every evaluation
+        input, a weight on an always-blank pixel), though the optimizer may move them."""
         return 1.0 - self.helping - self.hurting
+
+    @property
+    def helping_share(self) -> torch.Tensor:
+        """[T] of the parameters with a nonzero allocation, the fraction that helped:
+        helping / (helping + hurting), the paper's "about half" figure."""
+        return self.helping / (self.helping + self.hurting)
 
     @property
     def relative_error(self) -> torch.Tensor:

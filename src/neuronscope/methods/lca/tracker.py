@@ -100,7 +100,7 @@ class LCA:
         self.start: list[torch.Tensor] | None = None  # the weights at the start of a step
         self.grad: list[torch.Tensor] | None = None  # the gradient there, and the loss
         self.loss: float | None = None
-        self.in_step, self.buffers, self.handles = False, None, []
+        self.in_step, self.buffers, self.handles, self.outside = False, None, [], 0.0
         self.expect: float | None = None  # a resumed run: the loss it stopped at
         self.warned_outside = False
         if self.checkpoint is not None and self.checkpoint.is_file():
@@ -232,7 +232,7 @@ class LCA:
                     "with the same settings and evaluation data, or give another file")
         self.tally.resume(res)
         self.step = res.n_steps
-        self.expect = float(res.loss[-1])
+        self.expect = self.loss = float(res.loss[-1])
         self.fingerprint = res.fingerprint
         if self.shards is not None:
             self.shards.drop_from(self.step)

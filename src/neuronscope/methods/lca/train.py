@@ -31,13 +31,15 @@ RESULT, CHECKPOINT, STATE = "lca.safetensors", "lca-checkpoint.safetensors", "tr
 def train_with_lca(name: str, *, epochs: int | None = None, out: str | Path | None = None,
                    method: str = "simpson", error_threshold: float = 0.01,
                    max_splits: int = 2, eval_size: int | None = None,
-                   per_step: bool = False, progress: bool = True, **overrides: Any
+                   per_step: bool = False, nesterov: bool = True, progress: bool = True,
+                   **overrides: Any
                    ) -> tuple[nn.Module, LCAResult]:
     """Train zoo model `name` by its recipe (fields replaced by `overrides`, e.g.
     ``optimizer="sgd", momentum=0.9, lr=0.05``) for `epochs`, with LCA on every step:
     (trained model in eval mode, `LCAResult`). `eval_size` cuts the evaluation set (the
     training set) to its first items; `per_step` (with `out`) also streams every step's
-    per-parameter allocation to ``out/steps``.
+    per-parameter allocation to ``out/steps``. SGD with momentum is Nesterov's, as the
+    zoo trains; ``nesterov=False`` gives plain (heavy-ball) momentum, as in the paper.
 
     Example:
         >>> model, res = train_with_lca("digits-mlp", epochs=1, n_train=64, progress=False)
@@ -62,6 +64,7 @@ def train_with_lca(name: str, *, epochs: int | None = None, out: str | Path | No
     X, y = train_data if eval_size is None else (t[:eval_size] for t in train_data)
     eval_batches = [(X[i:i + 512], y[i:i + 512]) for i in range(0, len(y), 512)]
     folder = Path(out) if out is not None else None
+    run = {**r.fields(), "nesterov": bool(nesterov), "method": method, "eval_size": eval_size}
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
@@ -69,6 +72,9 @@ def train_with_lca(name: str, *, epochs: int | None = None, out: str | Path | No
         model = r.builder(r.n_classes)
         steps = task.n_batches(train_data, r)
         opt = optimizer_for(r, model)
+        for group in opt.param_groups:
+            if "nesterov" in group:
+                group["nesterov"] = bool(nesterov) and group["momentum"] > 0
         sched = scheduler_for(r, opt, r.epochs * steps)
         g = torch.Generator().manual_seed(r.seed)
         lca = LCA(model, lambda m, b: task.loss(m, b, r), eval_batches, method=method,
@@ -76,7 +82,7 @@ def train_with_lca(name: str, *, epochs: int | None = None, out: str | Path | No
                   per_step=folder / "steps" if per_step and folder is not None else None,
                   checkpoint=folder / CHECKPOINT if folder is not None else None,
                   checkpoint_every=2**62)  # saved with the training state at epoch ends
-        first = _resume(folder, model, opt, sched, g, lca, r.fields()) if folder else 0
+        first = _resume(folder, model, opt, sched, g, lca, run) if folder else 0
         model.train()
         with tqdm(total=r.epochs * steps, initial=first * steps, desc=f"training {name} + LCA",
                   unit="step", disable=not progress, leave=False) as bar:
@@ -92,11 +98,12 @@ def train_with_lca(name: str, *, epochs: int | None = None, out: str | Path | No
                     bar.update(1)
                     bar.set_postfix(loss=f"{lca.loss:.4f}", refresh=False)
                 if folder is not None:
-                    _save(folder, model, opt, sched, g, lca, epoch + 1, r.fields())
+                    _save(folder, model, opt, sched, g, lca, epoch + 1, run)
     model.eval()
     attach_spec(model, spec)
     res = lca.result()
-    res.settings.update(model=name, recipe=_plain(r.fields()))
+    res.settings.update(model=name, recipe=_plain(r.fields()),
+                        nesterov=any(g.get("nesterov", False) for g in opt.param_groups))
     if folder is not None:
         res.save(folder / RESULT)
     return model, res

@@ -1,0 +1,140 @@
+"""The lca command: train a built-in model from scratch with loss change allocation (Lan
+et al. 2019) and write the result (lca.safetensors) and its HTML report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import NeuronscopeError, did_you_mean
+from .common import positive_float, positive_int, writable_folder
+
+OWN_MODEL = (
+    "neuronscope lca trains a built-in model from scratch by its recipe (its data, loss and "
+    "schedule), and {model!r} is not one. For your own model, follow your training loop "
+    "with the Python API: lca = ns.LCA(model, loss_fn, eval_data), where loss_fn(model, "
+    "batch) returns a batch's mean loss; call lca.before_step() and lca.after_step() "
+    "around each optimizer step (or opt = lca.wrap(opt)); then write the report with "
+    "neuronscope.render.lca_report.write_report(lca.result(), DIR, input_shape=(C, H, W))")
+RESUME = ("A run killed part way resumes from its last finished epoch when the same "
+          "command is given again (same MODEL, options and --out); a finished run given "
+          "again only redraws its report. A folder holding a run of other settings is "
+          "refused: give another --out.")
+
+
+def zoo_name(model: str) -> str:
+    """The built-in model `model` names (``zoo:NAME`` or NAME) that has a training recipe;
+    anything else is refused, saying what to do instead.
+
+    Example:
+        >>> zoo_name("zoo:digits-mlp")
+        'digits-mlp'
+    """
+    from ..zoo import names
+    from ..zoo.recipes import RECIPES
+
+    name = model.removeprefix("zoo:")
+    if name in RECIPES:
+        return name
+    if name in names():
+        raise NeuronscopeError(f"{name!r} comes with pretrained weights and has no training "
+                               f"recipe to run with LCA; built-in models with one: "
+                               f"{', '.join(RECIPES)}")
+    if ":" in name:
+        raise NeuronscopeError(OWN_MODEL.format(model=model))
+    raise NeuronscopeError(f"no built-in model {name!r}.{did_you_mean(name, list(RECIPES))} "
+                           f"Built-in models with a training recipe: {', '.join(RECIPES)}")
+
+
+def overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The recipe fields the options replace; --momentum without SGD is refused."""
+    from ..zoo.recipes import recipe
+
+    fields = {k: v for k, v in (("optimizer", args.optimizer), ("lr", args.lr),
+                                ("momentum", args.momentum)) if v is not None}
+    optimizer = args.optimizer or recipe(name).optimizer
+    if args.momentum is not None and optimizer != "sgd":
+        raise NeuronscopeError(f"--momentum is SGD's; the optimizer here is {optimizer!r} "
+                               "(give --optimizer sgd, or leave --momentum out)")
+    return fields
+
+
+def cmd_lca(args: argparse.Namespace) -> None:
+    from ..core.spec import input_spec
+    from ..methods.lca import train_with_lca
+    from ..render.lca_report import write_report
+
+    name = zoo_name(args.model)
+    fields = overrides(args, name)
+    out = writable_folder(args.out)
+    if args.optimizer and args.lr is None:
+        print(f"note: --optimizer {args.optimizer} runs at the recipe's learning rate, set "
+              "for its own optimizer; give --lr to choose one")
+    model, res = train_with_lca(name, epochs=args.epochs, out=out, method=args.method,
+                                per_step=args.per_step, eval_size=args.eval_size,
+                                progress=not args.no_progress, **fields)
+    spec = input_spec(model)
+    report = write_report(res, out, input_shape=spec.shape if spec is not None else None)
+    _print(res, out, report)
+
+
+def _print(res: Any, out: Path, report: Path) -> None:
+    from ..methods.lca.train import RESULT
+    from ..render.lca_report import final_loss, median_relative_error
+
+    recipe = res.settings.get("recipe", {})
+    totals = res.layer_totals()
+    back = [f"{layer} ({t:+.4g})" for layer, t in totals.items() if t > 0]
+    epochs = recipe.get("epochs")
+    print(f"LCA of {res.settings.get('model')}: {res.n_steps} steps ({epochs} "
+          f"epoch{'' if epochs == 1 else 's'}, {recipe.get('optimizer')} lr {recipe.get('lr')}), "
+          f"method {res.method}")
+    print(f"  loss {float(res.loss[0]):.4f} -> {final_loss(res):.4f}; allocated "
+          f"{float(res.total.sum()):+.5f} of the measured {float(res.loss_change.sum()):+.5f} "
+          f"(median relative error {median_relative_error(res):.2e})")
+    print(f"  mean fraction of parameters helping: {float(res.helping.mean()):.3f}")
+    print("  per layer: " + ", ".join(f"{layer} {t:+.4g}" for layer, t in totals.items()))
+    print(f"  layers whose total is positive (went backwards): {', '.join(back) or 'none'}")
+    print(f"  result: {out / RESULT}")
+    print(f"  report: {report}")
+
+
+def add_parsers(sub: Any) -> None:
+    """The subcommands of this module, on the CLI's subparsers."""
+    p = sub.add_parser(
+        "lca", help="train a built-in model with loss change allocation (which layers helped)",
+        description="Train a built-in model from scratch by its recipe with loss change "
+        "allocation (Lan et al. 2019) on every step, and write lca.safetensors and a report "
+        "(index.html) to --out. " + RESUME + " For your own model use the Python API "
+        "ns.LCA (see the README).")
+    p.add_argument("model", help="a built-in model with a training recipe (digits-mlp, "
+                   "digits-cnn, shapes-cnn), or zoo:NAME")
+    p.add_argument("--epochs", type=positive_int, required=True,
+                   help="epochs to train (LCA costs about 3 evaluation passes per step)")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"],
+                   help="replace the recipe's optimizer")
+    p.add_argument("--lr", type=positive_float, help="replace the recipe's learning rate")
+    p.add_argument("--momentum", type=_momentum,
+                   help="SGD's momentum (Nesterov when above 0; default: the recipe's)")
+    p.add_argument("--method", choices=["simpson", "first_order"], default="simpson",
+                   help="how each step's path integral is taken (default simpson)")
+    p.add_argument("--per-step", action="store_true",
+                   help="also stream every step's per-parameter allocation to OUT/steps")
+    p.add_argument("--eval-size", type=positive_int, metavar="N",
+                   help="measure the loss on the first N training items only (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", default="neuronscope-out/lca",
+                   help="output folder; also where a killed run resumes from")
+    p.set_defaults(func=cmd_lca)
+
+
+def _momentum(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum from 0 up to (not including) "
+                                         f"1, such as 0.9, got {text!r}")
+    return value
