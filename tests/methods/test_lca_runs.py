@@ -150,3 +150,11 @@ def test_bad_input_gets_a_clear_answer() -> None:
         ns.LCA(other, loss_fn, evals, checkpoint=tmp)
     with pytest.raises(NeuronscopeError, match="max_splits"):
         ns.LCA(model, loss_fn, evals, checkpoint=tmp, max_splits=5)
+
+
+def test_train_with_lca_runs_plain_or_nesterov_momentum() -> None:
+    args = {"epochs": 1, "n_train": 64, "optimizer": "sgd", "momentum": 0.9, "progress": False}
+    _, plain = ns.train_with_lca("digits-mlp", nesterov=False, **args)
+    _, nesterov = ns.train_with_lca("digits-mlp", **args)
+    assert plain.settings["nesterov"] is False and nesterov.settings["nesterov"] is True
+    assert not torch.equal(plain.total, nesterov.total)  # a different training path

@@ -73,6 +73,7 @@ def cmd_lca(args: argparse.Namespace) -> None:
               "for its own optimizer; give --lr to choose one")
     model, res = train_with_lca(name, epochs=args.epochs, out=out, method=args.method,
                                 per_step=args.per_step, eval_size=args.eval_size,
+                                nesterov=not args.plain_momentum,
                                 progress=not args.no_progress, **fields)
     spec = input_spec(model)
     report = write_report(res, out, input_shape=spec.shape if spec is not None else None)
@@ -93,7 +94,8 @@ def _print(res: Any, out: Path, report: Path) -> None:
     print(f"  loss {float(res.loss[0]):.4f} -> {final_loss(res):.4f}; allocated "
           f"{float(res.total.sum()):+.5f} of the measured {float(res.loss_change.sum()):+.5f} "
           f"(median relative error {median_relative_error(res):.2e})")
-    print(f"  mean fraction of parameters helping: {float(res.helping.mean()):.3f}")
+    print(f"  mean fraction of parameters helping: {float(res.helping.mean()):.3f} "
+          f"({float(res.helping_share.nanmean()):.3f} of those with a nonzero allocation)")
     print("  per layer: " + ", ".join(f"{layer} {t:+.4g}" for layer, t in totals.items()))
     print(f"  layers whose total is positive (went backwards): {', '.join(back) or 'none'}")
     print(f"  result: {out / RESULT}")
@@ -117,6 +119,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--lr", type=positive_float, help="replace the recipe's learning rate")
     p.add_argument("--momentum", type=_momentum,
                    help="SGD's momentum (Nesterov when above 0; default: the recipe's)")
+    p.add_argument("--plain-momentum", action="store_true",
+                   help="SGD's momentum without Nesterov's correction, as in the paper "
+                   "(the zoo trains with Nesterov)")
     p.add_argument("--method", choices=["simpson", "first_order"], default="simpson",
                    help="how each step's path integral is taken (default simpson)")
     p.add_argument("--per-step", action="store_true",
