@@ -47,7 +47,20 @@ MAKERS: dict[str, Callable[[], Result]] = {
                                          [0], budget=2, progress=False),
     "Evolution": lambda: ns.evolve(lambda x: x.mean((1, 2, 3)), shape=(3, 8, 8), budget=40,
                                    progress=False),
+    "LCAResult": lambda: _lca(),
 }
+
+
+def _lca() -> ns.LCAResult:
+    model, (x, y) = _model(), _data().tensors
+    loss = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1])  # noqa: E731
+    lca = ns.LCA(model, loss, [(x, y)])
+    opt = lca.wrap(torch.optim.SGD(model.parameters(), lr=0.1))
+    for _ in range(2):
+        opt.zero_grad()
+        loss(model, (x, y)).backward()
+        opt.step()
+    return lca.result()
 
 
 def test_every_public_result_type_is_in_the_table() -> None:
