@@ -53,16 +53,19 @@ def net(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("method", ["gradient", "evolution"])
+@pytest.mark.parametrize(("method", "search"), [("gradient", []), ("evolution", []),
+                                                ("evolution", ["--search", "genetic"])])
 def test_fool_writes_images_a_result_and_a_page(net: Path, tmp_path: Path, method: str,
+                                                search: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code, err = cli(["fool", f"{net}:classifier", "--input-shape", "1,2,2", "--classes", "0,2",
-                     "--method", method, "--target", "0.95", "--out", str(out)])
+                     "--method", method, "--target", "0.95", "--out", str(out), *search])
     assert code == 0, err
     assert "2 of 2 classes reached 95%" in capsys.readouterr().out
     fool = Fooling.load(out / "fooling.safetensors")
     assert fool.classes == [0, 2] and bool(fool.reached.all()) and fool.method == method
+    assert fool.settings["search"] == (search[1] if search else "es")
     assert (out / "grid.png").stat().st_size > 100
     assert sorted(p.name for p in (out / "images").iterdir()) == ["class-0.png", "class-2.png"]
     page = (out / "index.html").read_text()
@@ -72,7 +75,12 @@ def test_fool_writes_images_a_result_and_a_page(net: Path, tmp_path: Path, metho
 def test_fool_refuses_bad_options(net: Path, tmp_path: Path) -> None:
     base = ["fool", f"{net}:classifier", "--input-shape", "1,2,2", "--out", str(tmp_path / "o")]
     assert cli([*base, "--classes", "5"])[1].startswith("unknown class 5: give class numbers 0")
-    assert "give --budget >= 20" in cli([*base, "--method", "evolution", "--budget", "5"])[1]
+    assert "give --budget >= 20" in cli([*base, "--method", "evolution", "--budget", "5",
+                                         "--search", "genetic"])[1]
+    # the evolution strategy's generation: 10 antithetic pairs and their centre
+    assert "give --budget >= 21" in cli([*base, "--method", "evolution", "--budget", "20"])[1]
+    with pytest.raises(SystemExit):
+        cli([*base, "--method", "evolution", "--search", "magic"])
     with pytest.raises(SystemExit):
         cli([*base, "--target", "1.5"])
     assert fool_cmd.class_list("0, 7,circle") == [0, 7, "circle"]

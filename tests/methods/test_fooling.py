@@ -65,9 +65,15 @@ def test_result_round_trips_and_is_deterministic(tmp_path: Path) -> None:
 def test_budget_runs_out() -> None:
     fool = fooling_images(linear(), [0, 1], budget=1, target_confidence=0.999, progress=False)
     assert fool.queries.tolist() == [1, 1] and not fool.reached.any()
-    short = fooling_images(linear(), [0], method="evolution", budget=20,
+    short = fooling_images(linear(), [0], method="evolution", budget=20, search="genetic",
                            target_confidence=0.9999, progress=False)
     assert short.queries.tolist() == [20] and not short.reached.any()
+    # the evolution strategy's generation: 10 antithetic pairs and their centre
+    short = fooling_images(linear(), [0], method="evolution", budget=42,
+                           target_confidence=0.9999, progress=False)
+    assert short.queries.tolist() == [42] and not short.reached.any()
+    with pytest.raises(ValueError, match=r"less than one generation .* give budget >= 21"):
+        fooling_images(linear(), [0], method="evolution", budget=20, progress=False)
 
 
 def test_bad_input() -> None:
@@ -88,6 +94,37 @@ def test_bad_input() -> None:
     with pytest.raises(NeuronscopeError, match="makes images of"):
         fooling_images(linear(), method="evolution", generator=ns.core.genomes.PixelGenome(
             (1, 3, 3)))
+
+
+@pytest.mark.parametrize("search", ["es", "genetic"])
+def test_both_searches_reach_the_target_with_their_own_or_a_given_genome(search: str) -> None:
+    fool = fooling_images(linear(), [0, "c"], method="evolution", search=search,
+                          target_confidence=0.99, progress=False)
+    assert bool(fool.reached.all()) and fool.settings["search"] == search
+    generation = 21 if search == "es" else 20
+    assert (fool.queries % generation == 0).all() and (fool.queries <= 20000).all()
+    with torch.no_grad():
+        probs = linear().eval()(fool.images).softmax(1)
+    assert torch.allclose(probs[[0, 1], [0, 2]], fool.confidence, atol=1e-5)
+    given = ns.core.genomes.FourierGenome((1, 2, 2), frequencies=2)
+    again = fooling_images(linear(), [1], method="evolution", search=search, generator=given,
+                           population=10, target_confidence=0.9, progress=False)
+    assert bool(again.reached.all()) and again.settings["population"] == 10
+
+
+def test_the_default_search_is_the_evolution_strategy() -> None:
+    default = fooling_images(linear(), [1], method="evolution", progress=False)
+    es = fooling_images(linear(), [1], method="evolution", search="es", progress=False)
+    assert default.settings["search"] == "es" and torch.equal(default.images, es.images)
+    assert fooling_images(linear(), [1], progress=False).settings["search"] == "es"
+
+
+def test_unknown_search_and_bad_populations_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"search must be one of \('es', 'genetic'\).*'cma'"):
+        fooling_images(linear(), method="evolution", search="cma")
+    for search in ("es", "genetic"):
+        with pytest.raises(ValueError, match="population must be a whole number, 2 or more"):
+            fooling_images(linear(), method="evolution", search=search, population=1)
 
 
 def test_logits_inside_a_dict_or_tuple_output() -> None:

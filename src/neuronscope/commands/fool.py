@@ -1,4 +1,5 @@
-"""The fool command: fooling images of a classifier (by gradient or by evolution)."""
+"""The fool command: fooling images of a classifier (by gradient or by evolution: an
+evolution strategy by default, or XDream's genetic algorithm with --search genetic)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ def cmd_fool(args: argparse.Namespace) -> None:
     from ..render.grid import image_grid, save_png
 
     out = writable_folder(args.out)
-    if args.method == "evolution" and args.budget is not None and args.budget < 20:
+    # one generation: the GA's 20 codes, or the ES's 10 antithetic pairs and their centre
+    generation = 20 if args.search == "genetic" else 21
+    if args.method == "evolution" and args.budget is not None and args.budget < generation:
         raise NeuronscopeError(f"--budget {args.budget} is less than one generation of "
-                               "evolution (20 images): give --budget >= 20")
+                               f"evolution ({generation} images with --search {args.search})"
+                               f": give --budget >= {generation}")
     model = load(args)
     output = int(args.output) if args.output and args.output.isdigit() else args.output
     fool = fooling_images(model, args.classes, method=args.method, budget=args.budget,
-                          target_confidence=args.target, seed=args.seed, output=output)
+                          target_confidence=args.target, seed=args.seed, search=args.search,
+                          output=output)
     out.mkdir(parents=True, exist_ok=True)
     fool.save(out / "fooling.safetensors")
     scale = max(1, 128 // fool.images.shape[-1])
@@ -39,10 +44,16 @@ def cmd_fool(args: argparse.Namespace) -> None:
     write_index(out, fool, args.model, rows)
     reached = int(fool.reached.sum())
     print(f"{reached} of {len(fool.classes)} classes reached {fool.target_confidence:.0%} by "
-          f"{fool.method} -> {out}/index.html")
+          f"{_how(fool)} -> {out}/index.html")
     for i, c in enumerate(fool.classes):
         print(f"  {c:>4} {_name(fool, c):<20} confidence {float(fool.confidence[i]):.4f}  "
               f"queries {int(fool.queries[i])}")
+
+
+def _how(fool: Any) -> str:
+    """"gradient", or "evolution (es)" / "evolution (genetic)": the method and its search."""
+    search = fool.settings.get("search")
+    return f"evolution ({search})" if fool.method == "evolution" and search else fool.method
 
 
 def _name(fool: Any, c: int) -> str:
@@ -59,7 +70,7 @@ def write_index(out: Path, fool: Any, model: str, rows: list[list[Any]]) -> Path
     body = "".join("<tr><td>" + row[0] + "</td>" + "".join(
         f'<td class="num">{html.esc(v)}</td>' for v in row[1:]) + "</tr>" for row in rows)
     text = (f"<h1>Fooling images of {html.esc(model)}</h1>"
-            f"<p>{len(fool.classes)} classes by {html.esc(fool.method)}; target confidence "
+            f"<p>{len(fool.classes)} classes by {html.esc(_how(fool))}; target confidence "
             f"{fool.target_confidence:.0%}, at most {fool.settings['budget']} model calls per "
             "image (Nguyen, Yosinski &amp; Clune 2015).</p>"
             + html.figure("grid.png", "every class, with the confidence reached")
@@ -97,6 +108,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--classes", type=class_list, help="class numbers or names, e.g. 0,1,7 "
                    "(default: every class)")
     p.add_argument("--method", choices=["gradient", "evolution"], default="gradient")
+    p.add_argument("--search", choices=["es", "genetic"], default="es",
+                   help="how --method evolution searches: a natural evolution strategy over a "
+                   "16x16 pixel grid (es, the default) or XDream's genetic algorithm (genetic)")
     p.add_argument("--budget", type=positive_int, help="most model calls per image "
                    "(default: 500 gradient steps, 20000 evolution queries)")
     p.add_argument("--target", type=_probability, default=0.99,

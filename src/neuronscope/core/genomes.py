@@ -9,7 +9,9 @@ fits the same interface. The genomes here need no training:
 - `FourierGenome`: per colour channel, the coefficients of the lowest spatial
   frequencies (cosine and sine products, weighted down as 1/frequency), through a
   sigmoid: smooth, blob-like images whose detail grows with ``frequencies``.
-- `PixelGenome`: one gene per pixel (through a sigmoid): for tiny inputs (8x8 digits).
+- `PixelGenome`: one gene per pixel (through a sigmoid): for tiny inputs (8x8 digits);
+  with ``grid=16``, one gene per pixel of a 16x16 image upsampled bilinearly to the full
+  size: what the evolution strategy (`neuronscope.core.es`) searches (`es_genome`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 
 from .errors import NeuronscopeError
 
@@ -121,28 +124,65 @@ def _fourier_basis(h: int, w: int, frequencies: int, decay: float, contrast: flo
 class PixelGenome:
     """One gene per pixel and channel, through a sigmoid: for tiny inputs.
 
+    With ``grid=(h, w)`` (or one number for both) the genes are a coarse image of h x w
+    pixels per channel, upsampled bilinearly to the full size before the sigmoid:
+    ``C * h * w`` genes for any image size (what the evolution strategy searches,
+    `es_genome`). ``contrast`` scales the genes before the sigmoid.
+
     Example:
         >>> genome = PixelGenome((1, 8, 8))
         >>> genome.code_size, genome.decode(torch.zeros(1, 64)).unique().tolist()
         (64, [0.5])
+        >>> coarse = PixelGenome((3, 224, 224), grid=16)
+        >>> coarse.code_size, coarse.decode(torch.randn(2, 768)).shape
+        (768, torch.Size([2, 3, 224, 224]))
     """
 
-    def __init__(self, shape: tuple[int, int, int], contrast: float = 2.0) -> None:
+    def __init__(self, shape: tuple[int, int, int], contrast: float = 2.0, *,
+                 grid: int | tuple[int, int] | None = None) -> None:
         self.shape = _check_shape(shape)
         self.contrast = float(contrast)
-        self.code_size = math.prod(self.shape)
+        self.grid = None if grid is None else _check_grid(grid, self.shape)
+        if self.grid is None:
+            self.code_size = math.prod(self.shape)
+        else:
+            self.code_size = self.shape[0] * self.grid[0] * self.grid[1]
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [n, code_size] -> images [n, C, H, W] in [0, 1]."""
         codes = _check_codes(codes, self.code_size)
-        return torch.sigmoid(self.contrast * codes).view(-1, *self.shape)
+        if self.grid is None:
+            return torch.sigmoid(self.contrast * codes).view(-1, *self.shape)
+        c, h, w = self.shape
+        coarse = codes.view(-1, c, *self.grid)
+        if self.grid != (h, w):
+            coarse = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.contrast * coarse)
 
     def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes from the prior (standard normal)."""
         return torch.randn(n, self.code_size, generator=generator)
 
     def __repr__(self) -> str:
-        return f"PixelGenome(shape={self.shape})"
+        extra = "" if self.grid is None else f", grid={self.grid}"
+        if self.contrast != 2.0:
+            extra += f", contrast={self.contrast:g}"
+        return f"PixelGenome(shape={self.shape}{extra})"
+
+
+def _check_grid(grid: Any, shape: tuple[int, int, int]) -> tuple[int, int]:
+    """``grid`` as (h, w): positive whole numbers, at most the image's height and width."""
+    _, h, w = shape
+    pair = (grid, grid) if isinstance(grid, int) and not isinstance(grid, bool) else grid
+    try:
+        gh, gw = pair
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (gh, gw))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not (1 <= gh <= h and 1 <= gw <= w):
+        raise NeuronscopeError(f"grid must be a whole number or (height, width) of 1 .. the "
+                               f"image's size ({h}, {w}), such as grid=16, got {grid!r}")
+    return int(gh), int(gw)
 
 
 def check_generator(generator: Any) -> ImageGenerator:
@@ -191,3 +231,17 @@ def default_genome(shape: tuple[int, int, int]) -> FourierGenome | PixelGenome:
     if h * w <= 16 * 16:
         return PixelGenome((c, h, w))
     return FourierGenome((c, h, w), frequencies=4 if max(h, w) < 128 else 8)
+
+
+def es_genome(shape: tuple[int, int, int]) -> PixelGenome:
+    """The genome the evolution strategy searches by default: pixels of a coarse image of
+    at most 16x16 (``min(H, 16) x min(W, 16)`` per channel), upsampled bilinearly, through
+    a plain sigmoid (``contrast=1``, the scale `neuronscope.core.es.ESSettings`' defaults
+    were measured at).
+
+    Example:
+        >>> es_genome((1, 8, 8)), es_genome((3, 224, 224)).code_size
+        (PixelGenome(shape=(1, 8, 8), grid=(8, 8), contrast=1), 768)
+    """
+    c, h, w = _check_shape(shape)
+    return PixelGenome((c, h, w), contrast=1.0, grid=(min(h, 16), min(w, 16)))

@@ -5,12 +5,19 @@ high confidence, found by gradient ascent or by evolution through the outputs al
 target class's log-softmax with Adam, clamped to the value range, every class in one
 batch; an image stops as soon as its confidence reaches the target. ``method=
 "evolution"`` uses only the softmax of the target class (no gradients, under
-``torch.no_grad``) as the score of the genetic algorithm (`neuronscope.core.genetic`)
-over a genome (`neuronscope.core.genomes`: pixels for tiny inputs, else Fourier).
+``torch.no_grad``), searched by ``search="es"`` (the default), a natural evolution
+strategy (`neuronscope.core.es`: antithetic Gaussian pairs around one code, ranked
+scores, an Adam step on the estimated gradient) over a 16x16 pixel genome upsampled to
+the input size (`neuronscope.core.genomes.es_genome`), or by ``search="genetic"``,
+XDream's genetic algorithm (`neuronscope.core.genetic`, as `ns.evolve` uses) over its
+genome (pixels for tiny inputs, else Fourier). On digits-cnn both reach 99% for every
+class (the ES in 63-189 queries, the GA in 20-140); on efficientnet-lite0 (224x224) the
+ES took class 100 to 99% in 9,996 queries, where the GA was near 2% after 3,000.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +25,16 @@ import torch
 from torch import nn
 
 from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.es import ESSettings, run_es
 from neuronscope.core.genetic import GeneticSettings, run
-from neuronscope.core.genomes import check_generator, default_genome, sample_codes
+from neuronscope.core.genomes import check_generator, default_genome, es_genome, sample_codes
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
 from neuronscope.core.result import Result
 from neuronscope.core.spec import InputSpec, input_spec
 
 METHODS = ("gradient", "evolution")
+SEARCHES = ("es", "genetic")  # how method="evolution" searches; the first is the default
 BUDGET = {"gradient": 500, "evolution": 20000}  # model calls per image
 
 
@@ -70,14 +79,23 @@ class Fooling(Result):
 @torch.enable_grad()  # inference_mode
 def fooling_images(model: nn.Module, classes: Any = None, *, method: str = "gradient",
                    budget: int | None = None, target_confidence: float = 0.99, seed: int = 0,
-                   lr: float = 0.05, population: int = 20, generator: Any = None,
-                   output: str | int | None = None, progress: bool = True) -> Fooling:
+                   lr: float = 0.05, search: str = "es", population: int = 20,
+                   generator: Any = None, output: str | int | None = None,
+                   progress: bool = True) -> Fooling:
     """One image per class in `classes` (numbers or class names; default: every class)
     that `model` classifies as that class with ``target_confidence``.
 
     `budget` is the most model calls per image (default 500 gradient steps, or 20,000
-    evolution queries). Evolution takes an optional `generator` (default: pixels for
-    inputs up to 16x16, else a Fourier genome) and the `population` size. The model needs
+    evolution queries). Evolution searches with ``search="es"`` (a natural evolution
+    strategy; see the module text) or ``search="genetic"`` (XDream's genetic algorithm).
+    `population` is the number of codes a generation scores: the genetic algorithm's
+    population, or for the ES ``population // 2`` antithetic pairs, scored with their
+    centre (``2 * (population // 2) + 1`` queries a generation; the ES's step size and
+    noise are `neuronscope.core.es.ESSettings`' defaults). `lr` is the gradient method's.
+    An optional `generator` (any image generator, see `neuronscope.core.genomes`)
+    replaces the default genome: for the ES a 16x16 pixel grid upsampled to the input
+    size (`es_genome`); for the genetic algorithm pixels for inputs up to 16x16, else a
+    Fourier genome. The model needs
     an InputSpec (``ns.input_spec``) and must output logits [n, classes]: a tensor, or a
     dict, tuple or list holding them at key or index `output` (default: ``"logits"``).
 
@@ -90,9 +108,19 @@ def fooling_images(model: nn.Module, classes: Any = None, *, method: str = "grad
         >>> fool = fooling_images(model, [0, 2], target_confidence=0.9, progress=False)
         >>> fool.images.shape, bool(fool.reached.all())
         (torch.Size([2, 1, 2, 2]), True)
+        >>> evo = fooling_images(model, [1], method="evolution", target_confidence=0.9,
+        ...                      progress=False)
+        >>> evo.settings["search"], bool(evo.reached.all()), int(evo.queries[0]) % 21
+        ('es', True, 0)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES} (how method='evolution' "
+                         f"searches), got {search!r}")
+    if method == "evolution" and (isinstance(population, bool) or population != int(population)
+                                  or population < 2):
+        raise ValueError(f"population must be a whole number, 2 or more, got {population!r}")
     if not 0.0 < target_confidence < 1.0:
         raise ValueError(f"target_confidence is a probability in (0, 1), got {target_confidence}")
     budget = BUDGET[method] if budget is None else int(budget)
@@ -111,11 +139,13 @@ def fooling_images(model: nn.Module, classes: Any = None, *, method: str = "grad
                                               seed, lr, progress)
         else:
             images, conf, queries = _evolution(logits, spec, targets, budget, target_confidence,
-                                               seed, population, generator, progress)
+                                               seed, search, int(population), generator,
+                                               progress)
     return Fooling(targets, images.detach().cpu(), conf.detach().cpu().float(),
                    torch.as_tensor(queries, dtype=torch.int64), method,
                    float(target_confidence), list(spec.class_names or []),
-                   {"budget": budget, "seed": int(seed), "lr": lr, "population": population})
+                   {"budget": budget, "seed": int(seed), "lr": lr, "population": population,
+                    "search": search})
 
 
 class _Logits:
@@ -204,25 +234,38 @@ def _gradient(logits: _Logits, spec: InputSpec, targets: list[int], steps: int,
 
 
 def _evolution(logits: _Logits, spec: InputSpec, targets: list[int], budget: int,
-               goal: float, seed: int, population: int, generator: Any, progress: bool
-               ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    genome = check_generator(generator if generator is not None else default_genome(spec.shape))
+               goal: float, seed: int, search: str, population: int, generator: Any,
+               progress: bool) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    if generator is None:
+        generator = es_genome(spec.shape) if search == "es" else default_genome(spec.shape)
+    genome = check_generator(generator)
     if tuple(genome.shape) != spec.shape:
         raise NeuronscopeError(f"the generator makes images of {tuple(genome.shape)}; the model "
                                f"takes {spec.shape}")
-    settings = GeneticSettings(population=int(population))
     images, conf, queries = [], [], []
     for c in targets:
         rng = torch.Generator().manual_seed(int(seed))
+        desc = f"fooling class {c} (evolution, {search})"
+        if search == "es":
+            def score(codes: torch.Tensor, c: int = c) -> torch.Tensor:
+                with torch.no_grad():  # log-probabilities: no ties where a softmax underflows
+                    return logits(genome.decode(codes)).log_softmax(1)[:, c]
 
-        def score(codes: torch.Tensor, c: int = c) -> torch.Tensor:
-            with torch.no_grad():
-                return logits(genome.decode(codes)).softmax(1)[:, c]
+            out = run_es(score, sample_codes(genome, 1, rng)[0], budget,
+                         ESSettings(pairs=population // 2), rng, stop_at=math.log(goal),
+                         progress=progress, desc=desc)
+            best = math.exp(out.best_score)
+        else:
+            def score(codes: torch.Tensor, c: int = c) -> torch.Tensor:
+                with torch.no_grad():
+                    return logits(genome.decode(codes)).softmax(1)[:, c]
 
-        out = run(score, sample_codes(genome, settings.population, rng), budget, settings, rng,
-                  stop_at=goal, progress=progress, desc=f"fooling class {c} (evolution)")
+            settings = GeneticSettings(population=population)
+            out = run(score, sample_codes(genome, settings.population, rng), budget, settings,
+                      rng, stop_at=goal, progress=progress, desc=desc)
+            best = out.best_score
         with torch.no_grad():
             images.append(genome.decode(out.best_code[None])[0].cpu())
-        conf.append(out.best_score)
+        conf.append(best)
         queries.append(out.queries)
     return torch.stack(images), torch.tensor(conf), queries
