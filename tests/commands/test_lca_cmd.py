@@ -64,7 +64,8 @@ def test_other_settings_in_the_same_folder_are_refused(done: Path) -> None:
     (["nope"], "no built-in model 'nope'"),
     (["digits-mpl"], "Did you mean 'digits-mlp'"),
     (["efficientnet-lite0"], "no training recipe"),
-    (["mine.py:build"], "ns.LCA"),
+    (["mine.py:build"], "give --data"),
+    (["digits-mlp", "--data", "digits"], "--data is for a model of your own"),
     (["digits-mlp", "--momentum", "0.9"], "--optimizer sgd"),
 ])
 def test_bad_models_and_options(argv: list[str], message: str, tmp_path: Path) -> None:
@@ -96,3 +97,26 @@ def test_registered_in_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
         pytest.skip("`lca` is not yet registered in cli.py")
     assert cli.main(["lca", "nope", "--epochs", "1", "--out", str(tmp_path)]) == 2
     assert "no built-in model 'nope'" in capsys.readouterr().err
+
+
+NET = """
+import torch.nn as nn
+
+
+def build():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+"""
+
+
+def test_a_model_of_your_own_trains_on_its_data(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(NET)
+    out = tmp_path / "own"
+    _run(["lca", f"{tmp_path / 'net.py'}:build", "--data", "digits", "--input-shape", "1,8,8",
+          "--epochs", "1", "--batch-size", "64", "--lr", "0.1", "--no-progress",
+          "--out", str(out)])
+    res = LCAResult.load(out / "lca.safetensors")
+    assert res.settings["model"] == "Sequential" and res.layers == ["1", "3"]
+    assert res.settings["recipe"]["lr"] == 0.1 and res.n_steps == res.settings["recipe"][
+        "n_train"] // 64 + 1
+    assert float(res.relative_error.median()) < 0.01
+    assert (out / INDEX).is_file()

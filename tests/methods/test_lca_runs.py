@@ -158,3 +158,20 @@ def test_train_with_lca_runs_plain_or_nesterov_momentum() -> None:
     _, nesterov = ns.train_with_lca("digits-mlp", **args)
     assert plain.settings["nesterov"] is False and nesterov.settings["nesterov"] is True
     assert not torch.equal(plain.total, nesterov.total)  # a different training path
+
+
+def test_train_with_lca_trains_a_model_of_your_own_in_place() -> None:
+    model, _, _ = tiny()
+    g = torch.Generator().manual_seed(3)
+    data = torch.utils.data.TensorDataset(torch.randn(40, 6, generator=g),
+                                          torch.randint(0, 3, (40,), generator=g))
+    before = model[0].weight.detach().clone()
+    trained, res = ns.train_with_lca(model, data=data, epochs=2, batch_size=16, lr=0.1,
+                                     optimizer="adam", progress=False)
+    assert trained is model and not torch.equal(before, model[0].weight)
+    assert res.n_steps == 6 and res.settings["recipe"]["optimizer"] == "adam"
+    assert float(res.relative_error.median()) < 0.01
+    with pytest.raises(TypeError, match="n_train"):
+        ns.train_with_lca(model, data=data, epochs=1, n_train=5)
+    with pytest.raises(NeuronscopeError, match="data="):
+        ns.train_with_lca(model, epochs=1)

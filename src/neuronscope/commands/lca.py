@@ -1,5 +1,6 @@
-"""The lca command: train a built-in model from scratch with loss change allocation (Lan
-et al. 2019) and write the result (lca.safetensors) and its HTML report."""
+"""The lca command: train a built-in model from scratch (or a model of your own on a
+labelled dataset) with loss change allocation (Lan et al. 2019) and write the result
+(lca.safetensors) and its HTML report."""
 
 from __future__ import annotations
 
@@ -11,21 +12,22 @@ from ..core.errors import NeuronscopeError, did_you_mean
 from .common import positive_float, positive_int, writable_folder
 
 OWN_MODEL = (
-    "neuronscope lca trains a built-in model from scratch by its recipe (its data, loss and "
-    "schedule), and {model!r} is not one. For your own model, follow your training loop "
-    "with the Python API: lca = ns.LCA(model, loss_fn, eval_data), where loss_fn(model, "
-    "batch) returns a batch's mean loss; call lca.before_step() and lca.after_step() "
-    "around each optimizer step (or opt = lca.wrap(opt)); then write the report with "
-    "neuronscope.render.lca_report.write_report(lca.result(), DIR, input_shape=(C, H, W))")
+    "{model!r} is not a built-in model with a training recipe. A model of your own "
+    "(file.py:factory, torchvision:NAME) is trained from its initial weights (or --weights) "
+    "on --data NAME (labelled; --split, default train) with cross-entropy on its logits: "
+    "give --data. For another loss or loop, use the Python API: lca = ns.LCA(model, "
+    "loss_fn, eval_data) with lca.before_step() / lca.after_step() around each optimizer "
+    "step (or opt = lca.wrap(opt)), then neuronscope.render.lca_report.write_report(...)")
 RESUME = ("A run killed part way resumes from its last finished epoch when the same "
           "command is given again (same MODEL, options and --out); a finished run given "
           "again only redraws its report. A folder holding a run of other settings is "
           "refused: give another --out.")
 
 
-def zoo_name(model: str) -> str:
-    """The built-in model `model` names (``zoo:NAME`` or NAME) that has a training recipe;
-    anything else is refused, saying what to do instead.
+def zoo_name(model: str) -> str | None:
+    """The built-in model `model` names (``zoo:NAME`` or NAME) that has a training recipe,
+    None for a model of the user's own (``file.py:factory``); a built-in model without a
+    recipe or an unknown name is refused, saying what to do instead.
 
     Example:
         >>> zoo_name("zoo:digits-mlp")
@@ -42,7 +44,7 @@ def zoo_name(model: str) -> str:
                                f"recipe to run with LCA; built-in models with one: "
                                f"{', '.join(RECIPES)}")
     if ":" in name:
-        raise NeuronscopeError(OWN_MODEL.format(model=model))
+        return None
     raise NeuronscopeError(f"no built-in model {name!r}.{did_you_mean(name, list(RECIPES))} "
                            f"Built-in models with a training recipe: {', '.join(RECIPES)}")
 
@@ -66,18 +68,42 @@ def cmd_lca(args: argparse.Namespace) -> None:
     from ..render.lca_report import write_report
 
     name = zoo_name(args.model)
-    fields = overrides(args, name)
+    if name is None:
+        own, fields = _own(args)  # refused (no --data) before anything is loaded
+    else:
+        for flag in ("data", "weights", "batch_size"):
+            if getattr(args, flag) is not None:
+                raise NeuronscopeError(f"--{flag.replace('_', '-')} is for a model of your "
+                                       f"own; {name} trains by its recipe")
+        fields = overrides(args, name)
+        if args.optimizer and args.lr is None:
+            print(f"note: --optimizer {args.optimizer} runs at the recipe's learning rate, "
+                  "set for its own optimizer; give --lr to choose one")
     out = writable_folder(args.out)
-    if args.optimizer and args.lr is None:
-        print(f"note: --optimizer {args.optimizer} runs at the recipe's learning rate, set "
-              "for its own optimizer; give --lr to choose one")
-    model, res = train_with_lca(name, epochs=args.epochs, out=out, method=args.method,
-                                per_step=args.per_step, eval_size=args.eval_size,
-                                nesterov=not args.plain_momentum,
+    model, res = train_with_lca(own if name is None else name, epochs=args.epochs, out=out,
+                                method=args.method, per_step=args.per_step,
+                                eval_size=args.eval_size, nesterov=not args.plain_momentum,
                                 progress=not args.no_progress, **fields)
     spec = input_spec(model)
     report = write_report(res, out, input_shape=spec.shape if spec is not None else None)
     _print(res, out, report)
+
+
+def _own(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(the user's model, train_with_lca's data and settings) from the options."""
+    from .common import load
+    from .inputs import load_data
+
+    if args.data is None:
+        raise NeuronscopeError(OWN_MODEL.format(model=args.model))
+    model = load(args, need_spec=False)
+    args.image_size = args.mean = args.std = None  # the model's own (or the data's)
+    settings = {"data": load_data(args, model), "optimizer": args.optimizer or "sgd",
+                "lr": args.lr or 0.01, "momentum": args.momentum or 0.0,
+                "batch_size": args.batch_size or 32}
+    if args.momentum is not None and settings["optimizer"] != "sgd":
+        raise NeuronscopeError("--momentum is SGD's: give --optimizer sgd, or leave it out")
+    return model, settings
 
 
 def _print(res: Any, out: Path, report: Path) -> None:
@@ -106,17 +132,29 @@ def add_parsers(sub: Any) -> None:
     """The subcommands of this module, on the CLI's subparsers."""
     p = sub.add_parser(
         "lca", help="train a built-in model with loss change allocation (which layers helped)",
-        description="Train a built-in model from scratch by its recipe with loss change "
+        description="Train a built-in model from scratch by its recipe (or a model of your "
+        "own, file.py:factory, on --data with cross-entropy on its logits) with loss change "
         "allocation (Lan et al. 2019) on every step, and write lca.safetensors and a report "
-        "(index.html) to --out. " + RESUME + " For your own model use the Python API "
-        "ns.LCA (see the README).")
+        "(index.html) to --out. " + RESUME + " For another loss or your own training loop "
+        "use the Python API ns.LCA (see the README).")
     p.add_argument("model", help="a built-in model with a training recipe (digits-mlp, "
-                   "digits-cnn, shapes-cnn), or zoo:NAME")
+                   "digits-cnn, shapes-cnn), or zoo:NAME; or a model of your own, "
+                   "file.py:factory (trained on --data with cross-entropy on its logits)")
+    p.add_argument("--data", help="a model of your own: the labelled dataset it trains and "
+                   "is evaluated on (a built-in name or folder:PATH)")
+    p.add_argument("--split", default="train", help="--data's split (default train)")
+    p.add_argument("--weights", help="a model of your own: its starting weights "
+                   "(safetensors or a .pt state dict)")
+    p.add_argument("--input-shape", metavar="C,H,W",
+                   help="a model of your own that carries no InputSpec: its input shape")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="a model of your own: the training batch size (default 32)")
     p.add_argument("--epochs", type=positive_int, required=True,
                    help="epochs to train (LCA costs about 3 evaluation passes per step)")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"],
-                   help="replace the recipe's optimizer")
-    p.add_argument("--lr", type=positive_float, help="replace the recipe's learning rate")
+                   help="replace the recipe's optimizer (your own model: default sgd)")
+    p.add_argument("--lr", type=positive_float,
+                   help="replace the recipe's learning rate (your own model: default 0.01)")
     p.add_argument("--momentum", type=_momentum,
                    help="SGD's momentum (Nesterov when above 0; default: the recipe's)")
     p.add_argument("--plain-momentum", action="store_true",
