@@ -3,6 +3,7 @@ training as it would be without it."""
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -169,6 +170,67 @@ def test_batch_norm_statistics_are_measured_apart_not_allocated() -> None:
     assert float(res.relative_error.median()) < 0.01 or \
         float((res.error.abs() / (res.loss_change - res.buffer_change).abs()).median()) < 0.01
     assert model.training  # modes restored
+
+
+def bn_run(wrapped: bool, steps: int = 6, lca_kwargs: dict | None = None,
+           state: dict | None = None):
+    """A batch-norm model trained by hand-placed calls or through wrap (where before_step
+    runs inside optimizer.step, after the forward pass has moved the statistics)."""
+    torch.manual_seed(0)
+    model, data, evals = tiny()
+    model = nn.Sequential(model[0], nn.BatchNorm1d(8), *model[1:]).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+    lca = ns.LCA(model, loss_fn, evals, **(lca_kwargs or {}))
+    batches = (data * 2)[lca.step:steps]
+    if wrapped:
+        lca.wrap(opt)
+    train(model, None if wrapped else lca, batches, opt)
+    return model, opt, lca
+
+
+def test_wrap_measures_batch_norm_as_the_hand_placed_calls_do(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        by_hand, through = (bn_run(w)[2].result() for w in (False, True))
+    assert "outside" not in caplog.text
+    assert (through.outside == 0).all() and (through.buffer_change != 0).all()
+    for name in ("loss", "loss_change", "total", "buffer_change"):
+        assert torch.allclose(getattr(by_hand, name), getattr(through, name), rtol=1e-9,
+                              atol=1e-12), name
+
+
+def test_a_wrapped_batch_norm_run_resumes_and_a_look_mid_run_moves_nothing(tmp_path) -> None:
+    whole = bn_run(True)[2].result()
+    ckpt = {"checkpoint": tmp_path / "c.safetensors", "checkpoint_every": 2,
+            "per_step": tmp_path / "steps", "shard_steps": 3}
+    model, opt, lca = bn_run(True, steps=4, lca_kwargs=ckpt)
+    state = {"model": {k: v.clone() for k, v in model.state_dict().items()},
+             "opt": copy.deepcopy(opt.state_dict())}  # saved by the user at step 4 ...
+    lca.unwrap()
+    lca.wrap(opt)
+    train(model, None, (tiny()[1] * 2)[4:5], opt)
+    assert lca.result().n_steps == 5  # ... a look at step 5 writes shards, not the checkpoint
+    assert ns.LCAResult.load(tmp_path / "c.safetensors").n_steps == 4
+    resumed = bn_run(True, lca_kwargs=ckpt, state=state)[2].result()
+    for name in ("loss", "loss_change", "total", "buffer_change", "outside"):
+        assert torch.allclose(getattr(whole, name), getattr(resumed, name), rtol=1e-9,
+                              atol=1e-12), name
+    steps = read_steps(tmp_path / "steps", "0.weight")
+    assert steps.shape[0] == 6  # step 4 written once, not twice
+    assert torch.allclose(steps.double().flatten(1).sum(1), resumed.by_layer["0"], atol=1e-6)
+
+
+def test_building_lca_leaves_the_random_state_alone() -> None:
+    model, _, evals = tiny()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(
+        *[torch.cat(t) for t in zip(*evals, strict=True)]), batch_size=20)
+    before = torch.random.get_rng_state()
+    lca = ns.LCA(model, loss_fn, loader)
+    lca.before_step()
+    lca.after_step()
+    assert torch.equal(before, torch.random.get_rng_state())
 
 
 def test_a_change_between_steps_is_recorded_as_outside(caplog) -> None:

@@ -133,6 +133,14 @@ def test_bad_input_gets_a_clear_answer() -> None:
     lca = ns.LCA(model, lambda m, b: m(b[0]).mean(1), evals)  # one loss per example
     with pytest.raises(NeuronscopeError, match="one number"):
         lca.before_step()
+    lca = ns.LCA(model, lambda m, b: loss_fn(m, b).detach(), evals)
+    with pytest.raises(NeuronscopeError, match="without a gradient"):
+        lca.before_step()
+    with pytest.raises(TypeError) as info:
+        ns.LCA(model, lambda b: loss_fn(model, b), evals).before_step()
+    assert "loss_fn(model, batch)" in "".join(getattr(info.value, "__notes__", []))
+    with pytest.raises(NeuronscopeError, match="one batch"):
+        ns.LCA(model, loss_fn, evals[0])
     lca = ns.LCA(model, loss_fn, evals)
     with pytest.raises(NeuronscopeError, match="before_step"):
         lca.after_step()
@@ -145,7 +153,7 @@ def test_bad_input_gets_a_clear_answer() -> None:
     tmp = Path(__import__("tempfile").mkdtemp()) / "c.safetensors"
     lca.after_step()
     lca.checkpoint = tmp
-    lca.result()
+    lca.save_checkpoint()
     with pytest.raises(NeuronscopeError, match="another model"):
         ns.LCA(other, loss_fn, evals, checkpoint=tmp)
     with pytest.raises(NeuronscopeError, match="max_splits"):

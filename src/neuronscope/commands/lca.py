@@ -117,9 +117,11 @@ def _print(res: Any, out: Path, report: Path) -> None:
     print(f"LCA of {res.settings.get('model')}: {res.n_steps} steps ({epochs} "
           f"epoch{'' if epochs == 1 else 's'}, {recipe.get('optimizer')} lr {recipe.get('lr')}), "
           f"method {res.method}")
+    buffers = float(res.buffer_change.sum())
     print(f"  loss {float(res.loss[0]):.4f} -> {final_loss(res):.4f}; allocated "
-          f"{float(res.total.sum()):+.5f} of the measured {float(res.loss_change.sum()):+.5f} "
-          f"(median relative error {median_relative_error(res):.2e})")
+          f"{float(res.total.sum()):+.5f} of the measured {float(res.loss_change.sum()):+.5f}"
+          + (f" (batch-norm statistics, not allocated: {buffers:+.5f})" if buffers else "")
+          + f"; median relative error {median_relative_error(res):.2e}")
     print(f"  mean fraction of parameters helping: {float(res.helping.mean()):.3f} "
           f"({float(res.helping_share.nanmean()):.3f} of those with a nonzero allocation)")
     print("  per layer: " + ", ".join(f"{layer} {t:+.4g}" for layer, t in totals.items()))
@@ -150,7 +152,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--batch-size", type=positive_int,
                    help="a model of your own: the training batch size (default 32)")
     p.add_argument("--epochs", type=positive_int, required=True,
-                   help="epochs to train (LCA costs about 3 evaluation passes per step)")
+                   help="epochs to train (LCA costs 2 to 3 evaluation passes per step, "
+                   "one more with batch norm)")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"],
                    help="replace the recipe's optimizer (your own model: default sgd)")
     p.add_argument("--lr", type=positive_float,

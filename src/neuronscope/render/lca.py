@@ -113,7 +113,8 @@ def helping_plot(res: LCAResult, path: str | Path) -> Path:
         a.set_ylim(0, 1)
         a.set_xlabel("training step")
     left.set_ylabel("fraction of parameters")
-    left.set_title(f"all parameters (thick: rolling mean of {w} steps)", fontsize=9)
+    left.set_title("all parameters" + (f" (thick: rolling mean of {w} steps)" if w > 1
+                                       else ""), fontsize=9)
     left.legend(fontsize=8, loc="best")
     for (layer, values), colour in zip(res.layer_helping.items(), _colours(len(res.layers)),
                                        strict=True):

@@ -25,18 +25,19 @@ WIDE = "figure.wide figcaption { max-width: 900px; } figure.wide img { image-ren
 
 
 def median_relative_error(res: LCAResult) -> float:
-    """The median over steps of |error| / |measured loss change| (steps where the loss
-    changed); NaN when it never did."""
+    """The median over steps of `LCAResult.relative_error` (steps where the parameters
+    changed the loss); NaN when they never did."""
     err = res.relative_error
     err = err[torch.isfinite(err)]
     return float(err.median()) if len(err) else math.nan
 
 
 def final_loss(res: LCAResult) -> float:
-    """The loss after the last step: its record, or (where a resumed run left it NaN) the
-    first loss plus every measured change, which is the same number."""
+    """The loss after the last step: its record, or (where an older file left it NaN) the
+    first loss plus every measured change, inside steps and between them."""
     last = float(res.loss[-1])
-    return last if math.isfinite(last) else float(res.loss[0] + res.loss_change.sum())
+    return last if math.isfinite(last) else float(res.loss[0] + res.loss_change.sum()
+                                                  + res.outside.sum())
 
 
 def verdict(total: float) -> str:
@@ -97,6 +98,11 @@ def layer_rows(res: LCAResult) -> list[list[Any]]:
         share = f"{100 * total / measured:.1f}%" if measured else "-"
         rows.append([layer, f"{res.layer_sizes.get(layer, 0):,}", f"{total:+.5f}", share,
                      f"{float(res.layer_helping[layer].mean()):.3f}", verdict(total)])
+    buffers = float(res.buffer_change.sum())
+    if buffers:  # batch-norm statistics: part of the measured change, no parameter's
+        rows.append(["(buffers: batch-norm statistics)", "-", f"{buffers:+.5f}",
+                     f"{100 * buffers / measured:.1f}%" if measured else "-", "-",
+                     "not allocated"])
     return rows
 
 
@@ -152,8 +158,10 @@ def figures(res: LCAResult, folder: Path, input_shape: Sequence[int] | None) -> 
         _figure(draw.cumulative_plot(res, folder / CUMULATIVE).name,
                 "Each layer's allocation summed over the steps so far: a line going down "
                 "helped; a dashed line ends above 0 (the layer went backwards). Black "
-                "dashed: the measured loss change; the sum of all layers should lie on it "
-                f"(median relative error {median_relative_error(res):.1e})."),
+                "dashed: the measured loss change; the sum of all layers, plus the "
+                "buffers' own effect where the model has batch-norm statistics (gray "
+                "dotted, not allocated), should lie on it (median relative error "
+                f"{median_relative_error(res):.1e})."),
         _figure(draw.layer_heatmap(res, folder / HEATMAP).name,
                 "Per-layer allocation at every step (blue helped, red hurt; colours clipped "
                 "at the 99th percentile of |LCA|): a column of one colour is a burst "

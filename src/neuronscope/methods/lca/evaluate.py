@@ -37,11 +37,17 @@ class EvalSet:
     """
 
     def __init__(self, data: Any, batch_size: int = 256, ranks: Ranks | None = None) -> None:
+        if isinstance(data, tuple) and data and all(isinstance(t, torch.Tensor) for t in data):
+            raise NeuronscopeError(
+                "eval_data is a tuple of tensors, which reads as one batch (inputs, labels): "
+                "give a list of batches, [(x, y)], a DataLoader or a Dataset")
         if not isinstance(data, (torch.utils.data.Dataset, torch.Tensor)):
             if not isinstance(data, Iterable):
                 raise NeuronscopeError(f"eval_data must be a DataLoader, a list of batches or "
                                        f"a torch Dataset, got {type(data).__name__}")
-            if iter(data) is data:  # a generator or an iterator: one pass only
+            with torch.random.fork_rng(devices=[]):  # a loader's iterator draws a seed
+                once = iter(data) is data
+            if once:  # a generator or an iterator: one pass only
                 raise NeuronscopeError(
                     "eval_data is an iterator, which runs out after one pass; LCA evaluates "
                     "the same data at every step: give a DataLoader, a list of batches or a "
@@ -53,7 +59,11 @@ class EvalSet:
                                        "measured on (the paper uses the whole training set)")
             self.batches = loader(data, batch_size)
         self.ranks = ranks or Ranks.current()
-        self.n_batches = sum(1 for _ in self.batches)
+        try:
+            self.n_batches = len(self.batches)  # type: ignore[arg-type]
+        except TypeError:
+            with torch.random.fork_rng(devices=[]):  # a loader draws a seed per pass
+                self.n_batches = sum(1 for _ in self.batches)
         if self.n_batches == 0:
             raise NeuronscopeError("eval_data yields no batches")
 
@@ -85,13 +95,21 @@ def loss_and_grad(model: nn.Module, loss_fn: LossFn, data: EvalSet,
         for batch in data:
             batch = move(batch, device)
             n = batch_size_of(batch)
-            loss = loss_fn(model, batch)
+            try:
+                loss = loss_fn(model, batch)
+            except TypeError as exc:
+                exc.add_note("(LCA calls loss_fn(model, batch), batch as eval_data yields it)")
+                raise
             if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                 raise NeuronscopeError(
                     f"loss_fn(model, batch) must return one number (the batch's mean loss), "
                     f"got {tuple(loss.shape) if isinstance(loss, torch.Tensor) else loss!r}")
             if not torch.isfinite(loss):
                 raise NeuronscopeError(f"loss_fn returned {loss.item()} on an evaluation batch")
+            if grad and not loss.requires_grad:
+                raise NeuronscopeError("loss_fn returned a loss without a gradient (detached, "
+                                       "or made by .item()): return the tensor the model "
+                                       "computed")
             total[0] += loss.detach().double().reshape(()) * n
             total[1] += n
             if grad:

@@ -19,7 +19,7 @@ import torch
 from neuronscope.core.result import Result
 
 
-@dataclass
+@dataclass(eq=False)  # tensors: compare fields one by one
 class LCAResult(Result):
     """Loss change allocation of a training run (see the module text for the per-step
     fields). ``by_layer[name][t]``: the allocation of a layer's parameters (a layer is
@@ -93,8 +93,10 @@ class LCAResult(Result):
 
     @property
     def relative_error(self) -> torch.Tensor:
-        """[T] |error| / |loss_change| per step (inf where the loss did not change)."""
-        return self.error.abs() / self.loss_change.abs()
+        """[T] per step, |error| over the loss change the parameters made (the measured
+        change less ``buffer_change``; what the splitting rule compares); inf where that
+        is 0 and the error is not, nan where both are."""
+        return self.error.abs() / (self.loss_change - self.buffer_change).abs()
 
     def layer_totals(self) -> dict[str, float]:
         """Each layer's allocation summed over all steps (negative: the layer helped)."""

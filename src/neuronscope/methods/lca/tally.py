@@ -144,10 +144,17 @@ class StepShards:
         self.pending = []
 
     def drop_from(self, step: int) -> None:
-        """Forget shards written after a checkpoint at `step` (a resumed run rewrites them)."""
-        for path, first, _ in shard_paths(self.folder):
+        """Forget the steps from `step` on (a run resumed at `step` writes them again): whole
+        shards, or the end of one written part way (by a look at the result)."""
+        for path, first, last in shard_paths(self.folder):
             if first >= step:
                 path.unlink()
+            elif last >= step:
+                tensors, _ = store.load(path, SHARD_FORMAT, 1)
+                keep = tensors["(steps)"] < step
+                path.unlink()
+                store.save(self.folder / f"steps-{first:08d}-{step - 1:08d}.safetensors",
+                           {k: v[keep] for k, v in tensors.items()}, {}, SHARD_FORMAT, 1)
 
 
 def shard_paths(folder: str | Path) -> list[tuple[Path, int, int]]:

@@ -10,9 +10,10 @@ Cost per step: a pass with gradients over the evaluation set at the step's middl
 end (the end's gradient is the next step's start), more where the path is split. The
 evaluation runs in eval mode (dropout off, batch norm on its running statistics) under
 a forked random state, so the training itself goes as it would without LCA. Buffers
-that the training step changes (batch-norm running statistics) are held at their new
-value along the path; their own effect on the loss is measured apart
-(``buffer_change``), not allocated to any parameter.
+that the training step changes (batch-norm running statistics, moved by its forward
+pass, which under `wrap` has run before ``before_step``) are held at their new value
+along the path; their own effect on the loss is measured apart (``buffer_change``, one
+more pass), not allocated to any parameter.
 """
 
 from __future__ import annotations
@@ -40,14 +41,20 @@ class LCA:
     """Loss change allocation of every optimizer step of a training run.
 
     `loss_fn(model, batch)` returns the mean loss of a batch as `eval_data` yields it (a
-    DataLoader, a list of batches, or a Dataset batched by `batch_size`); the loss is
-    measured on the whole of `eval_data` (under torch.distributed, each rank takes its
-    share of the batches). ``method="simpson"`` (or ``"first_order"``); steps whose
-    allocation misses the measured loss change by more than `error_threshold` (relative)
-    are split, at most `max_splits` times. `per_step`: a folder to stream every step's
+    DataLoader, a list of batches, or a Dataset batched by `batch_size`); batches are
+    weighted by their size, so a summed loss would count each example many times. The
+    loss is measured on the whole of `eval_data` (under torch.distributed, each rank
+    takes its share of the batches). A parameter shared by several modules (tied
+    weights) is counted once, in the layer of the first module that holds it.
+    ``method="simpson"`` (or ``"first_order"``); steps whose allocation misses the
+    measured loss change by more than `error_threshold` (relative) are split, at most
+    `max_splits` times (a threshold below the float32 noise of the loss, about 1e-4 of a
+    step's change, only costs passes). `per_step`: a folder to stream every step's
     per-parameter allocation to (`neuronscope.methods.lca.tally.read_steps` reads it);
-    `checkpoint`: a file to save the record to every `checkpoint_every` steps and to
-    resume from (the model must be back at that step's weights; this is checked).
+    `checkpoint`: a file to save the record to every `checkpoint_every` steps (and by
+    `save_checkpoint`) and to resume from: a new `LCA` given the file goes on at step
+    ``lca.step``, the model (and optimizer) must be as they were when that many steps
+    were done (this is checked).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -101,6 +108,8 @@ class LCA:
         self.grad: list[torch.Tensor] | None = None  # the gradient there, and the loss
         self.loss: float | None = None
         self.in_step, self.buffers, self.handles, self.outside = False, None, [], 0.0
+        self.start_loss, self.pre_buffer = 0.0, 0.0
+        self.buffers = [b.detach().clone() for b in self.model.buffers()]  # as first given
         self.expect: float | None = None  # a resumed run: the loss it stopped at
         self.warned_outside = False
         if self.checkpoint is not None and self.checkpoint.is_file():
@@ -110,23 +119,32 @@ class LCA:
         """Mark the weights before an optimizer step."""
         if self.in_step:
             raise NeuronscopeError("before_step() called twice without after_step() between")
-        same = self.start is not None and _same(self.params, self.start) and \
-            _same(self.model.buffers(), self.buffers)
-        outside = 0.0
-        if not same:
+        params_same, buffers_same = self._compare()
+        outside = pre = 0.0
+        if not (params_same and buffers_same and self.grad is not None and self.expect is None):
             self.start = [p.detach().clone() for p in self.params]
-            loss, self.grad = self._measure()
-            if self.expect is not None:
-                self._check_resumed(loss)
-            elif self.loss is not None:
-                outside = loss - self.loss
+            start_loss, self.grad = self._measure()
+            if self.expect is not None:  # resumed: the loss it stopped at, checked
+                if buffers_same and abs(start_loss - self.expect) > 1e-6 * max(
+                        1.0, abs(self.expect)):
+                    raise NeuronscopeError(self._resume_help(
+                        f"the same weights give another loss ({start_loss:.6g} against "
+                        f"{self.expect:.6g}): is the evaluation data the same?"))
+                pre, self.loss, self.expect = start_loss - self.expect, self.expect, None
+            elif self.loss is None:  # the first step: the loss before this step's forward
+                self.loss = start_loss if buffers_same else self._loss_with(self.buffers)
+                pre = start_loss - self.loss
+            elif params_same:  # buffers moved since the last step: by this step's forward
+                pre = start_loss - self.loss  # pass, when before_step runs in optimizer.step
+            else:
+                outside, self.loss = start_loss - self.loss, start_loss
                 if not self.warned_outside:
                     logger.warning("the parameters changed between after_step() and "
                                    "before_step() (loss %+.3g); LCA records that change in "
                                    "`outside`, not allocated to any parameter", outside)
                     self.warned_outside = True
-            self.loss = loss
-        self.outside, self.in_step = outside, True
+            self.start_loss = start_loss
+        self.outside, self.pre_buffer, self.in_step = outside, pre, True
         self.buffers = [b.detach().clone() for b in self.model.buffers()]
 
     def after_step(self) -> None:
@@ -138,26 +156,45 @@ class LCA:
         end = [p.detach().clone() for p in self.params]
         delta = [e.double() - s.double() for e, s in zip(end, self.start, strict=True)]
         end_loss, end_grad = self._measure()
-        start_loss, start_grad, buffer_change = self.loss, self.grad, 0.0
+        start_loss, start_grad, within = self.start_loss, self.grad, 0.0
         try:
             if not _same(self.model.buffers(), self.buffers):
                 self._set(self.start)  # the path with the new buffers; their effect apart
                 start_loss, start_grad = self._measure()
-                buffer_change = start_loss - self.loss
+                within = start_loss - self.start_loss
             a = allocate(self._grad_at(delta), start_grad, end_grad, delta,
                          end_loss - start_loss, method=self.method,
                          threshold=self.threshold, max_splits=self.max_splits)
         finally:
             self._set(end)
         self.tally.add(self.step, a, loss=self.loss, loss_change=end_loss - self.loss,
-                       buffer_change=buffer_change, outside=self.outside)
+                       buffer_change=self.pre_buffer + within, outside=self.outside)
         if self.shards is not None and self.ranks.writer:
             self.shards.add(self.step, a.parts)
         self.step += 1
-        self.start, self.grad, self.loss, self.in_step = end, end_grad, end_loss, False
+        self.start, self.grad, self.in_step = end, end_grad, False
+        self.loss = self.start_loss = end_loss
         self.buffers = [b.detach().clone() for b in self.model.buffers()]
         if self.checkpoint is not None and self.step % self.checkpoint_every == 0:
             self.save_checkpoint()
+
+    def _compare(self) -> tuple[bool, bool]:
+        """(parameters, buffers) unchanged since the last step ended (or, resumed, since the
+        checkpoint: parameters that differ are refused)."""
+        if self.expect is None:
+            return (self.start is not None and _same(self.params, self.start),
+                    _same(self.model.buffers(), self.buffers))
+        now, then, n = self._fingerprint(), self.fingerprint, len(self.params)
+        if now.shape != then.shape or not torch.allclose(now[:n], then[:n], rtol=1e-9,
+                                                         atol=1e-12):
+            raise NeuronscopeError(self._resume_help("the model has other weights"))
+        return True, torch.allclose(now[n:], then[n:], rtol=1e-9, atol=1e-12)
+
+    def _resume_help(self, what: str) -> str:
+        return (f"the LCA checkpoint {self.checkpoint} holds steps 0 to {self.step - 1} (its "
+                f"loss after them: {self.expect:.6g}), but {what}. Resume with the model and "
+                f"optimizer as they were after step {self.step - 1} (saved when lca.step was "
+                f"{self.step}), or give another checkpoint file")
 
     def wrap(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """Have `optimizer.step()` call before_step and after_step; returns `optimizer`.
@@ -172,15 +209,14 @@ class LCA:
         self.handles = []
 
     def result(self) -> LCAResult:
-        """The allocation of every step so far (also saved to the checkpoint, if any)."""
+        """The allocation of every step so far (the step shards are written out; the
+        checkpoint is written only every `checkpoint_every` steps or by
+        `save_checkpoint`, so that a look at the result mid-run does not move it)."""
         if self.in_step:
             raise NeuronscopeError("a step is under way: call after_step() first")
-        res = self._result()
-        if self.checkpoint is not None:
-            self.save_checkpoint(res)
-        elif self.shards is not None:
+        if self.shards is not None:
             self.ranks.on_writer(self.shards.flush)
-        return res
+        return self._result()
 
     def save_checkpoint(self, res: LCAResult | None = None) -> None:
         """Write the record so far to the checkpoint file (rank 0 writes)."""
@@ -194,14 +230,32 @@ class LCA:
 
     def _result(self) -> LCAResult:
         final = self.loss if self.loss is not None else float("nan")
-        return self.tally.result(final, self.method, self.settings, _fingerprint(self.params))
+        return self.tally.result(final, self.method, self.settings, self._fingerprint())
 
-    def _measure(self) -> tuple[float, list[torch.Tensor]]:
+    def _loss_with(self, buffers: list[torch.Tensor] | None) -> float:
+        """The loss at the current weights with `buffers` in place of the model's own."""
+        assert buffers is not None
+        now = [b.detach().clone() for b in self.model.buffers()]
+        with torch.no_grad():
+            for b, old in zip(self.model.buffers(), buffers, strict=True):
+                b.copy_(old)
+        try:
+            return self._measure(grad=False)[0]
+        finally:
+            with torch.no_grad():
+                for b, value in zip(self.model.buffers(), now, strict=True):
+                    b.copy_(value)
+
+    def _fingerprint(self) -> torch.Tensor:
+        """The parameters' fingerprint rows, then the buffers'."""
+        return _fingerprint([*self.params, *self.model.buffers()])
+
+    def _measure(self, grad: bool = True) -> tuple[float, list[torch.Tensor]]:
+        """The loss and its gradient on the evaluation set, the random state left as it was."""
         devices = [p.device for p in self.params if p.device.type == "cuda"][:1]
         with torch.random.fork_rng(devices=devices):
-            loss, grad = loss_and_grad(self.model, self.loss_fn, self.data, self.params)
-        assert grad is not None
-        return loss, grad
+            loss, grads = loss_and_grad(self.model, self.loss_fn, self.data, self.params, grad)
+        return loss, grads or []
 
     def _grad_at(self, delta: list[torch.Tensor]):  # noqa: ANN202 - a closure
         assert self.start is not None
@@ -238,18 +292,6 @@ class LCA:
             self.shards.drop_from(self.step)
         logger.info("resuming LCA from %s at step %d", self.checkpoint, self.step)
 
-    def _check_resumed(self, loss: float) -> None:
-        assert self.expect is not None
-        same_weights = torch.allclose(_fingerprint(self.params), self.fingerprint,
-                                      rtol=1e-9, atol=1e-12)
-        if not same_weights or abs(loss - self.expect) > 1e-6 * max(1.0, abs(self.expect)):
-            raise NeuronscopeError(
-                f"the LCA checkpoint {self.checkpoint} stopped after step {self.step} at loss "
-                f"{self.expect:.6g}, but the model now has other weights (loss {loss:.6g} on "
-                "the evaluation data): load the model and optimizer saved at that same step "
-                "before resuming, or give another checkpoint file")
-        self.expect = None
-
 
 def _same(now: Any, then: list[torch.Tensor] | None) -> bool:
     now = list(now)
@@ -258,7 +300,7 @@ def _same(now: Any, then: list[torch.Tensor] | None) -> bool:
 
 
 def _fingerprint(params: list[torch.Tensor]) -> torch.Tensor:
-    """[P, 2]: each parameter's sum and sum of squares, in float64 (to recognise weights)."""
+    """[N, 2]: each tensor's sum and sum of squares, in float64 (to recognise weights)."""
     return torch.tensor([[float(p.detach().double().sum()), float(p.detach().double().pow(2).sum())]
                          for p in params], dtype=torch.float64)
 
