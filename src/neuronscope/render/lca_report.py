@@ -139,7 +139,9 @@ def run_line(res: LCAResult) -> str:
     parts = [f"{r['epochs']} epoch(s) of {r.get('optimizer')} (lr {r.get('lr')}"
              + (f", momentum {r.get('momentum')}" if r.get("optimizer") == "sgd" else "")
              + f", batch {r.get('batch_size')}, {r.get('schedule')} schedule)"] if r else []
-    parts.append(f"evaluation set: {s.get('eval_batches', '?')} batch(es)")
+    n, b = s.get("eval_examples"), s.get("eval_batches", "?")
+    parts.append(f"evaluation set: {n:,} examples in {b} batches" if n else
+                 f"evaluation set: {b} batch(es)")
     return "; ".join(parts)
 
 

@@ -59,6 +59,7 @@ class EvalSet:
                                        "measured on (the paper uses the whole training set)")
             self.batches = loader(data, batch_size)
         self.ranks = ranks or Ranks.current()
+        self.n_examples: int | None = None  # known after the first pass
         try:
             self.n_batches = len(self.batches)  # type: ignore[arg-type]
         except TypeError:
@@ -123,6 +124,7 @@ def loss_and_grad(model: nn.Module, loss_fn: LossFn, data: EvalSet,
     count = float(total[1])
     if count == 0:
         raise NeuronscopeError("the evaluation batches hold no examples")
+    data.n_examples = int(count)
     if not grad:
         return float(total[0]) / count, None
     flat = total[2:] / count

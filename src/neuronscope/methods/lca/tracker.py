@@ -230,6 +230,8 @@ class LCA:
 
     def _result(self) -> LCAResult:
         final = self.loss if self.loss is not None else float("nan")
+        if self.data.n_examples is not None:
+            self.settings["eval_examples"] = self.data.n_examples
         return self.tally.result(final, self.method, self.settings, self._fingerprint())
 
     def _loss_with(self, buffers: list[torch.Tensor] | None) -> float:

@@ -154,5 +154,5 @@ def _own(model: nn.Module, data: Any, epochs: int | None, overrides: dict[str, A
     torch.manual_seed(int(o["seed"]))
     run = Run(type(model).__name__, model, opt, torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: 1.0), epoch, loss, int(epochs), -(-len(y) // size), int(o["seed"]),
-        {**o, "epochs": int(epochs), "n_train": len(y), **settings})
+        {**o, "epochs": int(epochs), "n_train": len(y), "schedule": "constant", **settings})
     return run, _eval_batches(X, y, settings["eval_size"]), input_spec(model)
