@@ -123,17 +123,8 @@ def run_es(score_codes: Callable[[torch.Tensor], Any], start: torch.Tensor, budg
             codes = torch.cat([centre[None], centre + settings.sigma * eps,
                                centre - settings.sigma * eps])
             scores = _score(score_codes, codes, 1, g)
-            out.queries += cost
             bar.update(cost)
-            top = int(torch.argmax(scores))
-            out.history.append(float(scores[top]))
-            out.mean_history.append(float(scores.mean()))
-            if scores[top] > out.best_score:
-                out.best_score, out.best_code = float(scores[top]), codes[top].clone()
-            if stop_at is not None and out.best_score >= stop_at:
-                out.reached = True
-                break
-            if g + 1 == generations:
+            if out.record(codes, scores, cost, stop_at) or g + 1 == generations:
                 break
             shaped = rank_shape(scores[1:])
             grad = ((shaped[:p] - shaped[p:])[:, None] * eps.double()).mean(0) / settings.sigma

@@ -132,6 +132,19 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def record(self, codes: torch.Tensor, scores: torch.Tensor, cost: int,
+               stop_at: float | None) -> bool:
+        """Add one generation (its `codes`, their `scores`, the `cost` in queries); whether
+        the best score has reached `stop_at`."""
+        self.queries += cost
+        top = int(torch.argmax(scores))
+        self.history.append(float(scores[top]))
+        self.mean_history.append(float(scores.mean()))
+        if scores[top] > self.best_score:
+            self.best_score, self.best_code = float(scores[top]), codes[top].clone()
+        self.reached = stop_at is not None and self.best_score >= stop_at
+        return self.reached
+
 
 def run(score_codes: Callable[[torch.Tensor], Any], first: torch.Tensor, budget: int,
         settings: GeneticSettings, rng: torch.Generator, *, repeats: int = 1,
@@ -171,15 +184,8 @@ def run(score_codes: Callable[[torch.Tensor], Any], first: torch.Tensor, budget:
               unit="query") as bar:
         for g in range(generations):
             scores = _score(score_codes, codes, int(repeats), g)
-            out.queries += cost
             bar.update(cost)
-            top = int(torch.argmax(scores))
-            out.history.append(float(scores[top]))
-            out.mean_history.append(float(scores.mean()))
-            if scores[top] > out.best_score:
-                out.best_score, out.best_code = float(scores[top]), codes[top].clone()
-            if stop_at is not None and out.best_score >= stop_at:
-                out.reached = True
+            if out.record(codes, scores, cost, stop_at):
                 break
             if g + 1 < generations:
                 codes = next_generation(codes, scores, settings, rng)
