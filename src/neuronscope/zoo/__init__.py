@@ -1,5 +1,5 @@
 """Built-in models: an architecture, a training recipe and a weight cache for each, or
-packaged pretrained weights (`neuronscope.zoo.pretrained`: efficientnet-lite0).
+packaged pretrained weights (`neuronscope.zoo.pretrained`: efficientnet-lite0, minilm).
 
 Models with a recipe train on first use (seconds to a few minutes on a CPU, deterministic for the
 recipe's seed) and are cached as safetensors under ``$NEURONSCOPE_CACHE/zoo`` (default
@@ -8,7 +8,7 @@ recipe's seed) and are cached as safetensors under ``$NEURONSCOPE_CACHE/zoo`` (d
 Example:
     >>> import neuronscope.zoo as zoo
     >>> zoo.names()
-    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'efficientnet-lite0']
+    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'efficientnet-lite0', 'minilm']
     >>> model = zoo.load("digits-mlp", progress=False)  # doctest: +SKIP
 """
 

