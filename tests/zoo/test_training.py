@@ -197,7 +197,7 @@ def test_unknown_task_names_the_known_ones() -> None:
     err = info.value
     assert isinstance(err, ModelLoadError) and isinstance(err, NeuronscopeError)
     assert isinstance(err, KeyError)
-    assert "Did you mean 'classify'" in str(err) and "Known tasks: classify" in str(err)
+    assert "Did you mean 'classify'" in str(err) and "Known tasks: charlm, classify" in str(err)
     r = zoo.recipe("digits-mlp").replace(task="nope")
     with pytest.raises(TaskNotFoundError, match="no training task 'nope'"):
         fit(r, r.builder(10), progress=False)

@@ -8,7 +8,7 @@ recipe's seed) and are cached as safetensors under ``$NEURONSCOPE_CACHE/zoo`` (d
 Example:
     >>> import neuronscope.zoo as zoo
     >>> zoo.names()
-    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'efficientnet-lite0', 'minilm']
+    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'pysource-lstm', 'efficientnet-lite0', 'minilm']
     >>> model = zoo.load("digits-mlp", progress=False)  # doctest: +SKIP
 """
 

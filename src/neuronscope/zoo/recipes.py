@@ -16,6 +16,8 @@ from torch import nn
 
 from neuronscope.core.errors import ModelLoadError, did_you_mean
 
+from .charlm import char_lstm
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 
@@ -196,6 +198,13 @@ RECIPES: dict[str, Recipe] = {
             name="digits-cnn", dataset="digits", builder=digits_cnn, n_classes=10,
             epochs=40, batch_size=32, optimizer="adam", lr=2e-3, schedule="cosine",
             description="two-conv convnet on scikit-learn's 8x8 digits",
+        ),
+        Recipe(
+            name="pysource-lstm", dataset="pysource", builder=char_lstm, n_classes=98,
+            epochs=5, batch_size=64, optimizer="adam", lr=3e-3, schedule="cosine",
+            task="charlm",
+            description="character LSTM (256 cells) predicting the next character of the "
+                        "Python standard library's source; cells addressable as lstm.c",
         ),
     ]
 }
