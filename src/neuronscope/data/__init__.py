@@ -16,6 +16,8 @@ photos         photographs bundled with scikit-image (19), scikit-learn (2)  all
                non-faces; any size and normalization; per item ``names``
                and ``groups``; label = item (or group, ``label_by="group"``)
 pysource       the Python standard library's source, next-character pairs    by file, 90/10
+tones          generated 1 s clips: notes, vibrato, chords, drums, silence    4,800/1,200
+               as log-mel spectrograms [1, 64, 63]; ``waveform(i)``, ``meta(i)``
 folder:PATH    your own image folder (class subfolders, or flat); any size   80/20
                and normalization; ImageNet-style subfolders (WordNet ids)
                labelled with a model's class indices
@@ -163,12 +165,19 @@ def _pysource(split: str = "train", **kwargs: Any) -> Dataset:
     return PySource(split, **kwargs)
 
 
+def _tones(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.tones import Tones
+
+    return Tones(split, **kwargs)
+
+
 for _name, _factory in [
     ("shapes", _shapes),
     ("digits", _digits),
     ("faces", _faces),
     ("photos", _photos),
     ("pysource", _pysource),
+    ("tones", _tones),
 ]:
     register(_name, _factory)
 

@@ -180,6 +180,37 @@ def digits_cnn(n_classes: int = 10) -> nn.Sequential:
     ]))
 
 
+def tones_cnn(n_classes: int = 6) -> nn.Sequential:
+    """A small convnet for log-mel spectrograms [1, 64, 63] (frequency x time; the
+    ``tones`` dataset): four 3x3 convs with batch norm, global average pooling.
+
+    Example:
+        >>> import torch
+        >>> tones_cnn(6)(torch.zeros(2, 1, 64, 63)).shape
+        torch.Size([2, 6])
+    """
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 16, 3, padding=1)),  # 64x63
+        ("bn1", nn.BatchNorm2d(16)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(2)),  # 32x31
+        ("conv2", nn.Conv2d(16, 32, 3, padding=1)),
+        ("bn2", nn.BatchNorm2d(32)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("pool2", nn.MaxPool2d(2)),  # 16x15
+        ("conv3", nn.Conv2d(32, 64, 3, padding=1)),
+        ("bn3", nn.BatchNorm2d(64)),
+        ("relu3", nn.ReLU(inplace=True)),
+        ("pool3", nn.MaxPool2d(2)),  # 8x7
+        ("conv4", nn.Conv2d(64, 64, 3, padding=1)),
+        ("bn4", nn.BatchNorm2d(64)),
+        ("relu4", nn.ReLU(inplace=True)),
+        ("pool4", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc5", nn.Linear(64, n_classes)),
+    ]))
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
@@ -208,6 +239,14 @@ RECIPES: dict[str, Recipe] = {
         ),
     ]
 }
+
+RECIPES["tones-cnn"] = Recipe(
+    name="tones-cnn", dataset="tones", builder=tones_cnn, n_classes=6,
+    epochs=6, batch_size=64, optimizer="adam", lr=3e-3, weight_decay=1e-4,
+    schedule="onecycle", shift=3,
+    description="spectrogram convnet on tones (log-mel [1, 64, 63]): sine, harmonic, "
+                "vibrato, chord, percussion or silence",
+)
 
 
 def names() -> list[str]:

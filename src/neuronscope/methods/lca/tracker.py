@@ -107,9 +107,10 @@ class LCA:
         self.start: list[torch.Tensor] | None = None  # the weights at the start of a step
         self.grad: list[torch.Tensor] | None = None  # the gradient there, and the loss
         self.loss: float | None = None
-        self.in_step, self.buffers, self.handles, self.outside = False, None, [], 0.0
+        self.in_step, self.handles, self.outside = False, [], 0.0
         self.start_loss, self.pre_buffer = 0.0, 0.0
-        self.buffers = [b.detach().clone() for b in self.model.buffers()]  # as first given
+        self.buffers: list[torch.Tensor] | None = [  # as first given (see before_step)
+            b.detach().clone() for b in self.model.buffers()]
         self.expect: float | None = None  # a resumed run: the loss it stopped at
         self.warned_outside = False
         if self.checkpoint is not None and self.checkpoint.is_file():

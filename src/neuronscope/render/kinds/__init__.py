@@ -84,5 +84,6 @@ def kind_for(spec: InputSpec | None, sample: Any) -> InputKind | None:
     return next((k for k in _KINDS.values() if k.accepts(spec, sample)), None)
 
 
-from . import image as _image  # noqa: E402,F401 - the built-in kinds register themselves
+from . import audio as _audio  # noqa: E402,F401 - the built-in kinds register themselves
+from . import image as _image  # noqa: E402,F401
 from . import text as _text  # noqa: E402,F401
