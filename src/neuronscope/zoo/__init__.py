@@ -7,8 +7,8 @@ recipe's seed) and are cached as safetensors under ``$NEURONSCOPE_CACHE/zoo`` (d
 
 Example:
     >>> import neuronscope.zoo as zoo
-    >>> zoo.names()
-    ['shapes-cnn', 'digits-mlp', 'digits-cnn', 'pysource-lstm', 'efficientnet-lite0', 'minilm']
+    >>> print(*zoo.names())
+    shapes-cnn digits-mlp digits-cnn pysource-lstm tones-cnn efficientnet-lite0 minilm
     >>> model = zoo.load("digits-mlp", progress=False)  # doctest: +SKIP
 """
 

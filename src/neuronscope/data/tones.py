@@ -1,0 +1,365 @@
+"""Generated sounds: notes of several synthetic timbres with and without vibrato, chords,
+drum hits and silence, as log-mel spectrograms, with the waveform kept for playback.
+
+Each clip is 1 s at 8 kHz, made by its own random generator seeded by ``(seed, stream,
+index)`` (stream 0 = train, 1 = test), so any clip can be made alone, in any process,
+and always comes out the same; its spectrogram is computed from it alone (never in a
+batch), so an item does not depend on how many are made. numpy and torch only
+(``torch.stft``; no torchaudio), nothing downloaded.
+
+The model input is a log-mel spectrogram [1, 64, 63] in [0, 1]: 64 mel bands from 50 Hz
+to 4 kHz (row 0 the lowest), 63 frames of 16 ms (STFT of 512 samples, Hann window, hop
+128, centred), power in dB relative to a full-scale sine, -80 dB and below mapped to 0
+and 0 dB to 1. :func:`log_mel` computes it for any 8 kHz waveform.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from neuronscope.core.audio import band_filters
+from neuronscope.core.spec import InputSpec
+from neuronscope.data.base import check_index, check_split
+
+SAMPLE_RATE = 8000
+N_SAMPLES = 8000  # 1 s
+N_FFT, HOP = 512, 128
+N_MELS = 64
+F_MIN, F_MAX = 50.0, 4000.0
+DB_FLOOR = -80.0
+N_FRAMES = N_SAMPLES // HOP + 1  # 63 (centred frames)
+DB_REF = (N_FFT / 4) ** 2  # STFT power of a full-scale sine at its bin (Hann: sum(w)/2)
+
+CLASSES = ["sine", "harmonic", "vibrato", "chord", "percussion", "silence"]
+# harmonic amplitudes of each timbre (harmonic k+1 at index k); cut below 3.8 kHz per note
+TIMBRES: dict[str, list[float]] = {
+    "sine": [1.0],
+    "square": [1.0 / k if k % 2 else 0.0 for k in range(1, 10)],
+    "saw": [1.0 / k for k in range(1, 10)],
+    "organ": [1.0, 0.7, 0.0, 0.5, 0.0, 0.3, 0.0, 0.2],
+    "reed": [0.4, 1.0, 0.8, 0.3, 0.5, 0.2, 0.15, 0.1, 0.05],
+}
+HARMONIC_TIMBRES = ["square", "saw", "organ", "reed"]
+DRUMS = ["kick", "snare", "hat", "burst"]
+N_TRAIN, N_TEST = 4800, 1200
+DRUMS_UNDER_NOTES = 0.2  # share of tonal clips with a quieter drum hit or two under them
+_STREAMS = {"train": 0, "test": 1}
+_NYQUIST_MARGIN = 3800.0
+
+
+def hz_to_mel(f: Any) -> Any:
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m: Any) -> Any:
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def band_edges() -> np.ndarray:
+    """The N_MELS + 2 edge frequencies (Hz) of the triangular mel bands: band m rises
+    from edge m to its peak at edge m + 1 and falls to edge m + 2."""
+    return mel_to_hz(np.linspace(hz_to_mel(F_MIN), hz_to_mel(F_MAX), N_MELS + 2))
+
+
+def mel_filterbank() -> torch.Tensor:
+    """Triangular filters [N_MELS, N_FFT // 2 + 1] (float64), peak 1 at each band's centre.
+
+    Example:
+        >>> fb = mel_filterbank()
+        >>> tuple(fb.shape), bool((fb.sum(1) > 0).all())
+        ((64, 257), True)
+    """
+    return band_filters(band_edges().tolist(), N_FFT, SAMPLE_RATE)
+
+
+_FB: torch.Tensor | None = None
+
+
+def log_mel(wave: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """The model input of one 8 kHz waveform [N_SAMPLES] (or a batch [B, N_SAMPLES]):
+    a log-mel spectrogram [1, N_MELS, N_FRAMES] (or [B, 1, N_MELS, N_FRAMES]), float32
+    in [0, 1]. Computed in float64, each clip alone gives the same values as in a batch
+    up to float rounding.
+
+    Example:
+        >>> t = torch.arange(N_SAMPLES) / SAMPLE_RATE
+        >>> x = log_mel(0.5 * torch.sin(2 * torch.pi * 440 * t))
+        >>> x.shape, round(float(x.max()), 2)
+        (torch.Size([1, 64, 63]), 0.93)
+    """
+    global _FB
+    if _FB is None:
+        _FB = mel_filterbank()
+    w = torch.as_tensor(wave, dtype=torch.float64)
+    single = w.dim() == 1
+    if w.shape[-1] != N_SAMPLES or w.dim() not in (1, 2):
+        raise ValueError(f"log_mel needs waveforms [{N_SAMPLES}] or [B, {N_SAMPLES}] "
+                         f"(1 s at {SAMPLE_RATE} Hz), got {tuple(w.shape)}")
+    spec = torch.stft(w.reshape(-1, N_SAMPLES), N_FFT, HOP, window=torch.hann_window(
+        N_FFT, dtype=torch.float64), center=True, return_complex=True)
+    power = spec.real.square() + spec.imag.square()  # [B, bins, frames]
+    mel = torch.matmul(_FB, power)
+    db = 10.0 * torch.log10(mel / DB_REF + 1e-12)
+    x = ((db - DB_FLOOR) / -DB_FLOOR).clamp(0.0, 1.0).to(torch.float32).unsqueeze(1)
+    return x[0] if single else x
+
+
+# ---- synthesis -----------------------------------------------------------------------
+
+
+def _envelope(rng: np.random.Generator, t: np.ndarray, onset: float, duration: float,
+              plucked: bool) -> np.ndarray:
+    attack = rng.uniform(0.005, 0.04) if not plucked else 0.003
+    release = rng.uniform(0.02, 0.12)
+    rel_t = t - onset
+    env = np.clip(rel_t / attack, 0.0, 1.0)
+    if plucked:
+        env = env * np.exp(-np.maximum(rel_t, 0.0) / rng.uniform(0.15, 0.45))
+    env = env * np.clip((onset + duration - t) / release, 0.0, 1.0)
+    return env
+
+
+def _note(rng: np.random.Generator, t: np.ndarray, midi: float, timbre: str,
+          vibrato: tuple[float, float] | None) -> np.ndarray:
+    """One note (peak about 1) of `timbre` at fractional MIDI pitch `midi`; `vibrato` is
+    (rate Hz, depth in semitones) or None."""
+    f0 = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+    if vibrato is None:
+        freq = np.full_like(t, f0)
+        f_top = f0
+    else:
+        rate, depth = vibrato
+        freq = f0 * 2.0 ** (depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+                            / 12.0)
+        f_top = f0 * 2.0 ** (depth / 12.0)
+    phase = 2 * np.pi * np.cumsum(freq) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi)
+    out = np.zeros_like(t)
+    for k, amp in enumerate(TIMBRES[timbre], start=1):
+        if amp and k * f_top < _NYQUIST_MARGIN:
+            out += amp * np.sin(k * phase)
+    peak = np.abs(out).max()
+    return out / peak if peak > 0 else out
+
+
+def _drum(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
+    """One drum hit (peak 1) of `n` samples."""
+    t = np.arange(n) / SAMPLE_RATE
+    if kind == "kick":
+        freq = 45.0 + rng.uniform(80, 140) * np.exp(-t / 0.03)
+        hit = np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
+        hit *= np.exp(-t / rng.uniform(0.08, 0.2))
+    elif kind == "snare":
+        noise = np.diff(rng.standard_normal(n + 1))
+        tone = 0.5 * np.sin(2 * np.pi * rng.uniform(160, 220) * t)
+        hit = (noise / 2 + tone) * np.exp(-t / rng.uniform(0.05, 0.12))
+    elif kind == "hat":
+        noise = np.diff(rng.standard_normal(n + 2), n=2)
+        hit = noise * np.exp(-t / rng.uniform(0.01, 0.04))
+    else:  # a burst of white noise
+        hit = rng.standard_normal(n) * np.exp(-t / rng.uniform(0.02, 0.08))
+    return hit / np.abs(hit).max()
+
+
+def _add_drums(rng: np.random.Generator, wave: np.ndarray, count: int,
+               level_db: tuple[float, float]) -> list[dict[str, Any]]:
+    hits = []
+    for _ in range(count):
+        kind = DRUMS[int(rng.integers(len(DRUMS)))]
+        start = int(rng.uniform(0.0, 0.85) * SAMPLE_RATE)
+        level = rng.uniform(*level_db)
+        n = min(int(0.4 * SAMPLE_RATE), N_SAMPLES - start)
+        wave[start:start + n] += 10 ** (level / 20) * _drum(rng, kind, n)
+        hits.append({"drum": kind, "time": start / SAMPLE_RATE, "level_db": float(level)})
+    return hits
+
+
+def synthesize(rng: np.random.Generator, label: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """One clip of class ``CLASSES[label]``: (waveform float64 [N_SAMPLES] in [-1, 1],
+    metadata). Metadata keys: label, class, timbre ("none" without notes), midi (of the
+    note, or the chord's root; None without notes), pitch (its frequency in Hz, 0.0
+    without notes), n_notes, vibrato (bool), vibrato_rate (Hz), vibrato_depth
+    (semitones), envelope ("sustained", "plucked" or "none"), onset and duration (s),
+    level_db (the notes' peak level; None without notes), percussive (bool: any drum
+    hit), drums (the kinds hit), hits (time, kind, level of each), noise_db (level of the
+    background noise).
+    """
+    cls = CLASSES[label]
+    t = np.arange(N_SAMPLES) / SAMPLE_RATE
+    wave = np.zeros(N_SAMPLES)
+    meta: dict[str, Any] = {"label": label, "class": cls, "timbre": "none", "midi": None,
+                            "pitch": 0.0, "n_notes": 0, "vibrato": False,
+                            "vibrato_rate": 0.0, "vibrato_depth": 0.0, "envelope": "none",
+                            "onset": 0.0, "duration": 0.0, "level_db": None}
+    hits: list[dict[str, Any]] = []
+    if cls in ("sine", "harmonic", "vibrato", "chord"):
+        timbre = {"sine": "sine", "harmonic": None}.get(cls)
+        if timbre is None:
+            pool = HARMONIC_TIMBRES if cls == "harmonic" else list(TIMBRES)
+            timbre = pool[int(rng.integers(len(pool)))]
+        onset = rng.uniform(0.0, 0.25)
+        duration = rng.uniform(0.45, 1.0 - onset)
+        plucked = bool(rng.random() < 0.35)
+        root = rng.uniform(55.0, 84.0) if cls != "chord" else rng.uniform(52.0, 72.0)
+        if cls == "chord":
+            shapes = [[0, 4, 7], [0, 3, 7], [0, 7], [0, 4, 7, 12], [0, 3, 7, 10], [0, 5, 9]]
+            intervals = shapes[int(rng.integers(len(shapes)))]
+        else:
+            intervals = [0]
+        vib = None
+        if cls == "vibrato":
+            vib = (rng.uniform(4.5, 7.5), rng.uniform(0.4, 1.0))
+            meta.update(vibrato=True, vibrato_rate=vib[0], vibrato_depth=vib[1])
+        level = rng.uniform(-20.0, -6.0)
+        notes = sum(_note(rng, t, root + i, timbre, vib) for i in intervals)
+        notes = notes / np.abs(notes).max()
+        wave += 10 ** (level / 20) * notes * _envelope(rng, t, onset, duration, plucked)
+        meta.update(timbre=timbre, midi=float(root), n_notes=len(intervals),
+                    pitch=float(440.0 * 2.0 ** ((root - 69.0) / 12.0)),
+                    envelope="plucked" if plucked else "sustained", onset=float(onset),
+                    duration=float(duration), level_db=float(level))
+        if rng.random() < DRUMS_UNDER_NOTES:
+            hits = _add_drums(rng, wave, int(rng.integers(1, 3)), (-26.0, -12.0))
+    elif cls == "percussion":
+        hits = _add_drums(rng, wave, int(rng.integers(1, 5)), (-18.0, -4.0))
+    noise_db = rng.uniform(-70.0, -40.0) if cls == "silence" else rng.uniform(-75.0, -50.0)
+    wave += 10 ** (noise_db / 20) * rng.standard_normal(N_SAMPLES)
+    peak = np.abs(wave).max()
+    if peak > 0.99:
+        wave *= 0.99 / peak
+    meta.update(percussive=bool(hits), drums=sorted({h["drum"] for h in hits}), hits=hits,
+                noise_db=float(noise_db))
+    return wave, meta
+
+
+class Tones(Dataset):
+    """Synthetic sound clips, balanced over six classes (``CLASSES``): ``sine`` (a pure
+    tone), ``harmonic`` (a steady note of a harmonic-rich timbre: square, saw, organ,
+    reed), ``vibrato`` (a note of any timbre whose pitch wobbles 0.4-1 semitone at 4.5-7.5
+    Hz), ``chord`` (two to four notes of one timbre), ``percussion`` (one to four hits of
+    kick, snare, hi-hat or noise burst) and ``silence`` (background noise alone).
+
+    Notes start in the first quarter second, last 0.45 s to the end, sustained or plucked,
+    at MIDI 55-84 (196-1,047 Hz; chords' roots 52-72) and -20 to -6 dB; a fifth of the
+    tonal clips have a quieter drum hit or two under them (``percussive`` in their
+    metadata, while their label stays tonal). Every clip has background noise.
+
+    Items are ``(x, label)``: x the log-mel spectrogram [1, 64, 63] (see the module
+    doc), label ``item % 6``. ``waveform(i)`` gives the clip itself (float32 [8000] at
+    ``sample_rate``), ``meta(i)`` its metadata (see :func:`synthesize`), ``column(key)``
+    one metadata key over the split. Splits: "train" (``n`` items, default 4,800), "test"
+    (default 1,200), "all" = train followed by test (with ``n``: ``n - n // 5`` and
+    ``n // 5``). Everything is made at construction (about 1 ms per clip).
+
+    Example:
+        >>> ds = Tones("test", n=12)
+        >>> x, label = ds[2]
+        >>> x.shape, ds.classes[label], ds.meta(2)["vibrato"]
+        (torch.Size([1, 64, 63]), 'vibrato', True)
+        >>> ds.waveform(2).shape, ds.spec.kind
+        (torch.Size([8000]), 'audio')
+    """
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, split: str = "train", n: int | None = None, seed: int = 0) -> None:
+        check_split(split)
+        seed = int(seed)
+        if split == "all":
+            n_test = N_TEST if n is None else int(n) // 5
+            n_train = N_TRAIN if n is None else int(n) - n_test
+            self._parts = [(0, n_train), (1, n_test)]
+        else:
+            count = (N_TRAIN if split == "train" else N_TEST) if n is None else int(n)
+            self._parts = [(_STREAMS[split], count)]
+        if any(c < 0 for _, c in self._parts):
+            raise ValueError(f"n must be non-negative, got {n}")
+        self.split, self.seed = split, seed
+        self.classes: list[str] = list(CLASSES)
+        self.spec = tones_spec(self.classes)
+        feats, labels, self.metadata = [], [], []
+        for stream, count in self._parts:
+            for j in range(count):
+                wave, meta = self._clip(stream, j)
+                feats.append(log_mel(wave))
+                labels.append(meta["label"])
+                self.metadata.append(meta)
+        self.inputs = (torch.stack(feats) if feats
+                       else torch.zeros((0, 1, N_MELS, N_FRAMES)))
+        self.labels = torch.tensor(labels, dtype=torch.int64)
+
+    def _clip(self, stream: int, j: int) -> tuple[np.ndarray, dict[str, Any]]:
+        rng = np.random.default_rng([self.seed, stream, j])
+        return synthesize(rng, j % len(CLASSES))
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        for stream, count in self._parts:
+            if i < count:
+                return stream, i
+            i -= count
+        raise IndexError(i)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = check_index(i, len(self))
+        return self.inputs[i].clone(), int(self.labels[i])
+
+    def waveform(self, i: int) -> torch.Tensor:
+        """The clip of item i: float32 [8000] in [-1, 1] at ``sample_rate``, made again
+        from its seed (its spectrogram was computed from the same clip in float64)."""
+        wave, _ = self._clip(*self._locate(check_index(i, len(self))))
+        return torch.from_numpy(wave.astype(np.float32))
+
+    def meta(self, i: int) -> dict[str, Any]:
+        """The metadata of item i (a copy; keys in :func:`synthesize`)."""
+        return dict(self.metadata[check_index(i, len(self))])
+
+    def column(self, key: str) -> np.ndarray:
+        """One metadata key over the split, e.g. ``column("vibrato")`` (bool [N]).
+
+        Example:
+            >>> Tones("test", n=6).column("percussive").tolist()
+            [False, False, False, False, True, False]
+        """
+        if self.metadata and key not in self.metadata[0]:
+            raise KeyError(f"no metadata key {key!r}; keys: {', '.join(self.metadata[0])}")
+        return np.array([m[key] for m in self.metadata])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole split: (X float32 [N, 1, 64, 63], y int64 [N]) (copies)."""
+        return self.inputs.clone(), self.labels.clone()
+
+    def __repr__(self) -> str:
+        return f"Tones(split={self.split!r}, n={len(self)}, seed={self.seed})"
+
+
+def tones_spec(classes: list[str] | None = None) -> InputSpec:
+    """The InputSpec of tones spectrograms: kind "audio", shape (1, 64, 63), values in
+    [0, 1]; ``extra`` says how to read and play them (sample rate, STFT, the mel band
+    edges in Hz, the dB range).
+
+    Example:
+        >>> s = tones_spec()
+        >>> s.kind, s.shape, s.extra["sample_rate"], len(s.extra["band_edges"])
+        ('audio', (1, 64, 63), 8000, 66)
+    """
+    return InputSpec(
+        shape=(1, N_MELS, N_FRAMES), kind="audio", class_names=list(classes or CLASSES),
+        extra={"dataset": "tones", "representation": "log-mel", "sample_rate": SAMPLE_RATE,
+               "n_samples": N_SAMPLES, "n_fft": N_FFT, "hop": HOP, "window": "hann",
+               "center": True, "n_mels": N_MELS, "f_min": F_MIN, "f_max": F_MAX,
+               "band_edges": [round(float(e), 4) for e in band_edges()],
+               "db_floor": DB_FLOOR, "db_ref": DB_REF, "axes": ["channel", "freq", "time"],
+               "freq_order": "low to high"},
+    )
+
+
+__all__ = ["CLASSES", "DRUMS", "N_FRAMES", "N_MELS", "SAMPLE_RATE", "TIMBRES", "Tones",
+           "band_edges", "log_mel", "mel_filterbank", "synthesize", "tones_spec"]
+
