@@ -40,6 +40,7 @@ from .core.stats import unit_stats
 from .core.units import GRAMMAR, Unit
 from .methods import featvis
 from .methods.ablation import AblationStudy, UnitSweep, ablation_study, unit_sweep
+from .methods.cells import CellExplanation, explain_cells
 from .methods.deepdream import Dream, deepdream
 from .methods.dissect import Dissection, dissect
 from .methods.evolve import Evolution, evolve, unit_scorer
@@ -58,6 +59,7 @@ __all__ = [
     "AblationStudy",
     "AddressError",
     "AmbiguousCallError",
+    "CellExplanation",
     "ClassSelectivity",
     "DataChangedError",
     "DatasetNotFoundError",
@@ -97,6 +99,7 @@ __all__ = [
     "deepdream",
     "dissect",
     "evolve",
+    "explain_cells",
     "featvis",
     "fooling_images",
     "input_spec",

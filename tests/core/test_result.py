@@ -17,6 +17,8 @@ from torch.utils.data import TensorDataset
 import neuronscope as ns
 from neuronscope.core.result import Result
 from neuronscope.core.spec import attach_spec
+from neuronscope.data.pysource import VOCAB
+from neuronscope.zoo.charlm import char_lstm
 
 
 def _model() -> nn.Module:
@@ -48,6 +50,9 @@ MAKERS: dict[str, Callable[[], Result]] = {
     "Evolution": lambda: ns.evolve(lambda x: x.mean((1, 2, 3)), shape=(3, 8, 8), budget=40,
                                    progress=False),
     "LCAResult": lambda: _lca(),
+    "CellExplanation": lambda: ns.explain_cells(char_lstm(98, embed=4, hidden=6),
+                                                "x = ('a', 1)  # c\n", vocab=VOCAB,
+                                                progress=False),
 }
 
 

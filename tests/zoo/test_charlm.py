@@ -187,3 +187,44 @@ def test_the_trained_model_predicts_python() -> None:
         logits = model(ids)
     assert rec["lstm.c"].shape == (1, len(text), model.lstm.hidden_size)
     assert (logits[0, :-1].argmax(-1) == ids[0, 1:]).float().mean() > 0.5
+
+
+def test_forward_state_continues_a_text_fed_in_pieces(model: CharLSTM, ids: torch.Tensor
+                                                       ) -> None:
+    whole = model(ids)
+    a, state = model.forward_state(ids[:, :5])
+    b, state2 = model.forward_state(ids[:, 5:], state)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=1e-5)
+    assert state[0].shape == state[1].shape == (1, 3, H) and not state2[1].requires_grad
+    model.train()  # the fused kernel gives the same
+    a2, s2 = model.forward_state(ids[:, :5])
+    assert torch.allclose(a2, a, atol=1e-5) and torch.allclose(s2[1], state[1], atol=1e-5)
+    model.eval()
+
+
+def test_training_batches_continue_their_streams_and_carry_the_state(model: CharLSTM) -> None:
+    from neuronscope.zoo.charlm import SEQ_LEN, CharLMTask
+
+    task = CharLMTask()
+    r = ns.zoo.recipe("pysource-lstm").replace(batch_size=4)
+    data = torch.arange(20 * SEQ_LEN + 1) % len(VOCAB)
+    n = task.n_batches(data, r)
+    batches = list(task.batches(data, r, torch.Generator().manual_seed(0)))
+    assert len(batches) == n == (len(data) - 1 - SEQ_LEN) // 4 // SEQ_LEN
+    for (x0, y0, i0, c0), (x1, _, i1, c1) in zip(batches, batches[1:], strict=False):
+        assert (i1, c1) == (i0 + 1, c0)  # one carry per epoch
+        assert torch.equal(x1[:, 0], y0[:, -1])  # the next window of the same streams
+        assert torch.equal(x0[:, 1:], y0[:, :-1])
+    starts = batches[0][0][:, 0]
+    assert len(set(starts.tolist())) == 4  # four different streams
+    model.train()
+    with torch.no_grad():
+        first = task.loss(model, batches[0], r)
+        carry = batches[0][3]
+        assert carry[1][1].shape == (1, 4, H)
+        assert float(task.loss(model, batches[0], r)) == pytest.approx(float(first))  # same
+        with_state = task.loss(model, batches[1], r)
+        carry.clear()
+        without = task.loss(model, batches[1], r)
+    assert float(with_state) != pytest.approx(float(without), abs=1e-6)  # the state is used
+    model.eval()

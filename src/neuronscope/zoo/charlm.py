@@ -85,6 +85,7 @@ EVAL_BATCH = 256
 N_TRAIN_EVAL = 256  # training windows scored after training (train_loss, train_accuracy)
 
 Windows = tuple[torch.Tensor, torch.Tensor]
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of a CellLSTM, each [1, B, H]
 
 
 class TokenError(NeuronscopeError, ValueError):
@@ -264,6 +265,29 @@ class CharLSTM(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.lstm(self.embed(self.check(ids))))
 
+    def forward_state(self, ids: torch.Tensor, state: State | None = None
+                      ) -> tuple[torch.Tensor, State]:
+        """(logits [B, T, V], the state after the last character): the forward pass from
+        `state` (``(h, c)``, each [1, B, H]; zeros when None), for text fed in consecutive
+        pieces (stateful training). The state returned is detached. Train mode with no
+        hook on the states runs the fused kernel, else the steps (as `forward`).
+
+        Example:
+            >>> m = CharLSTM(98, embed=4, hidden=8).eval()
+            >>> ids = torch.randint(0, 98, (2, 6))
+            >>> a, state = m.forward_state(ids[:, :3])
+            >>> b, _ = m.forward_state(ids[:, 3:], state)
+            >>> torch.allclose(torch.cat([a, b], 1), m(ids), atol=1e-6), state[1].shape
+            (True, torch.Size([1, 2, 8]))
+        """
+        x = self.embed(self.check(ids))
+        if self.training and not _watched(self.lstm.h, self.lstm.c):
+            out, (h, c) = nn.LSTM.forward(self.lstm, x, state)
+        else:
+            out, cs = self.lstm.steps(x, state)
+            h, c = out[:, -1][None], cs[:, -1][None]
+        return self.decoder(out), (h.detach(), c.detach())
+
 
 def char_lstm(n_classes: int = 98, embed: int = 48, hidden: int = 256) -> CharLSTM:
     """The architecture of ``pysource-lstm``: a `CharLSTM` over `n_classes` characters,
@@ -311,9 +335,13 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = EVAL_
 class CharLMTask(Task):
     """Next-character prediction on a text dataset (``pysource``), registered as ``"charlm"``.
 
-    Training data are the split's token ids; an epoch is ``len(ids) // (SEQ_LEN *
-    batch_size)`` batches of windows of ``SEQ_LEN`` characters at random offsets, each
-    starting from a zero state. The loss is the cross entropy of every position.
+    Training data are the split's token ids, read as char-rnn reads them (truncated
+    backpropagation through time): the text is cut into ``batch_size`` contiguous streams
+    (each epoch from a random offset under ``SEQ_LEN``), a batch is the next ``SEQ_LEN``
+    characters of every stream, and the LSTM's state carries over from one batch to the
+    next (detached; zero at the start of an epoch), so that cells can learn to hold what
+    began before the window (a string, a block). An epoch is ``(len(ids) - 1 - SEQ_LEN)
+    // batch_size // SEQ_LEN`` batches. The loss is the cross entropy of every position.
     ``n_train`` / ``n_test`` count windows of ``SEQ_LEN`` characters (the corpus is cut to
     them). Evaluation: loss (nats per character), bits per character and top-1 accuracy
     on the non-overlapping windows of the test split, and on the first training windows.
@@ -349,18 +377,29 @@ class CharLMTask(Task):
         return train.ids, test.tensors(), spec
 
     def n_batches(self, train_data: torch.Tensor, recipe: Recipe) -> int:
-        return max(1, (len(train_data) - 1) // (SEQ_LEN * recipe.batch_size))
+        return max(1, (len(train_data) - 1 - SEQ_LEN) // recipe.batch_size // SEQ_LEN)
 
     def batches(self, train_data: torch.Tensor, recipe: Recipe, generator: torch.Generator
-                ) -> Iterator[Windows]:
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, dict[int, State]]]:
+        """(x, y, i, carry) for i = 0, 1, ...: windows [batch_size, SEQ_LEN] that continue
+        the previous batch's, and the epoch's `carry` of states (`loss` reads the state
+        for batch i there and leaves the one for batch i + 1)."""
         size, n = recipe.batch_size, self.n_batches(train_data, recipe)
-        starts = torch.randint(0, len(train_data) - SEQ_LEN, (n, size), generator=generator)
+        phase = int(torch.randint(0, SEQ_LEN, (1,), generator=generator))
+        length = max(n * SEQ_LEN, (len(train_data) - 1 - phase) // size)
+        starts = (phase + torch.arange(size) * length).clamp(
+            max=len(train_data) - 1 - n * SEQ_LEN)  # tiny data: streams may overlap
+        carry: dict[int, State] = {}
         for i in range(n):
-            yield _windows(train_data, starts[i], SEQ_LEN)
+            yield (*_windows(train_data, starts + i * SEQ_LEN, SEQ_LEN), i, carry)
 
-    def loss(self, model: nn.Module, batch: Windows, recipe: Recipe) -> torch.Tensor:
-        x, y = batch
-        return F.cross_entropy(model(x).flatten(0, 1), y.flatten(),
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, int,
+                                                  dict[int, State]],
+             recipe: Recipe) -> torch.Tensor:
+        x, y, i, carry = batch
+        logits, carry[i + 1] = model.forward_state(x, carry.get(i))
+        carry.pop(i - 1, None)  # the same batch may be scored again: keep batch i's state
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(),
                                label_smoothing=recipe.label_smoothing)
 
     def evaluate(self, model: nn.Module, train_data: torch.Tensor, test_data: Windows
