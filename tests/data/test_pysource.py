@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from neuronscope import data
-from neuronscope.data.pysource import VOCAB, PySource, decode, encode, source_files
+from neuronscope.data.pysource import (
+    VOCAB,
+    PySource,
+    corpus_text,
+    decode,
+    encode,
+    source_files,
+)
 
 
 def test_vocab_and_round_trip():
@@ -85,3 +92,23 @@ def test_bad_seq_len():
 def test_decode_refuses_bad_ids():
     with pytest.raises(ValueError, match="0 to 97"):
         decode([5, 98])
+
+
+def test_generated_tables_are_left_out():
+    files = source_files("all")
+    for table in ("html/entities.py", "stringprep.py", "re/_casefix.py"):
+        assert table not in files
+    assert "html/parser.py" in files and "re/_parser.py" in files
+
+
+def test_corpus_text_is_whole_files_that_tokenize():
+    import io
+    import tokenize
+
+    text = corpus_text("test", 30_000)
+    assert 0 < len(text) <= 30_000 and PySource("test", max_chars=30_000).text.startswith(text)
+    assert text.endswith("\n")
+    list(tokenize.generate_tokens(io.StringIO(text).readline))  # raises if cut mid-file
+    assert corpus_text("test") == corpus_text("test", 2_000_000 // 9)
+    with pytest.raises(ValueError, match="train"):
+        corpus_text("all")
