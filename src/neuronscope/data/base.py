@@ -38,6 +38,27 @@ def check_index(i: int, n: int) -> int:
     return i
 
 
+def generated_parts(split: str, n: int | None, n_train: int, n_test: int,
+                    test_share: int) -> list[tuple[int, int]]:
+    """(stream, count) pairs of a generated dataset's split: stream 0 makes training
+    items, stream 1 test items, each from its own seeds; `n` items in all (default:
+    `n_train` or `n_test`; for ``"all"`` one in `test_share` of `n` are test items).
+
+    Example:
+        >>> generated_parts("all", 12, 100, 20, 6), generated_parts("test", None, 100, 20, 6)
+        ([(0, 10), (1, 2)], [(1, 20)])
+    """
+    if split == "all":
+        test = n_test if n is None else int(n) // test_share
+        parts = [(0, n_train if n is None else int(n) - test), (1, test)]
+    else:
+        parts = [({"train": 0, "test": 1}[split],
+                  (n_train if split == "train" else n_test) if n is None else int(n))]
+    if any(c < 0 for _, c in parts):
+        raise ValueError(f"n must be non-negative, got {n}")
+    return parts
+
+
 def stratified_split(labels: np.ndarray, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
     """Boolean mask of the test items of a fixed, stratified split.
 

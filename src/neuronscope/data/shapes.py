@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from neuronscope.core.spec import InputSpec
 from neuronscope.data._scenes import COLORS, SHAPES, TEXTURES, Scene, render
-from neuronscope.data.base import check_index, check_split
+from neuronscope.data.base import check_index, check_split, generated_parts
 
 CONCEPTS: list[str] = (
     [f"shape:{s}" for s in SHAPES]
@@ -23,7 +23,6 @@ CONCEPTS: list[str] = (
     + [f"texture:{t}" for t in TEXTURES]
 )
 N_TRAIN, N_TEST = 10_000, 2_000
-_STREAMS = {"train": 0, "test": 1}
 
 
 class Shapes(Dataset):
@@ -62,15 +61,7 @@ class Shapes(Dataset):
         size, seed = int(size), int(seed)
         if size < 16:
             raise ValueError(f"size must be at least 16 pixels, got {size}")
-        if split == "all":
-            n_test = N_TEST if n is None else int(n) // 6
-            n_train = N_TRAIN if n is None else int(n) - n_test
-            self._parts = [(0, n_train), (1, n_test)]
-        else:
-            count = (N_TRAIN if split == "train" else N_TEST) if n is None else int(n)
-            self._parts = [(_STREAMS[split], count)]
-        if any(c < 0 for _, c in self._parts):
-            raise ValueError(f"n must be non-negative, got {n}")
+        self._parts = generated_parts(split, n, N_TRAIN, N_TEST, test_share=6)
         self.split, self.size, self.seed, self.masks = split, size, seed, bool(masks)
         self._n = sum(c for _, c in self._parts)
         self.classes: list[str] = list(SHAPES)

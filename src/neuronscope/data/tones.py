@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from neuronscope.core.audio import band_filters
 from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import check_index, check_split
+from neuronscope.data.base import check_index, check_split, generated_parts
 
 SAMPLE_RATE = 8000
 N_SAMPLES = 8000  # 1 s
@@ -47,7 +47,6 @@ HARMONIC_TIMBRES = ["square", "saw", "organ", "reed"]
 DRUMS = ["kick", "snare", "hat", "burst"]
 N_TRAIN, N_TEST = 4800, 1200
 DRUMS_UNDER_NOTES = 0.2  # share of tonal clips with a quieter drum hit or two under them
-_STREAMS = {"train": 0, "test": 1}
 _NYQUIST_MARGIN = 3800.0
 
 
@@ -269,15 +268,7 @@ class Tones(Dataset):
     def __init__(self, split: str = "train", n: int | None = None, seed: int = 0) -> None:
         check_split(split)
         seed = int(seed)
-        if split == "all":
-            n_test = N_TEST if n is None else int(n) // 5
-            n_train = N_TRAIN if n is None else int(n) - n_test
-            self._parts = [(0, n_train), (1, n_test)]
-        else:
-            count = (N_TRAIN if split == "train" else N_TEST) if n is None else int(n)
-            self._parts = [(_STREAMS[split], count)]
-        if any(c < 0 for _, c in self._parts):
-            raise ValueError(f"n must be non-negative, got {n}")
+        self._parts = generated_parts(split, n, N_TRAIN, N_TEST, test_share=5)
         self.split, self.seed = split, seed
         self.classes: list[str] = list(CLASSES)
         self.spec = tones_spec(self.classes)
