@@ -203,7 +203,7 @@ def test_forward_state_continues_a_text_fed_in_pieces(model: CharLSTM, ids: torc
 
 
 def test_training_batches_continue_their_streams_and_carry_the_state(model: CharLSTM) -> None:
-    from neuronscope.zoo.charlm import SEQ_LEN, CharLMTask
+    from neuronscope.zoo.charlm_task import SEQ_LEN, CharLMTask
 
     task = CharLMTask()
     r = ns.zoo.recipe("pysource-lstm").replace(batch_size=4)

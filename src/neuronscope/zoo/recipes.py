@@ -16,6 +16,7 @@ from torch import nn
 
 from neuronscope.core.errors import ModelLoadError, did_you_mean
 
+from . import charlm_task  # noqa: F401 - registers the task "charlm"
 from .charlm import char_lstm
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
