@@ -59,6 +59,21 @@ def generated_parts(split: str, n: int | None, n_train: int, n_test: int,
     return parts
 
 
+def locate(parts: list[tuple[int, int]], i: int) -> tuple[int, int]:
+    """Item `i` of a generated dataset cut into `parts` (from `generated_parts`) ->
+    (stream, index within the stream).
+
+    Example:
+        >>> locate([(0, 10), (1, 2)], 11)
+        (1, 1)
+    """
+    for stream, count in parts:
+        if i < count:
+            return stream, i
+        i -= count
+    raise IndexError(i)
+
+
 def stratified_split(labels: np.ndarray, test_size: float = 0.2, seed: int = 0) -> np.ndarray:
     """Boolean mask of the test items of a fixed, stratified split.
 

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from neuronscope.core.spec import InputSpec
 from neuronscope.data._scenes import COLORS, SHAPES, TEXTURES, Scene, render
-from neuronscope.data.base import check_index, check_split, generated_parts
+from neuronscope.data.base import check_index, check_split, generated_parts, locate
 
 CONCEPTS: list[str] = (
     [f"shape:{s}" for s in SHAPES]
@@ -78,16 +78,8 @@ class Shapes(Dataset):
     def __len__(self) -> int:
         return self._n
 
-    def _locate(self, i: int) -> tuple[int, int]:
-        """Item index -> (stream, index within the stream)."""
-        for stream, count in self._parts:
-            if i < count:
-                return stream, i
-            i -= count
-        raise IndexError(i)
-
     def _render(self, i: int) -> tuple[np.ndarray, Scene, list[np.ndarray]]:
-        stream, j = self._locate(i)
+        stream, j = locate(self._parts, i)
         rng = np.random.default_rng([self.seed, stream, j])
         return render(rng, self.size)
 

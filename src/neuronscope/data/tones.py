@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from neuronscope.core.audio import band_filters
 from neuronscope.core.spec import InputSpec
-from neuronscope.data.base import check_index, check_split, generated_parts
+from neuronscope.data.base import check_index, check_split, generated_parts, locate
 
 SAMPLE_RATE = 8000
 N_SAMPLES = 8000  # 1 s
@@ -287,13 +287,6 @@ class Tones(Dataset):
         rng = np.random.default_rng([self.seed, stream, j])
         return synthesize(rng, j % len(CLASSES))
 
-    def _locate(self, i: int) -> tuple[int, int]:
-        for stream, count in self._parts:
-            if i < count:
-                return stream, i
-            i -= count
-        raise IndexError(i)
-
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -304,7 +297,7 @@ class Tones(Dataset):
     def waveform(self, i: int) -> torch.Tensor:
         """The clip of item i: float32 [8000] in [-1, 1] at ``sample_rate``, made again
         from its seed (its spectrogram was computed from the same clip in float64)."""
-        wave, _ = self._clip(*self._locate(check_index(i, len(self))))
+        wave, _ = self._clip(*locate(self._parts, check_index(i, len(self))))
         return torch.from_numpy(wave.astype(np.float32))
 
     def meta(self, i: int) -> dict[str, Any]:
