@@ -52,6 +52,7 @@ from .methods.lca import LCA, LCAResult, train_with_lca
 from .methods.live import LiveProbe
 from .methods.projection import Projection, project
 from .methods.selectivity import ClassSelectivity, class_selectivity
+from .methods.textprobe import TextProbe, probe_text
 
 __version__ = "0.1.0"
 
@@ -85,6 +86,7 @@ __all__ = [
     "Recording",
     "Result",
     "ResultFileError",
+    "TextProbe",
     "TopExamples",
     "Unit",
     "UnitOutOfRangeError",
@@ -108,6 +110,7 @@ __all__ = [
     "load_model",
     "model_fingerprint",
     "patch",
+    "probe_text",
     "project",
     "receptive_field",
     "record",

@@ -53,6 +53,9 @@ MAKERS: dict[str, Callable[[], Result]] = {
     "CellExplanation": lambda: ns.explain_cells(char_lstm(98, embed=4, hidden=6),
                                                 "x = ('a', 1)  # c\n", vocab=VOCAB,
                                                 progress=False),
+    "TextProbe": lambda: ns.probe_text(attach_spec(
+        char_lstm(len(VOCAB), embed=4, hidden=6),
+        ns.InputSpec(shape=(8,), kind="text", vocab=VOCAB)), "ab\u00e9", "lstm.c", unit=1),
 }
 
 

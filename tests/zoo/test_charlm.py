@@ -137,8 +137,8 @@ def test_top_examples_rank_cells_by_their_peak_over_the_characters(model: CharLS
         model(data[i][0][None])
     assert float(rec["lstm.c"][0, t, unit]) == pytest.approx(float(res.values[unit, rank]))
     assert float(res.values[unit, rank]) == pytest.approx(float(rec["lstm.c"][0, :, unit].max()))
-    default = ns.top_examples(model, data, k=2, progress=False)  # recurrent and linear layers
-    assert default.info["layers"] == ["lstm", "decoder"]
+    default = ns.top_examples(model, data, k=2, progress=False)  # the model's study_layers
+    assert default.info["layers"] == ["lstm.h", "lstm.c"]
 
 
 def test_bad_input_is_refused_with_what_would_be_right(model: CharLSTM) -> None:

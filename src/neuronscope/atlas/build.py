@@ -22,7 +22,7 @@ from torch import nn
 from ..core.data import as_dataset, first_batch
 from ..core.datacheck import CheckedData, DataChangedError
 from ..core.fingerprint import model_fingerprint, quick_fingerprint
-from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table
+from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table, study_layers
 from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
@@ -141,7 +141,9 @@ def _open(out: str, header: tuple[dict[str, Any], dict[str, Any]], model: nn.Mod
 def _layers(model: nn.Module, infos: dict[str, LayerInfo], layers: list[str] | None
             ) -> list[str]:
     """The layers asked for (whole layers that run once per pass), or by default every
-    conv and linear layer that runs once per pass."""
+    conv and linear layer that runs once per pass (or those the model declares:
+    `neuronscope.core.layers.study_layers`)."""
+    layers = layers or study_layers(model)
     if layers:
         return [find_layer(model, infos, name, single_call=True, layer_only=True).name
                 for name in layers]

@@ -7,16 +7,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..core.data import as_dataset, item_input
 from ..core.errors import NeuronscopeError
 from ..methods.examples import LayerExamples, TopExamples
-from ..methods.examples.show import display_inputs, field_of, spec_of, unit_examples
-from ..render.kinds import InputKind, Picture, kind_for
+from ..methods.examples.show import (
+    Shown,
+    display_inputs,
+    field_of,
+    spec_of,
+    traces_table,
+    unit_examples,
+)
+from ..render.kinds import InputKind, Media, Picture, kind_for
 from .parts import Parted, unit_chunks
 
 logger = logging.getLogger(__name__)
+
+TABLE_BYTES = 512 * 1024**2  # a layer's traces over its examples up to this are made at once
 
 
 class ExampleDrawer:
@@ -38,7 +48,8 @@ class ExampleDrawer:
         sample = item_input(self.data, 0)
         self.kind: InputKind | None = kind_for(self.spec, sample)
         self.photo = self.kind is not None and self.kind.photographic(sample)  # JPEG
-        self.field = None
+        self.field, self.kept = None, {}
+        self.table, self.table_units, self.table_rows = None, [], {}
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
             try:
@@ -50,9 +61,61 @@ class ExampleDrawer:
         """The unit's top (or bottom) examples, or None when the kind is unknown."""
         if self.kind is None:
             return None
-        shown = unit_examples(self.model, self.data, self.ex, unit, bottom=bottom,
-                              field=self.field, traces=self.kind.needs_traces)
-        return self.kind.examples(shown)
+        return self.kind.examples(self.shown(unit, bottom))
+
+    def shown(self, unit: int, bottom: bool = False) -> Shown:
+        """What drawing the unit's top (or bottom) examples takes (`unit_examples`); the
+        last unit's are kept, for its media and brief."""
+        assert self.kind is not None
+        if (unit, bottom) not in self.kept:
+            if all(u != unit for u, _ in self.kept):
+                self.kept.clear()
+            traces: Any = self.kind.needs_traces
+            if traces and unit in self.table_units:
+                column = self.table_units.index(unit)
+                traces = lambda indices: torch.stack(  # noqa: E731
+                    [self.table[self.table_rows[i], column] for i in indices])
+            self.kept[unit, bottom] = unit_examples(
+                self.model, self.data, self.ex, unit, bottom=bottom, field=self.field,
+                traces=traces, sources=self.kind.sources)
+        return self.kept[unit, bottom]
+
+    def prepare(self, units: list[int]) -> None:
+        """Compute the traces of `units` (a part of the layer) over all their examples in
+        one pass, for kinds that show every step (text): one forward per batch of inputs
+        rather than two per unit."""
+        if self.kind is None or not self.kind.needs_traces or set(units) <= set(
+                self.table_units):
+            return
+        ex = self.ex
+        every = list(range(ex.n_units))
+        rows = self._rows(every)
+        if len(rows) * len(every) * item_input(self.data, 0).shape[-1] * 4 <= TABLE_BYTES:
+            units = every  # the whole layer in one pass
+        else:
+            rows = self._rows(units)
+        self.table = traces_table(self.model, self.data, ex, list(units), rows)
+        self.table_units, self.table_rows = list(units), {i: r for r, i in enumerate(rows)}
+
+    def _rows(self, units: list[int]) -> list[int]:
+        """The examples of `units`, top and bottom."""
+        ex = self.ex
+        return sorted({int(i) for u in units for i in
+                       [*ex.indices[u].tolist(), *ex.bottom_indices[u].tolist()] if i >= 0})
+
+    def media(self, unit: int, bottom: bool = False) -> list[Media]:
+        """The files the kind keeps beside the examples' picture (`InputKind.media`)."""
+        if self.kind is None or type(self.kind).media is InputKind.media:
+            return []
+        return self.kind.media(self.shown(unit, bottom))
+
+    def brief(self, unit: int) -> str | None:
+        """A few words' worth of the unit's top examples (`InputKind.brief`), or None."""
+        if self.kind is None:
+            return None
+        if type(self.kind).brief is InputKind.brief:
+            return None
+        return self.kind.brief(self.shown(unit))
 
     def samples(self, indices: list[int]) -> Picture | None:
         """The inputs at `indices` side by side (None for none or an unknown kind)."""
@@ -98,11 +161,14 @@ class LayerDrawing(Parted):
     def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
         drawer, (counts, edges), (q_index, q_values) = self._layer(job, layer)
         ex, pictures, units = self.res[layer], [], []
+        drawer.prepare(list(range(*part)))
         for u in range(*part):
+            media: dict[str, list[Media]] = {}
             for side in ("top", "bottom"):
                 picture = drawer.unit(u, bottom=side == "bottom")
                 if picture is not None:
                     pictures.append((u, side, picture))
+                    media[side] = drawer.media(u, bottom=side == "bottom")
             picked = [int(i) for i in q_index[u].flatten().tolist() if i >= 0]
             sample = drawer.samples(picked)
             if sample is not None:
@@ -116,16 +182,36 @@ class LayerDrawing(Parted):
                 "edges": edges[u].tolist(), "bands": q_index[u].tolist(),
                 "band_values": q_values[u].nan_to_num(0).tolist(),
                 "random": bool(picked) and sample is not None})
+            brief = drawer.brief(u)
+            if brief is not None:
+                units[-1]["brief"] = brief
+            if any(media.values()):
+                units[-1]["media"] = media
         return {"pictures": pictures, "units": units, "photo": drawer.photo}
 
     def write_part(self, job: Any, layer: str, part: Any, result: Any) -> dict[str, Any]:
         store, kinds = job.store, set()
+        for u, entry in zip(range(*part), result["units"], strict=True):
+            if "media" in entry:  # kept as files: the units' JSON names them
+                entry["media"] = {side: [
+                    {"file": self._keep(store, layer, u, f"{side}-{i}", m),
+                     "element": m.element, "mime": m.mime} for i, m in enumerate(files)]
+                    for side, files in entry["media"].items()}
         for u, tag, picture in result["pictures"]:
             path = store.write_picture(store.unit_file(self.name, layer, u, tag, ""), picture,
                                        photo=result.get("photo", False))
             if tag != "random":
                 kinds.add(path.rsplit(".", 1)[1])
         return {"units": result["units"], "kinds": sorted(kinds)}
+
+    def _keep(self, store: Any, layer: str, unit: int, tag: str, media: Media) -> str:
+        """Write one medium: a dataset item's once for the whole atlas, else the unit's."""
+        if media.key is None:
+            return store.write_bytes(store.unit_file(self.name, layer, unit, tag,
+                                                     media.suffix), media.data)
+        relative = store.item_file(self.name, media.key, media.suffix)
+        return relative if store.path(relative).is_file() else \
+            store.write_bytes(relative, media.data)
 
     def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
         ex, kinds = self.res[layer], sorted({k for w in written for k in w["kinds"]})

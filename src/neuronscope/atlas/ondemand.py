@@ -65,7 +65,7 @@ class UnitComputer:
             if spec is None:
                 raise NeuronscopeError("the model carries no InputSpec: it cannot be run "
                                        "without data")
-            example = torch.zeros(1, *spec.shape, device=model_device(self.model))
+            example = spec.example(device=model_device(self.model))
             with eval_mode(self.model):
                 infos = layer_table(self.model, example)
             self._job = Job(self.model, None, self.store, infos, example, False, self.options)

@@ -88,9 +88,12 @@ def unmet(section: Section, job: Job) -> str | None:
             from ..core.data import batch_labels
 
             try:
-                batch_labels(job.data[0])
+                label = batch_labels(job.data[0])
             except Exception:  # noqa: BLE001 - any failure means: no labels
                 return "the data has no labels"
+            if label.dim() != 0:  # a sequence model's next-token targets, a mask, ...
+                return (f"the data's labels are not one class per input (each item's "
+                        f"label has shape {list(label.shape)})")
             why = foreign_labels(job.data, spec)
             if why:
                 return why

@@ -144,6 +144,12 @@ class AtlasStore:
         save_png(image, self.path(relative))
         return relative
 
+    def write_bytes(self, relative: str, data: bytes) -> str:
+        """Write a file as it is (a sound clip); returns the path written."""
+        self._writes(relative)
+        atomic_write(self.path(relative), lambda f: f.write(data))
+        return relative
+
     def write_result(self, relative: str, result: Result) -> str:
         self._writes(relative)
         result.save(self.path(relative))
@@ -189,6 +195,12 @@ class AtlasStore:
         ``ext=""`` the name without its extension (for `write_picture`)."""
         name = f"{section}/{layer}/{cls.unit_name(unit, tag)}"
         return f"{name}.{ext}" if ext else name
+
+    @staticmethod
+    def item_file(section: str, key: str, ext: str) -> str:
+        """A file of one dataset item that a section keeps once for every unit that shows
+        it (a sound clip): ``examples/items/item-000123.wav``."""
+        return f"{section}/items/{key}.{ext}"
 
     @staticmethod
     def units_json(layer: str, section: str) -> str:

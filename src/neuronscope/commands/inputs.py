@@ -40,11 +40,13 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
 def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
     """``args.data`` as the model needs it; a model without an InputSpec gets the data's."""
     from .. import data
-    from ..data.fit import fit_options, resizable, warn_unmapped
+    from ..data.fit import fit_options, for_model, resizable, tokenized, warn_unmapped
 
     spec = input_spec(model)
     mean, std = _normalization(args, spec)
-    if resizable(args.data):
+    if tokenized(args.data):  # text the model's own tokenizer cuts
+        dataset = for_model(args.data, model, args.split)
+    elif resizable(args.data):
         kwargs = fit_options(args.data, spec, size=args.image_size, mean=mean, std=std)
         dataset = data.load(args.data, split=args.split, **kwargs)
         warn_unmapped(dataset, spec, args.data)

@@ -77,6 +77,39 @@ def run_model(model: Any, x: Any) -> Any:
     return model(**x) if isinstance(x, dict) else model(x)
 
 
+def position_mask(x: Any, ignore_ids: Sequence[int] = ()) -> torch.Tensor | None:
+    """Which positions of a batch of sequences carry text: [B, T] bool, or None when all
+    do (as far as can be told). A dict input's ``attention_mask``, and for token ids
+    [B, T] the ids other than `ignore_ids` (a text model's padding and special tokens:
+    its ``InputSpec.extra["special_ids"]``, else ``["pad_id"]``).
+
+    Example:
+        >>> position_mask(torch.tensor([[101, 7, 102, 0]]), ignore_ids=[0, 101, 102]).tolist()
+        [[False, True, False, False]]
+        >>> position_mask(torch.rand(2, 3)) is None
+        True
+    """
+    mask = None
+    if isinstance(x, dict):
+        if x.get("attention_mask") is not None:
+            mask = torch.as_tensor(x["attention_mask"]).bool()
+        x = x.get("input_ids")
+    if (ignore_ids and isinstance(x, torch.Tensor) and x.dim() == 2
+            and not x.is_floating_point()):
+        text = ~torch.isin(x, torch.as_tensor(list(ignore_ids), device=x.device))
+        mask = text if mask is None else mask & text.to(mask.device)
+    return None if mask is None or bool(mask.all()) else mask
+
+
+def ignored_ids(spec: Any) -> list[int]:
+    """The token ids that carry no text for a model's InputSpec (see `position_mask`)."""
+    extra = getattr(spec, "extra", None) or {}
+    ids = extra.get("special_ids")
+    if ids is None and extra.get("pad_id") is not None:
+        ids = [extra["pad_id"]]
+    return [int(i) for i in ids or ()]
+
+
 def batch_labels(batch: Any) -> torch.Tensor:
     """The labels of an item or a collated batch: the second element, or a dict's label.
 

@@ -209,3 +209,20 @@ def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
     """
     return find_layer(model, layer_table(model, example_input), address,
                       single_call=single_call, layer_only=layer_only)
+
+
+def study_layers(model: nn.Module) -> list[str] | None:
+    """The layers a model declares worth studying by default (its ``study_layers``
+    attribute: a char LSTM's cell and hidden states, a transformer's MLP neurons), or None
+    when it declares none and the callers' own defaults (conv and linear layers) apply.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> study_layers(m) is None
+        True
+        >>> m.study_layers = ("1",)
+        >>> study_layers(m)
+        ['1']
+    """
+    names = getattr(model, "study_layers", None)
+    return None if not names else [str(n) for n in names]

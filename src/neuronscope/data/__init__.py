@@ -16,6 +16,8 @@ photos         photographs bundled with scikit-image (19), scikit-learn (2)  all
                non-faces; any size and normalization; per item ``names``
                and ``groups``; label = item (or group, ``label_by="group"``)
 pysource       the Python standard library's source, next-character pairs    by file, 90/10
+docstrings     the standard library's docstrings (English prose) as windows  by file, 90/10
+               of a text model's tokens: ``load("docstrings", model=m)``
 tones          generated 1 s clips: notes, vibrato, chords, drums, silence    4,800/1,200
                as log-mel spectrograms [1, 64, 63]; ``waveform(i)``, ``meta(i)``
 folder:PATH    your own image folder (class subfolders, or flat); any size   80/20
@@ -165,6 +167,12 @@ def _pysource(split: str = "train", **kwargs: Any) -> Dataset:
     return PySource(split, **kwargs)
 
 
+def _docstrings(split: str = "train", **kwargs: Any) -> Dataset:
+    from neuronscope.data.docstrings import Docstrings
+
+    return Docstrings(split, **kwargs)
+
+
 def _tones(split: str = "train", **kwargs: Any) -> Dataset:
     from neuronscope.data.tones import Tones
 
@@ -173,6 +181,7 @@ def _tones(split: str = "train", **kwargs: Any) -> Dataset:
 
 for _name, _factory in [
     ("shapes", _shapes),
+    ("docstrings", _docstrings),
     ("digits", _digits),
     ("faces", _faces),
     ("photos", _photos),

@@ -19,6 +19,17 @@ from neuronscope.data.wnids import looks_like_wnids
 log = logging.getLogger(__name__)
 
 RESIZABLE = ("photos",)  # built-ins that take size=, mean= and std= (as folder:PATH does)
+TOKENIZED = ("docstrings",)  # text cut by the model's own tokenizer: they take spec=
+
+
+def tokenized(name: str) -> bool:
+    """Whether dataset `name` is text that a model's tokenizer cuts (it takes ``spec=``).
+
+    Example:
+        >>> tokenized("docstrings"), tokenized("pysource")
+        (True, False)
+    """
+    return name in TOKENIZED
 
 
 def resizable(name: str) -> bool:
@@ -105,6 +116,8 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
     if spec is None:
         log.info("the model has no InputSpec: %s is loaded as it comes", name)
         return data.load(name, split, **kwargs)
+    if tokenized(name):
+        return data.load(name, split, spec=spec, **kwargs)
     if resizable(name):
         options = {**fit_options(name, spec), **kwargs}
         if options.get("wnids") is None and "class_names" not in kwargs:  # wnids=None given

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from neuronscope.core.audio import band_filters
+from neuronscope.core.audio import band_filters, spectrogram
 from neuronscope.core.spec import InputSpec
 from neuronscope.data.base import check_index, check_split, generated_parts, locate
 
@@ -76,14 +76,12 @@ def mel_filterbank() -> torch.Tensor:
     return band_filters(band_edges().tolist(), N_FFT, SAMPLE_RATE)
 
 
-_FB: torch.Tensor | None = None
-
-
 def log_mel(wave: torch.Tensor | np.ndarray) -> torch.Tensor:
     """The model input of one 8 kHz waveform [N_SAMPLES] (or a batch [B, N_SAMPLES]):
     a log-mel spectrogram [1, N_MELS, N_FRAMES] (or [B, 1, N_MELS, N_FRAMES]), float32
     in [0, 1]. Computed in float64, each clip alone gives the same values as in a batch
-    up to float rounding.
+    up to float rounding. The one implementation is `neuronscope.core.audio.spectrogram`,
+    run with the settings of `tones_spec` (its band edges unrounded).
 
     Example:
         >>> t = torch.arange(N_SAMPLES) / SAMPLE_RATE
@@ -91,21 +89,11 @@ def log_mel(wave: torch.Tensor | np.ndarray) -> torch.Tensor:
         >>> x.shape, round(float(x.max()), 2)
         (torch.Size([1, 64, 63]), 0.93)
     """
-    global _FB
-    if _FB is None:
-        _FB = mel_filterbank()
     w = torch.as_tensor(wave, dtype=torch.float64)
-    single = w.dim() == 1
     if w.shape[-1] != N_SAMPLES or w.dim() not in (1, 2):
         raise ValueError(f"log_mel needs waveforms [{N_SAMPLES}] or [B, {N_SAMPLES}] "
                          f"(1 s at {SAMPLE_RATE} Hz), got {tuple(w.shape)}")
-    spec = torch.stft(w.reshape(-1, N_SAMPLES), N_FFT, HOP, window=torch.hann_window(
-        N_FFT, dtype=torch.float64), center=True, return_complex=True)
-    power = spec.real.square() + spec.imag.square()  # [B, bins, frames]
-    mel = torch.matmul(_FB, power)
-    db = 10.0 * torch.log10(mel / DB_REF + 1e-12)
-    x = ((db - DB_FLOOR) / -DB_FLOOR).clamp(0.0, 1.0).to(torch.float32).unsqueeze(1)
-    return x[0] if single else x
+    return spectrogram(w, {**tones_spec().extra, "band_edges": band_edges().tolist()})
 
 
 # ---- synthesis -----------------------------------------------------------------------

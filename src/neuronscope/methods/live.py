@@ -26,6 +26,11 @@ KINDS = ("conv", "linear")
 logger = logging.getLogger(__name__)
 
 
+class NotLiveModelError(NeuronscopeError, ValueError):
+    """A model the live probe does not take (not an image or sound model); a server still serves
+    it (a text model through the text probe, `neuronscope.methods.textprobe`)."""
+
+
 @dataclass
 class LayerMaps:
     """One layer's response to the image: ``maps`` [units, H, W] (1 x 1 for a layer
@@ -58,9 +63,9 @@ class LiveProbe:
 
     def __init__(self, model: nn.Module, kinds: tuple[str, ...] = KINDS) -> None:
         spec = input_spec(model)
-        if spec is None or spec.kind != "image" or len(spec.shape) != 3:
-            raise NeuronscopeError("the live probe needs an image model with an InputSpec "
-                                   "(shape C, H, W)")
+        if spec is None or spec.kind not in ("image", "audio") or len(spec.shape) != 3:
+            raise NotLiveModelError("the live probe needs an image or sound (spectrogram) "
+                                    "model with an InputSpec (shape C, H, W)")
         self.model, self.spec, self.device = model, spec, model_device(model)
         with eval_mode(model):
             infos = {i.name: i for i in layers(model, spec.example(device=self.device))}

@@ -50,16 +50,22 @@ def _shade(value: float, vmax: float) -> str:
     return f"rgba({rgb}, {alpha:.2f})"
 
 
-def text_html(texts: Sequence[str], activations: Sequence[Sequence[float]],
-              vmax: float | None = None, titles: Sequence[str] | None = None) -> str:
-    """Snippets with every character's background shaded by the unit's activation there.
+def text_html(texts: Sequence[str | Sequence[str]], activations: Sequence[Sequence[float]],
+              vmax: float | None = None, titles: Sequence[str] | None = None,
+              marks: Sequence[int | None] | None = None) -> str:
+    """Snippets with every character's (or token's) background shaded by the unit's
+    activation there.
 
-    `texts[i]` and `activations[i]` have one entry per character. The shading scale
-    is `vmax` (default: the largest magnitude over all snippets). Returns an HTML
-    fragment; each character carries its value in a tooltip.
+    `texts[i]` is a string (one value per character) or a list of pieces (one value per
+    token, a piece being the text it stands for); `activations[i]` has one entry per
+    character or piece. The shading scale is `vmax` (default: the largest magnitude over
+    all snippets). `marks[i]`, when given, is the index of the piece to outline (the
+    peak). Returns an HTML fragment; each piece carries its value in a tooltip.
 
     Example:
         >>> "rgba(220, 40, 40, 1.00)" in text_html(["ab"], [[1.0, -0.5]])
+        True
+        >>> "class='peak'" in text_html([["a", " cat"]], [[0.1, 1.0]], marks=[1])
         True
     """
     if len(texts) != len(activations):
@@ -70,11 +76,21 @@ def text_html(texts: Sequence[str], activations: Sequence[Sequence[float]],
     for n, (text, row) in enumerate(zip(texts, activations, strict=True)):
         if len(text) != len(row):
             raise ValueError(f"snippet {n} has {len(text)} characters and {len(row)} values")
+        mark = marks[n] if marks is not None else None
         spans = "".join(
-            f'<span title="{float(a):.3f}" style="background:{_shade(float(a), scale)}">'
-            f"{html.escape(ch) if ch != chr(10) else '&#8629;<br>'}</span>"
-            for ch, a in zip(text, row, strict=True)
+            f'<span title="{float(a):.3f}" style="background:{_shade(float(a), scale)}'
+            f'{PEAK if i == mark else chr(34)}>{_piece(ch)}</span>'
+            for i, (ch, a) in enumerate(zip(text, row, strict=True))
         )
         title = f"<div class='muted'>{html.escape(titles[n])}</div>" if titles else ""
-        blocks.append(f"<div class='snippet'>{title}<pre>{spans}</pre></div>")
+        blocks.append(f"<div class='snippet'>{title}<pre style='white-space: pre-wrap; "
+                      f"margin: 0.2rem 0 0.6rem'>{spans}</pre></div>")
     return "\n".join(blocks)
+
+
+PEAK = "; outline: 1px solid #222\" class='peak'"  # the outlined piece: the unit's peak
+
+
+def _piece(text: str) -> str:
+    """A piece of text as HTML, a line end shown as a return sign before the break."""
+    return html.escape(text).replace("\n", "&#8629;<br>")

@@ -1,9 +1,10 @@
 """The microscope server: atlas pages, atlas files, and the live probe of a model.
 
-Routes come in two groups: routes_atlas.py (pages and files of the atlas) and
-routes_live.py (the live page's API); state.py holds what they share, uploads.py reads
-upload bodies, images.py decodes them, workers.py bounds how many are decoded at once,
-and server.py runs the app (request deadlines, allowed hosts, the atlas check).
+Routes come in three groups: routes_atlas.py (pages and files of the atlas),
+routes_live.py (the live page's API) and routes_text.py (the text probe's page and API);
+state.py holds what they share, uploads.py reads upload bodies, images.py decodes them,
+workers.py bounds how many are decoded at once, and server.py runs the app (request
+deadlines, allowed hosts, the atlas check).
 multi.py serves several atlases at once, each under ``/models/NAME/`` (`atlas_app`), with
 a page that lists them (chooser.py).
 
@@ -30,10 +31,12 @@ from torch import nn
 from ..atlas.ondemand import UnitComputer, options_of
 from ..atlas.sections import sections
 from ..core.errors import NeuronscopeError
-from ..methods.live import LiveProbe
+from ..core.spec import input_spec
+from ..methods.live import LiveProbe, NotLiveModelError
 from .ondemand import OnDemand, ondemand_routes
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
+from .routes_text import text_routes
 from .server import LOOPBACK
 from .state import Microscope, ServedStore
 from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
@@ -79,6 +82,21 @@ def create_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module]
     return app
 
 
+def _start(model: nn.Module) -> tuple[nn.Module, LiveProbe | None, str]:
+    """The model, its live probe (None for a model the live page does not take: a text
+    model is served through the text probe) and why it has none."""
+    try:
+        return model, LiveProbe(model), ""
+    except NotLiveModelError as exc:
+        return model, None, str(exc)
+
+
+def _images(model: nn.Module) -> bool:
+    """Whether `model` takes images (sections that need one can be computed on demand)."""
+    spec = input_spec(model)
+    return spec is not None and spec.kind == "image" and len(spec.shape) == 3
+
+
 def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] | None,
               thread: ModelThread, workers: Workers, *, max_upload: int = MAX_UPLOAD,
               max_pixels: int = MAX_PIXELS, read_timeout: float = READ_TIMEOUT,
@@ -89,20 +107,21 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
     each at its `mount` path, sharing one model `thread` and the upload `workers` (which
     the caller closes). The model is loaded now, on `thread`; ``app.state.microscope``
     is what the routes share."""
-    probe = None
+    loaded, probe, not_live = None, None, ""
     if model is not None:
         load = model if not isinstance(model, nn.Module) else lambda: model
-        probe = thread.call(lambda: LiveProbe(load()))
+        loaded, probe, not_live = thread.call(lambda: _start(load()))
     scope = Microscope(ServedStore(atlas_dir), probe, max_upload, max_pixels, read_timeout,
-                       body_timeout, workers, thread, mount)
+                       body_timeout, workers, thread, mount, model=loaded, not_live=not_live)
     computer = None
-    if probe is not None:
+    if loaded is not None:
         built = {k: v for s in sections() if s.on_demand
                  for k, v in options_of(scope.store, s.name).items()}
-        computer = UnitComputer(probe.model, ServedStore(atlas_dir), data,
+        computer = UnitComputer(loaded, ServedStore(atlas_dir), data,
                                 **{**built, **(options or {})})
         scope.computes = frozenset(s.name for s in sections() if s.on_demand
-                                   and ("data" not in s.needs or data is not None))
+                                   and ("data" not in s.needs or data is not None)
+                                   and ("image_model" not in s.needs or _images(loaded)))
     jobs = OnDemand(computer, thread)
 
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -112,6 +131,7 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
     async def bad_input(request: Request, exc: NeuronscopeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    app.include_router(text_routes(scope))  # first: its /static/probe.js
     app.include_router(atlas_routes(scope))
     app.include_router(live_routes(scope))
     app.include_router(ondemand_routes(scope, jobs))

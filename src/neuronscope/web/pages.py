@@ -14,11 +14,24 @@ from ..render.html import esc, page
 
 def nav(view: AtlasView) -> str:
     """The links atop every page: every model (when the server serves several), this
-    model's atlas, its live page."""
+    model's atlas, its live page, and its text probe for a text model."""
     models = f"<a href='{esc(view.home)}'>all models</a> · " if view.home else ""
     name = model_name(view.manifest) if view.home else ""
+    text = (f" · <a href='{esc(view.url('/probe'))}'>text probe</a>" if reads_text(view)
+            else "")
     return (f"<nav>{models}<a href='{esc(view.url('/'))}'>model{esc(' ' + name if name else '')}"
-            f"</a> · <a href='{esc(view.url('/live'))}'>live</a></nav>")
+            f"</a> · <a href='{esc(view.url('/live'))}'>live</a>{text}</nav>")
+
+
+def input_kind(view: AtlasView) -> str:
+    """What the atlas's model reads, as its manifest records it ("image", "text", "audio";
+    "" when it does not say)."""
+    return str(view.manifest.get("model", {}).get("spec", {}).get("kind") or "")
+
+
+def reads_text(view: AtlasView) -> bool:
+    """Whether the atlas (or the model the server serves it with) is of a text model."""
+    return bool(getattr(view, "text_probe", False)) or input_kind(view) == "text"
 
 
 def model_name(manifest: dict) -> str:
@@ -60,17 +73,28 @@ def model_page(view: AtlasView) -> str:
     body = (f"<h1>{esc(model_name(m))}</h1><p class='muted'>atlas on "
             f"{data.get('n', '?')} inputs"
             f"{' of ' + esc(data['name']) if data.get('name') else ''}. Click a layer for its "
-            f"units; <a href='{esc(view.url('/live'))}'>live</a> shows every layer's response "
-            "to an image.</p>"
+            f"units; {_probing(view)}.</p>"
             "<table id='layers'><tr><th>layer</th><th>kind</th><th>units</th><th>receptive "
             f"field</th><th>sections</th></tr>{''.join(rows)}</table>"
             + "".join(s.model_html(view) for s in page_sections()))
     return _shell(view, f"neuronscope: {model_name(m)}", body)
 
 
+def _probing(view: AtlasView) -> str:
+    """The model page's line on probing the model live."""
+    if reads_text(view):
+        return (f"the <a href='{esc(view.url('/probe'))}'>text probe</a> shades every token of "
+                "a text you type by one unit")
+    return (f"<a href='{esc(view.url('/live'))}'>live</a> shows every layer's response to an "
+            "image")
+
+
 def _open(view: AtlasView, section: Section, layer: str) -> bool:
     """Whether `section` may still be computed unit by unit for `layer` (an on-demand
-    section the build has neither finished nor skipped there)."""
+    section the build has neither finished nor skipped there, and that the atlas's model
+    can serve: one that needs images is not offered for a text or sound model)."""
+    if "image_model" in section.needs and input_kind(view) not in ("", "image"):
+        return False
     return section.on_demand and view.entry(layer, section.name) is None
 
 

@@ -1,5 +1,6 @@
-"""Routes of the live page: every layer's maps for an uploaded image, one unit's
-projection onto it, the bundled photos, and a unit's atlas panel."""
+"""Routes of the live page: every layer's maps for an uploaded input (an image or a
+sound: the decoder registered for the model's input kind reads it, see decoders.py),
+one unit's projection onto it, the bundled photos, and a unit's atlas panel."""
 
 from __future__ import annotations
 
@@ -17,19 +18,27 @@ from ..atlas.sections import page_sections
 from ..core.errors import AddressError, NeuronscopeError
 from ..methods.projection import METHODS, project
 from ..render.grid import normalize_images, signed_levels, to_uint8
-from .images import image_tensor
+from .decoders import Decoded, Limits, decoder_for
 from .state import Microscope, base_of
 
 
 def live_routes(scope: Microscope) -> APIRouter:
     router = APIRouter()
+    limits = Limits(max_pixels=scope.max_pixels)
+
+    def decode(probe: Any, body: bytes) -> Decoded:
+        return decoder_for(probe.spec.kind).decode(body, probe.spec, limits)
 
     @router.get("/api/live/layers")
-    def live_layers() -> dict[str, Any]:
-        if scope.probe is None:
-            return {"layers": [], "message": "start the server with --model for live probing"}
+    def live_layers(request: Request) -> dict[str, Any]:
+        if scope.probe is None:  # no model, or one the live page does not take
+            return {"layers": [], "message": scope.live_message(base_of(request))}
+        spec = scope.probe.spec
+        decoder = decoder_for(spec.kind)
         return {"layers": [{"name": i.name, "units": i.n_units} for i in scope.probe.layers],
-                "shape": list(scope.probe.spec.shape), "photos": _photo_names()}
+                "shape": list(spec.shape), "max_bytes": scope.max_upload,
+                "photos": _photo_names() if "photo" in decoder.sources else [],
+                **decoder.page_info(spec, limits)}
 
     @router.post("/api/live")
     async def live_maps(request: Request, response: Response) -> dict[str, Any]:
@@ -37,8 +46,10 @@ def live_routes(scope: Microscope) -> APIRouter:
 
         def work(body: bytes) -> dict[str, Any]:  # one trip to an upload thread
             start = time.perf_counter()
-            x = image_tensor(body, scope.max_pixels, probe.spec.shape)
-            out = scope.locked(_frame, probe, x)
+            decoded = decode(probe, body)
+            out = scope.locked(_frame, probe, decoded.x)
+            if decoded.shown:  # what the page shows of the input (a sound's spectrogram)
+                out["input"] = decoded.shown
             spent = (time.perf_counter() - start) * 1e3
             response.headers["Server-Timing"] = f"live;dur={spent:.2f}"  # read by bench_live
             return out
@@ -56,14 +67,16 @@ def live_routes(scope: Microscope) -> APIRouter:
             raise HTTPException(404, f"no live layer {layer!r}; layers: {', '.join(names)}")
 
         def work(body: bytes) -> torch.Tensor:
-            x = probe.model_input(image_tensor(body, scope.max_pixels, probe.spec.shape))
+            x = probe.model_input(decode(probe, body).x)
             try:
                 p = scope.locked(project, probe.model, x, f"{layer}:{unit}", method=method)
             except AddressError as exc:
                 raise HTTPException(400, str(exc)) from exc
             except NeuronscopeError as exc:  # no such layer or unit
                 raise HTTPException(404, str(exc)) from exc
-            return normalize_images(p.attribution, "symmetric")[0].cpu()
+            picture = normalize_images(p.attribution, "symmetric")[0].cpu()
+            # drawn as the input is: a spectrogram's lowest band at the bottom
+            return picture.flip(-2) if decoder_for(probe.spec.kind).flip_rows else picture
 
         return Response(_png(await scope.upload(request, work)), media_type="image/png")
 

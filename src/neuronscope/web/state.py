@@ -1,6 +1,6 @@
-"""What the server's routes share: the atlas, the live probe, the upload limits, the
-threads that decode uploads, and the one thread that runs the model (so two requests
-never run its hooks at once)."""
+"""What the server's routes share: the atlas, the model and its live probe, the upload
+limits, the threads that decode uploads, and the one thread that runs the model (so two
+requests never run its hooks at once)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 
 from ..atlas.store import AtlasStore
 from ..atlas.view import AtlasView
+from ..core.errors import NeuronscopeError
 from ..methods.live import LiveProbe
 from .uploads import BODY_TIMEOUT, READ_TIMEOUT, read_body
 from .workers import ModelThread, Workers
@@ -53,6 +54,18 @@ class Microscope:
     model_thread: ModelThread = field(default_factory=ModelThread)
     mount: str | None = None  # the path it is served at beside other atlases (None: alone)
     computes: frozenset[str] = frozenset()  # the on-demand sections the server computes
+    model: Any = None  # the served model (with or without a live probe)
+    not_live: str = ""  # why the live probe does not take the model (a text model)
+    reads_text: bool = field(init=False, default=False)  # the model is a text model
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            from ..methods.textprobe import text_codec
+
+            try:
+                self.reads_text = text_codec(self.model) is not None
+            except NeuronscopeError:
+                self.reads_text = False
 
     def view(self, layer: str | None = None, unit: int | None = None, base: str = ""
              ) -> AtlasView:
@@ -62,6 +75,7 @@ class Microscope:
         if self.mount is not None:  # the page listing every atlas: where the mount starts
             home = base.rstrip("/").removesuffix(self.mount.rstrip("/")) + "/"
         view = AtlasView(ServedStore(self.store.root), base=base, home=home)
+        view.text_probe = self.reads_text  # type: ignore[attr-defined] # pages.nav links it
         if layer is not None and layer not in view.manifest["layers"]:
             raise HTTPException(404, f"no layer {layer!r} in this atlas")
         if layer is not None and unit is not None and not 0 <= unit < view.n_units(layer):
@@ -82,5 +96,17 @@ class Microscope:
 
     def need_probe(self) -> LiveProbe:
         if self.probe is None:
-            raise HTTPException(409, "no model: start the server with --model")
+            raise HTTPException(409, self.live_message())
         return self.probe
+
+    def live_message(self, base: str = "") -> str:
+        """Why the live page has nothing to show (no model, or one it does not take), and
+        what would work; "" when it has a probe."""
+        if self.probe is not None:
+            return ""
+        if self.model is None:
+            return "no model: start the server with --model for live probing"
+        if not self.reads_text:
+            return f"{self.not_live}; this server's model is not one"
+        return (f"the live page needs an image or sound model; this server's model reads "
+                f"text: type some into the text probe at {base}/probe")

@@ -218,6 +218,8 @@ class CharLSTM(nn.Module):
         torch.Size([1, 4, 98])
     """
 
+    study_layers = ("lstm.h", "lstm.c")  # the cells: what the atlas and top_examples show
+
     def __init__(self, vocab_size: int, embed: int = 48, hidden: int = 256) -> None:
         super().__init__()
         self.vocab_size = int(vocab_size)

@@ -41,6 +41,7 @@ from torch import nn
 from neuronscope.core.errors import ModelLoadError
 
 MAX_LENGTH = 256  # sentence_bert_config.json: max_seq_length
+PAD_ID = 0  # [PAD] in its vocabulary
 PIPELINE = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
             "sentence_transformers.models.Normalize"]  # modules.json, in order
 
@@ -187,7 +188,9 @@ class Normalize(nn.Module):
 class MiniLM(nn.Module):
     """A BERT encoder with mean pooling and L2 normalization: token ids -> sentence
     embeddings [B, hidden]. ``tokenize(texts)`` (set by :func:`load_minilm`) makes the
-    keyword arguments of the forward."""
+    keyword arguments of the forward. Without an ``attention_mask`` the padding id (0,
+    [PAD]) is masked and every other token attended, so padded ids alone give the same
+    embeddings as ids with their mask."""
 
     def __init__(self, config: MiniLMConfig | None = None) -> None:
         super().__init__()
@@ -197,6 +200,9 @@ class MiniLM(nn.Module):
         self.pooling = MeanPooling()
         self.normalize = Normalize()
         self.tokenizer: Any = None
+        # the MLP neurons of every block: what the atlas and top_examples show by default
+        self.study_layers = tuple(f"encoder.layer.{i}.intermediate"
+                                  for i in range(self.config.layers))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -207,8 +213,8 @@ class MiniLM(nn.Module):
         if input_ids.shape[1] > self.config.positions:
             raise ValueError(f"MiniLM takes at most {self.config.positions} tokens, got "
                              f"{input_ids.shape[1]} (model.tokenize truncates to {MAX_LENGTH})")
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
+        if attention_mask is None:  # padding ([PAD], id 0) is left out, the rest attended
+            attention_mask = (input_ids != PAD_ID).long()
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
@@ -246,6 +252,13 @@ class MiniLM(nn.Module):
         """The token strings of one sequence of ids (``##`` marks a word's continuation)."""
         ids = input_ids.tolist() if isinstance(input_ids, torch.Tensor) else list(input_ids)
         return [self.tokenizer.id_to_token(int(i)) for i in ids]
+
+
+def special_ids(folder: Path) -> list[int]:
+    """The ids of the tokenizer's special tokens ([PAD], [UNK], [CLS], [SEP], [MASK]) from
+    its tokenizer.json, but [UNK], which stands for text."""
+    added = json.loads((Path(folder) / "tokenizer.json").read_text())["added_tokens"]
+    return sorted(t["id"] for t in added if t.get("special") and t["content"] != "[UNK]")
 
 
 def load_minilm(folder: Path) -> MiniLM:

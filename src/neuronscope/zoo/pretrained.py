@@ -24,7 +24,7 @@ from neuronscope.core.spec import InputSpec, attach_spec
 
 from . import imagenet
 from .efficientnet import convert_state_dict, efficientnet_lite0
-from .minilm import MAX_LENGTH, load_minilm
+from .minilm import MAX_LENGTH, PAD_ID, load_minilm, special_ids
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -105,6 +105,7 @@ def load_minilm_l6() -> nn.Module:
     folder = path.parent
     spec = InputSpec(shape=(MAX_LENGTH,), kind="text", extra={
         "tokenizer": "wordpiece", "tokenizer_file": str(folder / "tokenizer.json"),
-        "max_length": MAX_LENGTH, "inputs": "model.tokenize(texts)",
+        "max_length": MAX_LENGTH, "pad_id": PAD_ID,
+        "special_ids": special_ids(folder), "inputs": "model.tokenize(texts)",
         "output": "sentence_embedding"})
     return attach_spec(load_minilm(folder), spec)

@@ -205,4 +205,4 @@ def get_section(name: str) -> Section:
     return _SECTIONS[name]
 
 
-from . import ablation, dissect, dream, examples, featvis, gallery, inversion, lca, weights  # noqa: E402,F401,E501 - built-ins
+from . import ablation, dissect, dream, examples, featvis, gallery, inversion, lca, probe, weights  # noqa: E402,F401,E501 - built-ins

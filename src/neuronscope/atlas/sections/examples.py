@@ -5,7 +5,9 @@ the data.
 
 Inputs are ranked by the unit's mean over positions (option ``reduce="mean"``), the
 measure the feature visualizations maximize, so that a unit page compares like with
-like; ``reduce="max"`` ranks by the peak and draws crops around it."""
+like; ``reduce="max"`` ranks by the peak and draws crops around it. By default the input
+kind chooses (`InputKind.reduce`: text ranks by the peak, each snippet shown around it),
+else the mean."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ...core.data import item_input
 from ...core.errors import ResultFileError
 from ...methods.examples import TopExamples, top_examples
 from ...methods.examples.runs import checkpoint_path
+from ...render.kinds import kind_for
 from ..drawing import LayerDrawing
 from ..parts import run_parts
 from . import Section, register_section
@@ -27,7 +31,7 @@ logger = logging.getLogger(__name__)
 @register_section
 class Examples(Section):
     name, title, scope, order = "examples", "Dataset examples", "pass", 20
-    options = {"k": 9, "unit_batch": 64, "reduce": "mean"}
+    options = {"k": 9, "unit_batch": 64, "reduce": None}
     needs = ("data",)
     distributed = True
     on_demand, demand_scope = True, "layer"
@@ -41,7 +45,7 @@ class Examples(Section):
         store, ranks = job.store, job.ranks
         plan = store.manifest["sections"].get("examples_plan")
         if plan is None:
-            reduce = job.option("reduce", self)
+            reduce = _reduce(job, self)
             plan = {"layers": layers, "key": _key(layers, reduce), "reduce": reduce}
             store.manifest["sections"]["examples_plan"] = plan
             if ranks.writer:
@@ -86,7 +90,7 @@ class Examples(Section):
         """Mine and draw the whole layer (one pass over the data serves all its units) as a
         build of this layer alone would, and record it in `AtlasStore.layer_json`."""
         tell = progress or (lambda fraction: None)
-        store, reduce, k = job.store, job.option("reduce", self), job.option("k", self)
+        store, reduce, k = job.store, _reduce(job, self), job.option("k", self)
         res = top_examples(job.model, job.data, [layer], k=k, reduce=reduce, progress=False,
                            callback=lambda done, total: tell(0.5 * done / total))
         arrays = store.write_result(store.arrays_file(self.name, _key([layer], reduce)), res)
@@ -107,7 +111,7 @@ class Examples(Section):
             units = store.read_json(record["units"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        return (units.get("reduce") == job.option("reduce", self)
+        return (units.get("reduce") == _reduce(job, self)
                 and units.get("k") == job.option("k", self)
                 and store.path(str(record.get("arrays", ""))).is_file())
 
@@ -122,8 +126,10 @@ class Examples(Section):
         if ext is None:
             return "<p class='muted'>(no input kind draws these inputs: statistics only)</p>"
         file = view.store.unit_file
+        media = ex["units"][unit].get("media", {})
         parts = [view.figure(view.picture(file(self.name, layer, unit, side, ext),
-                                          f"{side} examples"), caption)
+                                          f"{side} examples") + _players(view, media, side),
+                             caption)
                  for side, caption in (("top", "highest"), ("bottom", "lowest"))]
         if ex["units"][unit].get("random", True):
             parts.append(view.figure(view.picture(file(self.name, layer, unit, "random", ext),
@@ -146,8 +152,11 @@ class Examples(Section):
 
     def thumbnail(self, view: Any, layer: str, unit: int) -> str | None:
         """The unit's first top example (the left end of its strip, cut by CSS), for layers
-        whose units have no feature visualization yet."""
+        whose units have no feature visualization yet; for text, its brief (a few shaded
+        words around the peak)."""
         ex = view.units(layer, self.name)
+        if ex and ex["units"][unit].get("brief"):  # text: a few shaded words
+            return ex["units"][unit]["brief"]
         if not ex or ex.get("picture", "png") not in IMAGES:
             return None
         return view.img(view.store.unit_file(self.name, layer, unit, "top",
@@ -159,6 +168,26 @@ class Examples(Section):
         ext = ex.get("picture", "png") if ex is not None else None
         return {"top": view.file_url(view.store.unit_file(self.name, layer, unit, "top", ext))
                 if ext in IMAGES else None}
+
+
+def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> str:
+    """The files kept beside one side's examples (sound clips), each in its element under
+    its example (a row as wide as the strip of pictures), in the examples' order."""
+    rows = [f"<{m['element']} controls preload='none' title='example {i + 1}' "
+            f"src='{view.esc(view.file_url(m['file']))}' type='{view.esc(m['mime'])}' "
+            f"style='flex: 1; min-width: 0; width: 0'></{m['element']}>"
+            for i, m in enumerate(media.get(side, []))]
+    return (f"<div class='players' style='display: flex; gap: 3px; width: 0; "
+            f"min-width: 100%'>{''.join(rows)}</div>" if rows else "")
+
+
+def _reduce(job: Any, section: Section) -> str:
+    """The ranking asked for, else the one the data's input kind prefers, else the mean."""
+    asked = job.option("reduce", section)
+    if asked is not None:
+        return asked
+    kind = kind_for(job.spec, item_input(job.data, 0)) if job.data is not None else None
+    return (kind.reduce if kind is not None else None) or "mean"
 
 
 def _key(layers: list[str], reduce: str) -> str:

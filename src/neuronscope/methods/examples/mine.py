@@ -23,15 +23,18 @@ from neuronscope.core.data import (
     batch_input,
     batch_size_of,
     first_batch,
+    ignored_ids,
     loader,
     move,
+    position_mask,
     run_model,
 )
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.fingerprint import ContentHash, model_fingerprint, quick_fingerprint
 from neuronscope.core.hooks import tap
-from neuronscope.core.layers import LayerInfo, eval_mode, find_layer, layer_table
+from neuronscope.core.layers import LayerInfo, eval_mode, find_layer, layer_table, study_layers
 from neuronscope.core.model import model_device, model_dtype
+from neuronscope.core.spec import input_spec
 from neuronscope.core.units import Unit
 
 from . import runs
@@ -46,9 +49,11 @@ FLUSH_ROWS = 2048  # reduced activations are buffered and fed to the states this
 
 
 def choose_layers(model: nn.Module, example: Any, layers: Any) -> list[LayerInfo]:
-    """The layers to mine: those named (each must run once per pass), or by default every
-    conv, linear and recurrent layer."""
+    """The layers to mine: those named (each must run once per pass), or by default those
+    the model declares (`study_layers`), else every conv, linear and recurrent layer."""
     table = layer_table(model, example)
+    if layers is None:
+        layers = study_layers(model)
     if layers is None:
         chosen = [i for i in table.values() if i.kind in DEFAULT_KINDS and i.calls == 1]
         shared = [i.name for i in table.values() if i.kind in DEFAULT_KINDS and i.calls > 1]
@@ -173,13 +178,15 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
     from tqdm.auto import tqdm
 
     device = model_device(model)
+    ignore = ignored_ids(input_spec(model))  # padding, [CLS] ...: no text, never a peak
     axis = {i.name: i.unit_axis for i in infos}
     current: dict[str, torch.Tensor] = {}
     pending: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]] = {
         i.name: [] for i in infos}
 
     def observe(name: str, t: torch.Tensor) -> None:
-        values, pos = reduce_for(states[name], t.detach(), axis[name], reduce)
+        values, pos = reduce_for(states[name], t.detach(), axis[name], reduce,
+                                 current.get("mask"))
         pending[name].append((values, current["index"].to(values.device), pos))
 
     def flush() -> None:
@@ -198,6 +205,7 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
         for step, (index, batch) in enumerate(batches(dataset, mine[done:], batch_size,
                                                       num_workers)):
             current["index"] = index
+            current["mask"] = position_mask(batch_input(batch), ignore)
             content.add(index, batch)  # every item's content, while it is here anyway
             run_model(model, move(batch_input(batch), device))
             rows += len(index)

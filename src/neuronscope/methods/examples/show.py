@@ -6,6 +6,7 @@ each kind of input is drawn is `neuronscope.render.kinds`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuronscope.core.data import as_dataset, item_input
+from neuronscope.core.data import as_dataset, item_input, run_model
+from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
 from neuronscope.core.receptive import ReceptiveField, receptive_field
-from neuronscope.core.recording import record
 from neuronscope.core.spec import InputSpec, input_spec
 
 from .result import LayerExamples
@@ -30,7 +31,9 @@ class Shown:
     ``inputs[i]`` is example i without a batch axis, in display space (token ids for
     text); ``positions[i]`` the position of its maximum (empty for layers without
     positions); ``field`` the layer's receptive field (when asked for and known);
-    ``traces`` [k, T] the unit's activation at every input step (when asked for).
+    ``traces`` [k, T] the unit's activation at every input step (when asked for);
+    ``sources[i]`` what the dataset keeps of example i beside its input (a sound's
+    waveform: `item_sources`), when asked for and the data have it.
     """
 
     layer: str
@@ -43,6 +46,7 @@ class Shown:
     spec: InputSpec | None = None
     field: ReceptiveField | None = None
     traces: torch.Tensor | None = None
+    sources: list[Any] | None = None
 
 
 def spec_of(model: nn.Module, data: Any) -> InputSpec | None:
@@ -65,6 +69,30 @@ def display_inputs(model: nn.Module, data: Any, indices: list[int]) -> list[torc
     return out
 
 
+def item_sources(data: Any, indices: list[int], method: str) -> list[Any] | None:
+    """What the dataset's own `method` (e.g. ``"waveform"``) gives for each item at
+    `indices`, looked up through wrappers (``.dataset``; a ``Subset`` maps the indices);
+    None when no dataset in the chain has it.
+
+    Example:
+        >>> from torch.utils.data import Subset
+        >>> class Sounds(list):
+        ...     def waveform(self, i):
+        ...         return f"wave {i}"
+        >>> item_sources(Subset(Sounds([0, 1, 2]), [2, 0]), [0, 1], "waveform")
+        ['wave 2', 'wave 0']
+    """
+    seen = 0
+    while data is not None and seen < 8:
+        if callable(getattr(data, method, None)):
+            return [getattr(data, method)(i) for i in indices]
+        subset = getattr(data, "indices", None)
+        if subset is not None and hasattr(data, "dataset"):
+            indices = [int(subset[i]) for i in indices]
+        data, seen = getattr(data, "dataset", None), seen + 1
+    return None
+
+
 def field_of(model: nn.Module, ex: LayerExamples, data: Any) -> ReceptiveField:
     """The receptive field of the layer's units, measured on the dataset's first input."""
     x = item_input(as_dataset(data), 0).unsqueeze(0).to(model_device(model))
@@ -73,8 +101,10 @@ def field_of(model: nn.Module, ex: LayerExamples, data: Any) -> ReceptiveField:
 
 def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
                   bottom: bool = False, field: ReceptiveField | None = None,
-                  traces: bool = False) -> Shown:
-    """The top (or bottom) examples of `unit` with what drawing them needs.
+                  traces: bool | Callable[[list[int]], torch.Tensor] = False,
+                  sources: str | None = None) -> Shown:
+    """The top (or bottom) examples of `unit` with what drawing them needs (`sources`: the
+    name of the dataset's method that gives what it keeps beside each input).
 
     Example:
         >>> import torch, torch.nn as nn, neuronscope as ns
@@ -92,8 +122,11 @@ def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
     chosen = index[keep].tolist()
     shown = Shown(ex.layer, unit, bottom, chosen, values, display_inputs(model, data, chosen),
                   [tuple(c) for c in coords], spec_of(model, data), field)
-    if traces and chosen:
-        shown.traces = unit_traces(model, data, ex, unit, chosen)
+    if traces and chosen:  # computed here, or looked up (`traces(indices)` -> [k, T])
+        shown.traces = (traces(chosen) if callable(traces)
+                        else unit_traces(model, data, ex, unit, chosen))
+    if sources and chosen:
+        shown.sources = item_sources(data, chosen, sources)
     return shown
 
 
@@ -104,17 +137,50 @@ def unit_traces(model: nn.Module, data: Any, ex: LayerExamples, unit: int,
     A layer with one value per input repeats it at every step; one with fewer steps
     than the input is centred, zeros around.
     """
-    dataset = as_dataset(data)
-    x = torch.stack([item_input(dataset, i) for i in indices])
-    with eval_mode(model), torch.no_grad(), record(model, [ex.layer]) as rec:
-        model(x.to(model_device(model)))
-    act = rec[ex.layer]
-    steps = x.shape[-1]
+    return traces_table(model, data, ex, [unit], indices)[:, 0]
+
+
+def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int],
+                 indices: list[int], batch_size: int = 64) -> torch.Tensor:
+    """Every unit of `units` at every step of each input at `indices`: [k, units, T], in
+    batches of `batch_size` inputs (one pass serves a whole part of a layer).
+
+    Example:
+        >>> import torch, torch.nn as nn, neuronscope as ns
+        >>> model = nn.Sequential(nn.Embedding(5, 3))
+        >>> x = torch.randint(0, 5, (6, 4))
+        >>> ex = ns.top_examples(model, x, layers="0", k=2, progress=False)["0"]
+        >>> traces_table(model, x, ex, [0, 2], [1, 3]).shape
+        torch.Size([2, 2, 4])
+    """
+    dataset, out = as_dataset(data), []
+
+    def take(name: str, t: torch.Tensor) -> None:  # the layer is out: the rest need not run
+        out.append(_steps(t, ex, units, steps))
+        raise StopPass
+
+    with eval_mode(model), torch.no_grad(), tap(model, [ex.layer], take):
+        for first in range(0, len(indices), batch_size):
+            x = torch.stack([item_input(dataset, i) for i in indices[first:first + batch_size]])
+            steps = x.shape[-1]
+            try:
+                run_model(model, x.to(model_device(model)))
+            except StopPass:
+                pass
+    return torch.cat(out) if out else torch.zeros(0, len(units), 0)
+
+
+def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int) -> torch.Tensor:
+    """A recorded layer [k, ...] as [k, units, steps]."""
+    k = act.shape[0]
     if ex.unit_axis is None or act.dim() != 3:  # one value per input: the same at every step
-        value = act.reshape(len(indices), -1)[:, unit if ex.unit_axis is not None else 0]
-        return value.view(-1, 1).expand(-1, steps).cpu()
-    trace = act.select(ex.unit_axis, unit).cpu()
+        flat = act.reshape(k, -1)
+        value = flat[:, units] if ex.unit_axis is not None else flat[:, :1].expand(-1,
+                                                                                   len(units))
+        return value.unsqueeze(2).expand(-1, -1, steps).float().cpu().clone()
+    trace = act.index_select(ex.unit_axis, torch.tensor(units, device=act.device))
+    trace = trace.movedim(ex.unit_axis, 1).float().cpu()  # [k, units, T'], a copy
     missing = steps - trace.shape[-1]
     if missing > 0:  # a layer with fewer steps (unpadded convolution): centre it, zeros around
         trace = F.pad(trace, [missing // 2, missing - missing // 2])
-    return trace[:, :steps]
+    return trace[..., :steps]

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import torch
@@ -26,16 +27,35 @@ if TYPE_CHECKING:
 Picture = Union[Image.Image, str]  # noqa: UP007 - a runtime alias
 
 
+@dataclass
+class Media:
+    """A file of one example kept beside its picture: its bytes, file suffix, the HTML
+    element that plays it (``audio``, ``video``) and its MIME type; ``key`` names a file
+    that stands for the dataset item alone (kept once however many units show it), None
+    for one made for this unit."""
+
+    data: bytes
+    suffix: str
+    element: str
+    mime: str
+    key: str | None = None
+
+
 class InputKind:
     """How inputs of one kind are drawn. Subclasses set `name` and implement the methods.
 
     ``needs_field``: `examples` wants the layer's receptive field in ``shown.field``;
     ``needs_traces``: it wants the unit's activation at every step in ``shown.traces``.
+    ``reduce``: how its inputs are best ranked ("max" over positions, "mean"), or None
+    for the caller's default. ``sources``: the dataset method whose result it wants in
+    ``shown.sources`` (a sound's ``waveform``), or None.
     """
 
     name: ClassVar[str] = ""
     needs_field: ClassVar[bool] = False
     needs_traces: ClassVar[bool] = False
+    reduce: ClassVar[str | None] = None
+    sources: ClassVar[str | None] = None
 
     def accepts(self, spec: InputSpec | None, sample: torch.Tensor) -> bool:
         """Whether this kind can draw `sample` (one input, no batch axis)."""
@@ -48,6 +68,16 @@ class InputKind:
     def samples(self, inputs: list[torch.Tensor], spec: InputSpec | None) -> Picture:
         """Plain inputs side by side (random examples of a quantile band)."""
         raise NotImplementedError
+
+    def media(self, shown: Shown) -> list[Media]:
+        """Files to keep beside the picture of the examples, one per example (a sound
+        kind's WAV clips), shown on unit pages by their HTML element; none by default."""
+        return []
+
+    def brief(self, shown: Shown) -> str | None:
+        """A few words' worth of the top examples as an HTML fragment, for a grid of units
+        where no picture stands for the unit (text); None: no brief."""
+        return None
 
     def photographic(self, sample: torch.Tensor) -> bool:
         """Whether its pictures of inputs like `sample` are photographs, kept as JPEG

@@ -31,7 +31,7 @@ from PIL import Image
 
 from ...core.audio import band_filters
 from ..grid import image_grid
-from . import InputKind, Picture, register_kind
+from . import InputKind, Media, Picture, register_kind
 
 CMAP = "magma"
 _LUTS: dict[str, torch.Tensor] = {}
@@ -44,6 +44,7 @@ class AudioKind(InputKind):
 
     name = "audio"
     needs_field = True
+    sources = "waveform"  # the dataset's own sound of an example, when it keeps one
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
@@ -58,6 +59,14 @@ class AudioKind(InputKind):
     def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
         return _grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
                      [None] * len(inputs), nrow=2)
+
+    def media(self, shown: Any) -> list[Media]:
+        """Each example as a WAV clip: the dataset's waveform where it has one, else the
+        spectrogram made audible (Griffin-Lim)."""
+        sources = shown.sources or [None] * len(shown.inputs)
+        return [Media(self.clip(x.float(), shown.spec, w), "wav", "audio", "audio/wav",
+                      key=None if w is None else f"item-{i:06d}")
+                for x, w, i in zip(shown.inputs, sources, shown.indices, strict=True)]
 
     def clip(self, x: torch.Tensor, spec: Any, waveform: torch.Tensor | None = None) -> bytes:
         """A WAV file (bytes) of one input: its `waveform` when given, else the

@@ -1,35 +1,60 @@
-// The live page: send an image, draw every layer's activation maps, repeat for the webcam.
+// The live page: send an image (or a sound, for an audio model), draw every layer's
+// activation maps, repeat for the webcam. What the page offers (sources, the file types
+// its picker takes, whether row 0 is drawn at the bottom) comes from /api/live/layers.
 "use strict";
 const state = { shape: [3, 64, 64], layers: [], selected: null, view: "maps", busy: false,
-                frames: 0, started: performance.now(), mode: "photo", lastBlob: null };
+                frames: 0, started: performance.now(), mode: "photo", lastBlob: null,
+                info: { kind: "image" } };
 const $ = (id) => document.getElementById(id);
 // the path the server serves this model at ("" alone, "/models/NAME" beside other models)
 const BASE = document.documentElement.dataset.base || "";
+const SOURCES = { photo: "bundled photo", webcam: "webcam", upload: "upload",
+                  microphone: "microphone" };
 
 async function init() {
   const info = await (await fetch(BASE + "/api/live/layers")).json();
   if (!info.layers.length) { $("status").textContent = info.message; return; }
-  state.shape = info.shape;
+  state.shape = info.shape; state.info = info;
   const view = $("input-view");
   view.width = state.shape[2]; view.height = state.shape[1];
   for (const name of info.photos) {
     const o = document.createElement("option"); o.value = o.textContent = name;
     $("photo").appendChild(o);
   }
+  if (info.sources) {  // the sources this kind of input has
+    $("mode").replaceChildren(...info.sources.map((s) => new Option(SOURCES[s] || s, s)));
+    $("file").accept = info.accept;
+  }
+  if (info.kind === "audio") {
+    const secs = info.record_seconds;
+    $("record").textContent = "record " + secs + " s from the microphone";
+    $("intro").textContent = "Each main layer's response to a sound: the model hears " +
+      secs + " s at " + info.sample_rate / 1000 + " kHz as a spectrogram (time to the " +
+      "right, low frequencies at the bottom, as in every map below; gray is zero, white " +
+      "high, black low). A longer clip is cut to its loudest " + secs + " s. Upload any " +
+      "sound the browser can play, or record one. Click a channel to see its atlas page.";
+    $("photo").hidden = true; $("top").title = "the model's top classes for this sound";
+  }
   $("mode").onchange = () => setMode($("mode").value);
   $("photo").onchange = () => showPhoto();
   $("file").onchange = () => showFile();
+  $("record").onclick = () => record();
   for (const r of document.querySelectorAll("input[name=view]")) {
     r.onchange = () => { state.view = r.value; refreshProjection(); };
   }
   const wanted = new URLSearchParams(location.search).get("source");
-  $("mode").value = wanted || "photo";
+  const modes = [...$("mode").options].map((o) => o.value);
+  $("mode").value = modes.includes(wanted) ? wanted : modes[0];
   setMode($("mode").value);
 }
 
 function setMode(mode) {
   state.mode = mode;
-  if (mode === "webcam") startWebcam(); else if (mode === "upload") showFile(); else showPhoto();
+  if (state.info.kind === "audio") {
+    $("file").hidden = mode !== "upload"; $("record").hidden = mode !== "microphone";
+  }
+  if (mode === "webcam") startWebcam(); else if (mode === "upload") showFile();
+  else if (mode === "photo") showPhoto();
 }
 
 async function startWebcam() {
@@ -61,7 +86,8 @@ async function showPhoto() {
 
 async function showFile() {
   const f = $("file").files[0];
-  if (f) await drawBlob(f);
+  if (f && state.info.kind === "audio") await sendSound(f);
+  else if (f) await drawBlob(f);
 }
 
 async function drawBlob(blob) {
@@ -73,14 +99,15 @@ async function drawBlob(blob) {
   view.toBlob((b) => send(b), "image/png");
 }
 
-async function send(blob) {
-  state.lastBlob = blob;
+async function send(blob, type = "image/png") {
+  state.lastBlob = blob; state.lastType = type;
   const res = await fetch(BASE + "/api/live", { method: "POST", body: blob,
-                                         headers: { "Content-Type": "image/png" } });
+                                         headers: { "Content-Type": type } });
   if (!res.ok) { $("status").textContent = await errorText(res); return; }
   $("status").textContent = "";
   const data = await res.json();
   state.last = data.layers;
+  if (data.input) showInput(data.input);
   draw(data.layers);
   $("top").textContent = (data.top || []).map((t) => t.name + " " + t.p.toFixed(2)).join(" · ");
   state.frames += 1;
@@ -125,7 +152,8 @@ function draw(layers) {
     for (let c = 0; c < layer.c; c++) {
       const x0 = (c % cols) * tw, y0 = Math.floor(c / cols) * th;
       for (let y = 0; y < layer.h; y++) {
-        let i = ((y0 + y) * canvas.width + x0) * 4, k = c * plane + y * layer.w;
+        const row = state.info.flip_rows ? layer.h - 1 - y : y;  // row 0 at the bottom
+        let i = ((y0 + y) * canvas.width + x0) * 4, k = c * plane + row * layer.w;
         for (let x = 0; x < layer.w; x++, i += 4, k++) {
           const v = bin.charCodeAt(k);
           px[i] = px[i + 1] = px[i + 2] = v;
@@ -178,9 +206,130 @@ async function refreshProjection() {
   const s = state.selected;
   const url = BASE + "/api/project/" + encodeURIComponent(s.layer) + "/" + s.unit;
   const res = await fetch(url + "?method=" + state.view,
-                          { method: "POST", body: state.lastBlob });
+                          { method: "POST", body: state.lastBlob,
+                            headers: { "Content-Type": state.lastType } });
   if (!res.ok) { $("status").textContent = await errorText(res); return; }
   img.src = URL.createObjectURL(await res.blob()); img.hidden = false;
+}
+
+// ---- sound: any file the browser can play, or the microphone, sent as a 16-bit WAV ----
+
+async function sendSound(file) {
+  const bytes = await file.arrayBuffer(), secs = pcmSeconds(bytes);
+  if (secs !== null && secs <= state.info.max_seconds && bytes.byteLength <= state.info.max_bytes) {
+    await sendWav(new Blob([bytes], { type: "audio/wav" }), "");  // the server reads it as is
+    return;
+  }
+  let audio;
+  try {  // decoded (and resampled) by the browser: MP3, Ogg, FLAC... all become PCM
+    const rate = Math.max(state.info.sample_rate || 0, 22050);
+    audio = await new OfflineAudioContext(1, 1, rate).decodeAudioData(bytes);
+  } catch (err) {  // not a sound this browser plays: the server says what it is
+    await send(file, "application/octet-stream");
+    return;
+  }
+  const mono = new Float32Array(audio.length);
+  for (let c = 0; c < audio.numberOfChannels; c++) {
+    const d = audio.getChannelData(c);
+    for (let i = 0; i < d.length; i++) mono[i] += d[i] / audio.numberOfChannels;
+  }
+  const most = Math.min(Math.floor(state.info.max_seconds * audio.sampleRate),
+                        Math.floor((state.info.max_bytes - 44) / 2));
+  await sendWav(wavBlob(mono.subarray(0, most), audio.sampleRate),
+                mono.length > most ? "sent the first " + (most / audio.sampleRate).toFixed(1)
+                  + " s of " + audio.duration.toFixed(1) + " s" : "");
+}
+
+async function sendWav(blob, note) {
+  $("input-audio").src = URL.createObjectURL(blob);
+  $("sound").hidden = false;
+  await send(blob, "audio/wav");
+  if (note) $("status").textContent = note;
+}
+
+async function record() {
+  const secs = state.info.record_seconds, button = $("record");
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("status").textContent = "no microphone: this browser offers none to this page " +
+      "(it needs https or localhost)"; return;
+  }
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (err) {
+    $("status").textContent = "no microphone: " + ({ NotAllowedError: "the browser refused " +
+      "access to it", NotFoundError: "none found" }[err.name] || String(err)); return;
+  }
+  button.disabled = true; $("status").textContent = "recording " + secs + " s...";
+  const ctx = new AudioContext();
+  try {
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(stream);
+    const node = ctx.createScriptProcessor(4096, 1, 1);
+    const want = Math.round(secs * ctx.sampleRate), chunks = [];
+    let got = 0;
+    await new Promise((resolve, reject) => {
+      const late = setTimeout(() => reject(new Error("the microphone sent no sound")),
+                              secs * 1000 + 4000);
+      node.onaudioprocess = (e) => {
+        if (got >= want) return;
+        chunks.push(new Float32Array(e.inputBuffer.getChannelData(0))); got += 4096;
+        if (got >= want) { clearTimeout(late); resolve(); }
+      };
+      source.connect(node); node.connect(ctx.destination);  // its output stays silent
+    });
+    source.disconnect(); node.disconnect();
+    const all = new Float32Array(got);
+    chunks.forEach((c, i) => all.set(c, i * 4096));
+    await sendWav(wavBlob(all.subarray(0, want), ctx.sampleRate), "");
+  } catch (err) { $("status").textContent = "recording failed: " + err.message; } finally {
+    stream.getTracks().forEach((t) => t.stop()); ctx.close(); button.disabled = false;
+  }
+}
+
+function pcmSeconds(bytes) {  // the length of a PCM WAV file (what the server reads), or null
+  const v = new DataView(bytes), n = bytes.byteLength;
+  const tag = (at) => String.fromCharCode(...new Uint8Array(bytes, at, 4));
+  if (n < 12 || tag(0) !== "RIFF" || tag(8) !== "WAVE") return null;
+  let pcm = false, byteRate = 0;
+  for (let at = 12, size = 0; at + 8 <= n; at += 8 + size + (size & 1)) {
+    size = v.getUint32(at + 4, true);
+    if (tag(at) === "fmt " && at + 24 <= n) {
+      const format = v.getUint16(at + 8, true);  // 1: PCM; 0xFFFE: see its sub-format
+      pcm = format === 1 || (format === 0xFFFE && at + 34 <= n && v.getUint16(at + 32, true) === 1);
+      byteRate = v.getUint32(at + 16, true);
+    }
+    if (tag(at) === "data") return pcm && byteRate ? size / byteRate : null;
+  }
+  return null;
+}
+
+function wavBlob(samples, rate) {  // mono 16-bit PCM
+  const n = samples.length, view = new DataView(new ArrayBuffer(44 + 2 * n));
+  const text = (at, s) => [...s].forEach((ch, i) => view.setUint8(at + i, ch.charCodeAt(0)));
+  text(0, "RIFF"); view.setUint32(4, 36 + 2 * n, true); text(8, "WAVEfmt ");
+  view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true); view.setUint32(28, 2 * rate, true);
+  view.setUint16(32, 2, true); view.setUint16(34, 16, true); text(36, "data");
+  view.setUint32(40, 2 * n, true);
+  for (let i = 0; i < n; i++) {
+    view.setInt16(44 + 2 * i, Math.round(Math.max(-1, Math.min(1, samples[i])) * 32767), true);
+  }
+  return new Blob([view.buffer], { type: "audio/wav" });
+}
+
+function showInput(input) {  // what the server made of a sound: the spectrogram it heard
+  const img = new Image();
+  img.onload = () => {
+    const view = $("input-view");
+    view.getContext("2d").drawImage(img, 0, 0, view.width, view.height);
+    view.dataset.drawn = "1";
+  };
+  img.src = input.picture;
+  $("heard-audio").src = input.heard; $("sound").hidden = false;
+  const kHz = (r) => (r / 1000).toFixed(r % 1000 ? 1 : 0) + " kHz";
+  $("input-note").textContent = kHz(input.rate) + ", " + input.channels + " channel" +
+    (input.channels > 1 ? "s" : "") + ", " + input.bits + "-bit, " + input.seconds.toFixed(2) +
+    " s; heard " + input.start.toFixed(2) + "-" + (input.start + input.heard_seconds)
+    .toFixed(2) + " s at " + kHz(state.info.sample_rate);
 }
 
 init();

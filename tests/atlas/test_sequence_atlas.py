@@ -1,0 +1,114 @@
+"""The atlas of text and sound models, through the input kinds alone: a char LSTM's cells
+shaded per character around each peak, a transformer's neurons per token, a spectrogram
+net's units with WAV clips a browser plays."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.atlas.build import build_atlas
+from neuronscope.core.spec import attach_spec
+from neuronscope.data.tones import tones_spec
+from neuronscope.web.app import create_app
+from neuronscope.zoo.charlm import CharLSTM
+
+from ..web.live_server import served
+from ..web.test_browser import ARGS, CHROMIUM
+
+
+def unit_page(atlas: Path, layer: str, unit: int) -> str:
+    client = TestClient(create_app(atlas), base_url="http://127.0.0.1")
+    got = client.get(f"/layer/{layer}/unit/{unit}")
+    assert got.status_code == 200, got.text
+    return got.text
+
+
+@pytest.fixture(scope="module")
+def lstm_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = ns.datasets.load("pysource", split="test", seq_len=32, max_chars=4_000)
+    torch.manual_seed(0)
+    model = attach_spec(CharLSTM(len(data.vocab), embed=8, hidden=12).eval(), data.spec)
+    out = tmp_path_factory.mktemp("lstm")
+    build_atlas(model, data, str(out), sections=("examples", "ablation"), k=3, progress=False)
+    return out
+
+
+def test_the_lstm_atlas_shows_cells_by_their_peak_with_context(lstm_atlas: Path) -> None:
+    manifest = json.loads((lstm_atlas / "manifest.json").read_text())
+    assert sorted(manifest["layers"]) == ["lstm.c", "lstm.h"]  # the model's study_layers
+    assert "one class per input" in manifest["layers"]["lstm.c"]["ablation"]["skipped"]
+    units = json.loads((lstm_atlas / "units/lstm.c/examples.json").read_text())
+    assert units["reduce"] == "max"  # the text kind ranks by the peak
+    page = unit_page(lstm_atlas, "lstm.c", 3)
+    peaks = re.findall(r'<span title="([-0-9.]+)"[^>]*class=\'peak\'', page)
+    assert len(peaks) == 6  # top and bottom, k = 3 each
+    assert float(peaks[0]) == pytest.approx(units["units"][3]["top_values"][0], abs=1e-3)
+    assert "rgba(" in page and "&#8629;" in page  # shaded, line ends shown
+    grid = TestClient(create_app(lstm_atlas), base_url="http://127.0.0.1").get("/layer/lstm.c")
+    assert grid.text.count("class='peak'") == 12  # a brief per unit in the layer's grid
+
+
+def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:
+    lm = ns.zoo.load("minilm")
+    data = ns.datasets.load("docstrings", split="test", model=lm, seq_len=24, max_chars=6_000)
+    build_atlas(lm, data, str(tmp_path), layers=["encoder.layer.1.intermediate"],
+                sections=("examples",), k=2, progress=False)
+    page = unit_page(tmp_path, "encoder.layer.1.intermediate", 5)
+    pieces = re.findall(r"class='peak'>([^<]*)<", page)
+    assert len(pieces) == 4 and all(p.strip() for p in pieces)  # whole tokens, not bytes
+    assert "[CLS]" not in pieces
+
+
+@pytest.fixture(scope="module")
+def tones_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("relu1", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 6))]))
+    data = ns.datasets.load("tones", split="test", n=24)
+    model = attach_spec(net.eval(), tones_spec(data.classes))
+    out = tmp_path_factory.mktemp("tones")
+    build_atlas(model, data, str(out), layers=["conv1"], sections=("examples",), k=3,
+                progress=False)
+    return out
+
+
+def test_sound_units_keep_a_clip_per_example_once(tones_atlas: Path) -> None:
+    units = json.loads((tones_atlas / "units/conv1/examples.json").read_text())
+    first = units["units"][0]
+    clips = [m["file"] for m in first["media"]["top"]]
+    assert len(clips) == 3 and all(c.startswith("examples/items/item-") for c in clips)
+    assert [int(c[-10:-4]) for c in clips] == first["top"]  # the dataset's items, in order
+    items = list((tones_atlas / "examples/items").glob("*.wav"))
+    assert len(items) <= 24  # shared by every unit that shows the item
+    wav = items[0].read_bytes()
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 8000
+    page = unit_page(tones_atlas, "conv1", 0)
+    assert page.count("<audio controls") == 6
+
+
+def test_a_browser_plays_the_clips_of_a_sound_unit(tones_atlas: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with served(create_app(tones_atlas)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        statuses: list[int] = []
+        page.on("response", lambda r: statuses.append(r.status) if r.url.endswith(".wav")
+                else None)
+        page.goto(f"{url}/layer/conv1/unit/0")
+        page.eval_on_selector("audio", "a => a.play()")
+        page.wait_for_function("document.querySelector('audio').readyState >= 2", timeout=10000)
+        duration = page.eval_on_selector("audio", "a => a.duration")
+        browser.close()
+    assert statuses and set(statuses) <= {200, 206}  # Chromium may ask for a range
+    assert duration == pytest.approx(1.0, abs=0.01)

@@ -1,0 +1,320 @@
+"""Sound on the live page: WAV uploads of any PCM kind become an audio model's input and
+give every layer's maps; whatever is not a PCM WAV is refused with a message that says
+what is accepted; in Chromium, a sound file and the (fake) microphone reach the model."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+from PIL import Image
+from torch import nn
+
+from neuronscope.core.spec import attach_spec
+from neuronscope.data.tones import tones_spec
+from neuronscope.web.app import create_app
+from neuronscope.web.decoders import decoder_for
+from neuronscope.web.sounds import audio_tensor, read_wav
+
+from .live_server import make_atlas, served
+from .test_browser import ARGS, CHROMIUM
+
+LAYERS = ["conv1", "conv2", "fc"]
+
+
+def tiny_audio_model() -> nn.Module:
+    """An untrained two-conv net with the tones-cnn's InputSpec (log-mel [1, 64, 63])."""
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("relu1", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(4, 4, 3, padding=1)),
+        ("relu2", nn.ReLU()), ("pool2", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(4, 6)),
+    ])).eval()
+    return attach_spec(net, tones_spec())
+
+
+def tone(rate: int, seconds: float, hz: float = 440.0, level: float = 0.5) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return level * np.sin(2 * np.pi * hz * t)
+
+
+def wav(samples: np.ndarray, rate: int, bits: int = 16, channels: int = 1) -> bytes:
+    """A PCM WAV of `samples` ([n] in [-1, 1]) copied to each of `channels`."""
+    x = np.repeat(np.asarray(samples)[:, None], channels, 1).reshape(-1)
+    if bits == 8:
+        raw = np.round(x * 127 + 128).astype(np.uint8).tobytes()
+    elif bits == 24:
+        v = np.round(x * (2 ** 23 - 1)).astype(np.int32)
+        raw = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], 1).astype(np.uint8).tobytes()
+    else:
+        raw = np.round(x * (2 ** (bits - 1) - 1)).astype(f"<i{bits // 8}").tobytes()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(bits // 8)
+        w.setframerate(rate)
+        w.writeframes(raw)
+    return buf.getvalue()
+
+
+def riff(tag: int, fmt_rest: bytes, data: bytes, bits: int, rate: int = 8000) -> bytes:
+    """A WAV of format `tag` (mono) by hand: what `wave` cannot write."""
+    fmt = (tag.to_bytes(2, "little") + (1).to_bytes(2, "little") + rate.to_bytes(4, "little")
+           + (rate * bits // 8).to_bytes(4, "little") + (bits // 8).to_bytes(2, "little")
+           + bits.to_bytes(2, "little") + fmt_rest)
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" \
+        + len(data).to_bytes(4, "little") + data
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def float_wav(samples: np.ndarray, rate: int = 8000) -> bytes:
+    return riff(3, b"\x00\x00", np.asarray(samples, "<f4").tobytes(), 32, rate)
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_atlas(tmp_path_factory.mktemp("atlas"))
+
+
+def audio_app(atlas: Path, **options: int) -> FastAPI:
+    app = create_app(atlas, model=tiny_audio_model(), **options)
+    assert app.state.microscope.probe is not None, (  # methods/live.py decides
+        "the live probe refused an audio model: "
+        + getattr(app.state.microscope, "not_live", ""))
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(atlas: Path) -> TestClient:
+    app = audio_app(atlas, max_upload=2_000_000)
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    client.headers["Content-Type"] = "audio/wav"
+    return client
+
+
+def live(client: TestClient, body: bytes) -> dict:
+    r = client.post("/api/live", content=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_page_learns_the_kind_and_what_to_accept(client: TestClient) -> None:
+    info = client.get("/api/live/layers").json()
+    assert [layer["name"] for layer in info["layers"]] == LAYERS
+    assert info["kind"] == "audio" and info["accept"] == "audio/*" and info["flip_rows"]
+    assert info["sources"] == ["upload", "microphone"] and info["photos"] == []
+    assert info["sample_rate"] == 8000 and info["record_seconds"] == 1.0
+    assert client.get("/live").status_code == 200
+
+
+def test_wavs_of_any_rate_and_channels_give_every_layers_maps(client: TestClient) -> None:
+    mono = live(client, wav(tone(8000, 1.0), 8000))
+    assert [layer["name"] for layer in mono["layers"]] == LAYERS
+    conv1 = mono["layers"][0]
+    assert (conv1["c"], conv1["h"], conv1["w"]) == (4, 64, 63)
+    assert len(base64.b64decode(conv1["data"])) == 4 * 64 * 63
+    assert len(mono["top"]) == 5
+    shown = mono["input"]
+    assert (shown["rate"], shown["channels"], shown["bits"], shown["start"]) == (8000, 1, 16, 0)
+    picture = Image.open(io.BytesIO(base64.b64decode(shown["picture"].split(",")[1])))
+    assert picture.size == (63, 64)  # the spectrogram as the model sees it
+    with wave.open(io.BytesIO(base64.b64decode(shown["heard"].split(",")[1]))) as heard:
+        assert (heard.getframerate(), heard.getnframes()) == (8000, 8000)
+    # 2.5 s at 44.1 kHz stereo, the tone in its last second: resampled, the loud part heard
+    quiet_then_tone = np.r_[np.zeros(int(1.5 * 44100)), tone(44100, 1.0)]
+    stereo = live(client, wav(quiet_then_tone, 44100, channels=2))
+    shown = stereo["input"]
+    assert (shown["rate"], shown["channels"], shown["seconds"]) == (44100, 2, 2.5)
+    assert abs(shown["start"] - 1.5) < 0.01
+    assert [layer["name"] for layer in stereo["layers"]] == LAYERS
+    levels = [np.frombuffer(base64.b64decode(out["layers"][0]["data"]), np.uint8).astype(int)
+              for out in (mono, stereo)]
+    assert np.abs(levels[0] - levels[1]).max() <= 2  # the same sound, heard alike
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32])
+def test_pcm_of_every_width_decodes(bits: int) -> None:
+    samples, info = read_wav(wav(tone(8000, 0.5), 8000, bits=bits))
+    assert info["bits"] == bits and len(samples) == 4000
+    assert np.abs(samples - tone(8000, 0.5)).max() < 2.0 / 2 ** (bits - 1)
+    x, _ = audio_tensor(wav(tone(8000, 0.5), 8000, bits=bits), tones_spec())
+    reference, _ = audio_tensor(wav(tone(8000, 0.5), 8000, bits=16), tones_spec())
+    loud = reference > 0.5  # 8-bit noise (-42 dB) lifts the quiet bins; the tone stays
+    assert (x - reference)[loud if bits == 8 else ...].abs().max() < (1e-2 if bits == 8 else 1e-3)
+
+
+def test_a_wave_format_extensible_header_of_pcm_decodes(client: TestClient) -> None:
+    pcm_guid = bytes.fromhex("0100000000001000800000aa00389b71")
+    rest = (22).to_bytes(2, "little") + (24).to_bytes(2, "little") + b"\x04\x00\x00\x00" \
+        + pcm_guid  # what ffmpeg or Audacity write for 24-bit
+    v = np.round(tone(8000, 0.25) * (2 ** 23 - 1)).astype("<i4").view(np.uint8)
+    body = riff(0xFFFE, rest, v.reshape(-1, 4)[:, :3].tobytes(), 24)
+    samples, info = read_wav(body)
+    assert info["bits"] == 24 and np.abs(samples - tone(8000, 0.25)).max() < 1e-6
+    assert live(client, body)["input"]["bits"] == 24
+
+
+def test_silence_is_an_input(client: TestClient) -> None:
+    out = live(client, wav(np.zeros(8000), 8000))
+    x, _ = audio_tensor(wav(np.zeros(8000), 8000), tones_spec())
+    assert float(x.max()) == 0.0 and [layer["name"] for layer in out["layers"]] == LAYERS
+    short = live(client, wav(tone(8000, 0.1), 8000))  # a tenth of a second: zero-padded
+    assert short["input"]["seconds"] == 0.1 and short["input"]["heard_seconds"] == 1.0
+
+
+def test_what_is_not_a_pcm_wav_is_refused_with_what_is_accepted(client: TestClient) -> None:
+    cases = [(png(), 415, "PNG"), (np.random.default_rng(0).bytes(3000), 415, "bytes"),
+             (b"time,value\n0,1\n1,2\n", 415, "text"), (float_wav(tone(8000, 0.2)), 415,
+                                                       "IEEE float"),
+             (b"ID3\x04" + b"\x00" * 100, 415, "MP3"),
+             (wav(tone(8000, 0.5), 8000)[:30], 400, "broken"),
+             (wav(np.zeros(0), 8000), 400, "no samples")]
+    for body, status, words in cases:
+        r = client.post("/api/live", content=body)
+        detail = r.json()["detail"]
+        assert r.status_code == status and words in detail, (words, r.status_code, detail)
+        if status == 415:
+            assert ".wav (PCM" in detail and "file picker" in detail, detail
+    r = client.post("/api/live", content=b"")
+    assert r.status_code == 400 and "sound" in r.json()["detail"]
+    r = client.post("/api/live", content=wav(tone(8000, 0.5), 8000),
+                    headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and "audio/wav" in r.json()["detail"]
+    r = client.post("/api/live", content=wav(np.zeros(8000 * 61, np.float32), 8000, bits=8))
+    assert r.status_code == 413 and "61.0 s" in r.json()["detail"] and "60 s" in r.json()["detail"]
+    assert live(client, wav(tone(8000, 1.0), 8000))["layers"]  # and the server goes on
+
+
+def test_projection_onto_a_sound(client: TestClient) -> None:
+    r = client.post("/api/project/conv2/1?method=guided", content=wav(tone(8000, 1.0), 8000))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).size == (63, 64)
+    assert client.post("/api/project/conv2/1", content=png()).status_code == 415
+
+
+def test_decoders_are_registered_by_kind() -> None:
+    assert decoder_for("image").accept == "image/*" and decoder_for("audio").flip_rows
+    with pytest.raises(HTTPException) as err:
+        decoder_for("video")
+    assert err.value.status_code == 415 and "audio, image" in err.value.detail
+
+
+# ---- in Chromium -------------------------------------------------------------------------
+
+chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                              reason="Debian's chromium is not installed (make setup does it)")
+
+
+@pytest.fixture(scope="module")
+def server(atlas: Path) -> Iterator[str]:
+    with served(audio_app(atlas), wait=30) as url:
+        yield url
+
+
+def open_live(server: str, microphone: bool = True) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        if microphone:
+            context.grant_permissions(["microphone"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server + "/live")
+        page.wait_for_function("() => document.getElementById('file').accept === 'audio/*'")
+        yield page
+        browser.close()
+        assert not errors, errors
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[object]:
+    yield from open_live(server)
+
+
+def maps_shown(page: object, count: int = 1) -> None:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"() => Number(document.getElementById('frames').dataset.count) >= {count}",
+        timeout=20000)
+    for name in LAYERS:
+        assert page.locator(f"#layer-{name}").count() == 1  # type: ignore[attr-defined]
+
+
+@chromium
+def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> None:
+    assert page.input_value("#mode") == "upload"  # type: ignore[attr-defined]
+    assert page.get_attribute("#file", "accept") == "audio/*"  # type: ignore[attr-defined]
+    clip = tmp_path / "tone.wav"
+    clip.write_bytes(wav(np.r_[np.zeros(22050), tone(44100, 1.0), np.zeros(22050)], 44100,
+                         channels=2))
+    page.set_input_files("#file", str(clip))  # type: ignore[attr-defined]
+    maps_shown(page)
+    page.wait_for_selector("#input-view[data-drawn='1']")  # type: ignore[attr-defined]
+    assert page.locator("#sound").is_visible()  # type: ignore[attr-defined]
+    assert page.get_attribute("#input-audio", "src").startswith("blob:")  # type: ignore
+    assert page.get_attribute("#heard-audio", "src").startswith("data:audio/wav")  # type: ignore
+    note = page.inner_text("#input-note")  # type: ignore[attr-defined]
+    assert "44.1 kHz, 2 channels, 16-bit, 2.00 s; heard 0.50-1.50 s" in note  # sent as it is
+    page.locator("#layer-conv2").click(position={"x": 3, "y": 3})  # type: ignore[attr-defined]
+    page.check("input[value=guided]")  # type: ignore[attr-defined]
+    page.wait_for_selector("#projection:not([hidden])")  # type: ignore[attr-defined]
+    # a float WAV the server does not read: the browser decodes it and sends 16-bit PCM
+    floats = tmp_path / "float.wav"  # (a new name: the same file again is no change)
+    floats.write_bytes(float_wav(tone(16000, 1.0), 16000))
+    page.set_input_files("#file", str(floats))  # type: ignore[attr-defined]
+    maps_shown(page, 2)
+    assert "1 channel, 16-bit, 1.00 s" in page.inner_text("#input-note")  # type: ignore
+    page.screenshot(path=str(tmp_path / "live.png"), full_page=True)  # type: ignore
+    not_sound = tmp_path / "picture.png"
+    not_sound.write_bytes(png())
+    page.set_input_files("#file", str(not_sound))  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('status').textContent.includes('PNG')")
+    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+
+
+@chromium
+def test_browser_records_from_the_fake_microphone(page: object) -> None:
+    page.select_option("#mode", "microphone")  # type: ignore[attr-defined]
+    assert page.locator("#record").is_visible()  # type: ignore[attr-defined]
+    assert not page.locator("#file").is_visible()  # type: ignore[attr-defined]
+    page.click("#record")  # type: ignore[attr-defined]
+    maps_shown(page)
+    page.wait_for_selector("#input-view[data-drawn='1']")  # type: ignore[attr-defined]
+    assert page.get_attribute("#input-audio", "src").startswith("blob:")  # type: ignore
+    assert "1 channel, 16-bit, 1.00 s" in page.inner_text("#input-note")  # type: ignore
+    heard = page.get_attribute("#heard-audio", "src")  # type: ignore[attr-defined]
+    with wave.open(io.BytesIO(base64.b64decode(heard.split(",")[1]))) as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert np.abs(samples).max() > 3000  # the fake microphone's beep, not silence
+
+
+@chromium
+def test_browser_says_so_when_the_microphone_is_refused(server: str) -> None:
+    for page in open_live(server, microphone=False):
+        page.evaluate(  # type: ignore[attr-defined]
+            "() => { navigator.mediaDevices.getUserMedia = () => Promise.reject("
+            "new DOMException('denied', 'NotAllowedError')); }")
+        page.select_option("#mode", "microphone")  # type: ignore[attr-defined]
+        page.click("#record")  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => document.getElementById('status').textContent.startsWith('no microphone')")
+        assert "refused" in page.inner_text("#status")  # type: ignore[attr-defined]
