@@ -14,7 +14,7 @@ from ..core.errors import NeuronscopeError
 from . import pages
 from .state import Microscope, base_of
 
-STATIC = ("live.html", "live.js", "ondemand.js", "style.css")
+STATIC = ("live.html", "live.js", "live_sound.js", "ondemand.js", "style.css")
 KINDS = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
 
 
