@@ -57,10 +57,13 @@ def _check_runs(model: nn.Module, name: str, sizes: tuple[int, ...]) -> None:
 
     from ..core.layers import eval_mode
     from ..core.model import model_device
+    from ..core.spec import input_spec
 
+    spec = input_spec(model)  # set to `sizes` by now: its example (token ids for text)
     try:
         with eval_mode(model), torch.no_grad():
-            model(torch.zeros(1, *sizes, device=model_device(model)))
+            model(spec.example(device=model_device(model)) if spec is not None
+                  else torch.zeros(1, *sizes, device=model_device(model)))
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NeuronscopeError(f"{name} does not run on inputs of "
