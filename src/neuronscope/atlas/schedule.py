@@ -46,7 +46,9 @@ def run_section(section: Section, job: Job, layers: list[str]) -> None:
 
 
 def _model_part(section: Section, job: Job) -> None:
-    job.store.manifest["sections"][section.name] = section.compute_model(job)
+    why = unmet(section, job)
+    job.store.manifest["sections"][section.name] = ({"skipped": why} if why
+                                                    else section.compute_model(job))
     job.store.save_manifest()
 
 
@@ -84,6 +86,8 @@ def unmet(section: Section, job: Job) -> str | None:
         if need == "image_model" and (spec is None or spec.kind != "image"
                                       or len(spec.shape) != 3):
             return "the model takes no images"
+        if need == "text_model" and (spec is None or spec.kind != "text"):
+            return "the model reads no text"
         if need == "labels":
             from ..core.data import batch_labels
 

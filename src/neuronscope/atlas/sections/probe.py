@@ -43,6 +43,7 @@ class Probe(Section):
     with a value per token."""
 
     name, title, scope = "probe", "Test your own text", "model"
+    needs = ("text_model",)
     order, page_order = 96, 21  # computed (nothing) last; shown after the dataset examples
 
     def compute_model(self, job: Any) -> dict[str, Any]:
