@@ -4,57 +4,30 @@ measured loss change, a layer-by-step heatmap, and the first layer's per-weight
 cumulative allocation as images. Negative allocation helped (lowered the loss): blue;
 positive hurt: red, on one diverging scale centred at 0.
 
-The examples draw `_example()`, a small `LCAResult` built by hand.
+The run's plots over the steps are here; the first layer's images are drawn in
+`lca_weights.py`, the shared colour scale, `CannotDraw` and saving in `lca_common.py`
+(all imported here, so ``render.lca`` draws every figure). The examples draw
+`_example()`, a small `LCAResult` built by hand.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..core.errors import NeuronscopeError
 from ..methods.lca import LCAResult
+from .lca_common import (
+    CMAP,
+    CannotDraw,
+    _example,  # noqa: F401 (the examples here and in lca_report)
+    _limit,
+    _np,
+    _save_tight,
+)
+from .lca_weights import first_layer_lca, first_layer_tiles, first_weight, mosaic
 from .plots import _figure, _save
-
-CMAP, GAP = "RdBu_r", "0.8"  # blue: helped (negative), red: hurt; gray between tiles
-ROBUST = 99.0  # colour limits: this percentile of |allocation|, so one burst does not wash out
-MAX_TILES = 400  # first-layer tiles drawn at most
-
-
-class CannotDraw(NeuronscopeError, ValueError):
-    """A picture that this result cannot give; the message says why."""
-
-
-def _example(steps: int = 40, seed: int = 0) -> LCAResult:
-    """A small result built by hand for the examples: `steps` steps of layers fc1 (a
-    [6, 16] weight: 6 units on 1x4x4 inputs; it helps) and fc2 (noise around 0)."""
-    g = torch.Generator().manual_seed(seed)
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=g, dtype=torch.float64)
-
-    fc1, fc2 = -rand(steps).abs() * 0.1, rand(steps) * 0.01
-    total, zeros = fc1 + fc2, torch.zeros(steps, dtype=torch.float64)
-    helping = 0.5 + 0.1 * rand(steps).tanh()
-    return LCAResult(
-        steps=torch.arange(steps), loss=torch.cat([torch.ones(1), 1 + total.cumsum(0)]),
-        loss_change=total, total=total.clone(), error=zeros, buffer_change=zeros,
-        outside=zeros, splits=torch.zeros(steps, dtype=torch.int64), helping=helping,
-        hurting=1 - helping, by_layer={"fc1": fc1, "fc2": fc2},
-        layer_helping={"fc1": helping, "fc2": helping},
-        layer_hurting={"fc1": 1 - helping, "fc2": 1 - helping},
-        cumulative={"fc1.weight": rand(6, 16), "fc1.bias": zeros[:6], "fc2.weight": rand(2, 6)},
-        layer_of={"fc1.weight": "fc1", "fc1.bias": "fc1", "fc2.weight": "fc2"},
-        layer_sizes={"fc1": 102, "fc2": 12})
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -72,13 +45,6 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 def _window(n: int) -> int:
     return max(1, n // 25) | 1  # odd, about 4% of the run
-
-
-def _limit(values: np.ndarray) -> float:
-    """A symmetric colour limit: the ROBUST percentile of |values| (never 0)."""
-    mags = np.abs(values[np.isfinite(values)])
-    lim = float(np.percentile(mags, ROBUST)) if mags.size else 0.0
-    return lim if lim > 0 else float(mags.max()) if mags.size and mags.max() > 0 else 1e-12
 
 
 def _colours(n: int) -> list[Any]:
@@ -193,123 +159,5 @@ def layer_heatmap(res: LCAResult, path: str | Path) -> Path:
     return _save_tight(fig, path)
 
 
-def _save_tight(fig: Any, path: str | Path) -> Path:
-    """Save a figure laid out by its own constrained/colorbar layout (no tight_layout)."""
-    from ..core.files import atomic_write
-
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", bbox_inches="tight"))
-
-
-def _image_shape(input_shape: Sequence[int] | None) -> tuple[int, int, int] | None:
-    if input_shape is None:
-        return None
-    s = tuple(int(v) for v in input_shape)
-    return (1, *s) if len(s) == 2 else s if len(s) == 3 else None  # type: ignore[return-value]
-
-
-def first_weight(res: LCAResult) -> str:
-    """The weight of the first layer (the first in the model's order that has a 2-d or
-    conv weight): ``"fc1.weight"``.
-
-    Example:
-        >>> first_weight(_example())
-        'fc1.weight'
-    """
-    for layer in res.layers:
-        names = [p for p, owner in res.layer_of.items() if owner == layer
-                 and p in res.cumulative and res.cumulative[p].dim() in (2, 3, 4)]
-        if names:
-            return next((p for p in names if p.endswith("weight")), names[0])
-    raise CannotDraw("no layer has a weight matrix or convolution kernel")
-
-
-def first_layer_tiles(res: LCAResult, input_shape: Sequence[int] | None = None
-                      ) -> tuple[str, torch.Tensor, str]:
-    """(weight name, tiles [units, h, w], what a tile shows): each unit's (or filter's)
-    cumulative allocation laid out as its input. A linear layer needs `input_shape`
-    (C, H, W) with C*H*W its in_features; channels are summed. Raises `CannotDraw` with
-    the reason otherwise.
-
-    Example:
-        >>> name, tiles, what = first_layer_tiles(_example(), (1, 4, 4))
-        >>> name, tuple(tiles.shape)
-        ('fc1.weight', (6, 4, 4))
-    """
-    name = first_weight(res)
-    w = res.cumulative[name].detach().cpu().double()
-    out = w.shape[0]
-    if w.dim() in (3, 4):  # conv: [out, in, (kh,) kw]
-        k = w if w.dim() == 4 else w.unsqueeze(2)
-        note = "" if k.shape[1] == 1 else f", summed over its {k.shape[1]} input channels"
-        return name, k.sum(1), (f"each of the {out} filters' kernel{note} "
-                                f"({k.shape[2]}x{k.shape[3]})")
-    shape, n_in = _image_shape(input_shape), w.shape[1]
-    if input_shape is None:
-        raise CannotDraw(f"{name} has {n_in} inputs, but no input shape was given, so they "
-                         "cannot be laid out as an image")
-    if shape is None or math.prod(shape) != n_in:
-        raise CannotDraw(f"{name} has {n_in} inputs but the model's input is "
-                         f"{'x'.join(map(str, input_shape))} ({math.prod(input_shape)} values):"
-                         " it does not see the input image directly")
-    c, h, wd = shape
-    note = "" if c == 1 else f", summed over the {c} channels"
-    return name, w.reshape(out, c, h, wd).sum(1), (f"each of the {out} units' {h}x{wd} input "
-                                                   f"weights{note}")
-
-
-def mosaic(tiles: torch.Tensor, ncols: int | None = None) -> np.ndarray:
-    """Tiles [n, h, w] in a grid (`ncols` per row, default about square), one NaN row or
-    column between tiles and NaN for empty places.
-
-    Example:
-        >>> mosaic(torch.zeros(5, 2, 3)).shape
-        (5, 11)
-    """
-    n, h, w = tiles.shape
-    ncols = ncols or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / ncols)
-    out = np.full((rows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, ncols)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = _np(tile)
-    return out
-
-
-def first_layer_lca(res: LCAResult, path: str | Path,
-                    input_shape: Sequence[int] | None = None) -> Path:
-    """The first layer's per-weight cumulative allocation as images, one tile per hidden
-    unit (or conv filter), in unit order, on one diverging scale (blue: the weight's
-    moves lowered the loss; red: raised it). Raises `CannotDraw` with the reason when the
-    layer's weights are not an image (see `first_layer_tiles`).
-
-    Example:
-        >>> import tempfile
-        >>> first_layer_lca(_example(), Path(tempfile.mkdtemp()) / "w.png", (1, 4, 4)).name
-        'w.png'
-    """
-    from matplotlib import colormaps
-
-    name, tiles, what = first_layer_tiles(res, input_shape)
-    shown = tiles[:MAX_TILES]
-    n, h, w = shown.shape
-    ncols = math.ceil(math.sqrt(n))
-    grid = mosaic(shown, ncols)
-    lim = _limit(grid)
-    inches = min(5.5, 0.4 * grid.shape[1]) / grid.shape[1]  # per pixel of the mosaic
-    fig, ax = _figure(1, 1, (1.9 + inches * grid.shape[1], 1.1 + inches * grid.shape[0]))
-    a = ax[0][0]
-    cmap = colormaps[CMAP].with_extremes(bad=GAP)
-    im = a.imshow(grid, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
-    rows = math.ceil(n / ncols)
-    a.set_yticks([r * (h + 1) + (h - 1) / 2 for r in range(rows)],
-                 [str(r * ncols) for r in range(rows)], fontsize=7)
-    a.set_xticks([c * (w + 1) + (w - 1) / 2 for c in range(ncols)],
-                 [f"+{c}" for c in range(ncols)], fontsize=7)
-    a.tick_params(length=0)
-    a.set_ylabel("unit (row start; add the column)", fontsize=8)
-    more = f"; first {MAX_TILES} of {len(tiles)}" if len(tiles) > MAX_TILES else ""
-    a.set_title(f"{name}: cumulative LCA per weight ({n} tiles{more})", fontsize=10)
-    bar = fig.colorbar(im, ax=a, extend="both", fraction=0.046, pad=0.03, shrink=0.8)
-    bar.set_label(f"blue: helped, red: hurt (clipped at ±{lim:.2g})", fontsize=8)
-    a.set_xlabel(what, fontsize=8)
-    return _save_tight(fig, path)
+__all__ = ["CMAP", "CannotDraw", "cumulative_plot", "first_layer_lca", "first_layer_tiles",
+           "first_weight", "helping_plot", "layer_heatmap", "mosaic", "rolling_mean"]

@@ -1,6 +1,8 @@
 """Cell explainer (Karpathy, Johnson & Fei-Fei 2015): which simple feature of the text
-each cell of a character model tracks. `explain_cells` (explain.py), the feature tracks
-(tracks.py, a registry), the result (result.py)."""
+each cell of a character model tracks. `explain_cells` (explain.py); the feature tracks:
+`compute_tracks` (tracks.py) over the registry (registry.py) of the built-in tracks
+(builtin_tracks.py), reading Python with its own tokenizer (parse.py); the result
+(result.py)."""
 
 from .explain import MAX_CHARS, cell_values, encode_text, explain_cells, windows
 from .result import THRESHOLD, CellExplanation

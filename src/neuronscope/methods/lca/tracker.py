@@ -14,6 +14,10 @@ that the training step changes (batch-norm running statistics, moved by its forw
 pass, which under `wrap` has run before ``before_step``) are held at their new value
 along the path; their own effect on the loss is measured apart (``buffer_change``, one
 more pass), not allocated to any parameter.
+
+The copying, comparing and measuring of the model's weights and buffers is in
+`neuronscope.methods.lca.weights`; the checks made when a run resumes from its
+checkpoint, in `neuronscope.methods.lca.resume`.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.hooks import optimizer_hooks
 from neuronscope.core.ranks import Ranks
 
-from .evaluate import EvalSet, LossFn, loss_and_grad
+from .evaluate import EvalSet, LossFn
 from .path import METHODS, allocate
 from .result import LCAResult
+from .resume import check_checkpoint, check_weights, resume_help
 from .tally import StepShards, Tally
+from .weights import buffers_as, copies, copy_into, fingerprint, measure, same, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +91,7 @@ class LCA:
         if not callable(loss_fn):
             raise NeuronscopeError("loss_fn must be a function loss_fn(model, batch) -> the "
                                    "batch's mean loss")
-        self.model = _unwrap(model)
+        self.model = unwrap(model)
         self.loss_fn, self.method = loss_fn, method
         self.threshold, self.max_splits = float(error_threshold), int(max_splits)
         self.named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
@@ -109,8 +115,8 @@ class LCA:
         self.loss: float | None = None
         self.in_step, self.handles, self.outside = False, [], 0.0
         self.start_loss, self.pre_buffer = 0.0, 0.0
-        self.buffers: list[torch.Tensor] | None = [  # as first given (see before_step)
-            b.detach().clone() for b in self.model.buffers()]
+        self.buffers: list[torch.Tensor] | None = copies(  # as first given (see before_step)
+            self.model.buffers())
         self.expect: float | None = None  # a resumed run: the loss it stopped at
         self.warned_outside = False
         if self.checkpoint is not None and self.checkpoint.is_file():
@@ -123,7 +129,7 @@ class LCA:
         params_same, buffers_same = self._compare()
         outside = pre = 0.0
         if not (params_same and buffers_same and self.grad is not None and self.expect is None):
-            self.start = [p.detach().clone() for p in self.params]
+            self.start = copies(self.params)
             start_loss, self.grad = self._measure()
             if self.expect is not None:  # resumed: the loss it stopped at, checked
                 if buffers_same and abs(start_loss - self.expect) > 1e-6 * max(
@@ -146,7 +152,7 @@ class LCA:
                     self.warned_outside = True
             self.start_loss = start_loss
         self.outside, self.pre_buffer, self.in_step = outside, pre, True
-        self.buffers = [b.detach().clone() for b in self.model.buffers()]
+        self.buffers = copies(self.model.buffers())
 
     def after_step(self) -> None:
         """Allocate the step's loss change among the parameters that moved."""
@@ -154,12 +160,12 @@ class LCA:
             raise NeuronscopeError("after_step() without before_step(): call before_step() "
                                    "before the optimizer step")
         assert self.start is not None and self.grad is not None and self.loss is not None
-        end = [p.detach().clone() for p in self.params]
+        end = copies(self.params)
         delta = [e.double() - s.double() for e, s in zip(end, self.start, strict=True)]
         end_loss, end_grad = self._measure()
         start_loss, start_grad, within = self.start_loss, self.grad, 0.0
         try:
-            if not _same(self.model.buffers(), self.buffers):
+            if not same(self.model.buffers(), self.buffers):
                 self._set(self.start)  # the path with the new buffers; their effect apart
                 start_loss, start_grad = self._measure()
                 within = start_loss - self.start_loss
@@ -175,7 +181,7 @@ class LCA:
         self.step += 1
         self.start, self.grad, self.in_step = end, end_grad, False
         self.loss = self.start_loss = end_loss
-        self.buffers = [b.detach().clone() for b in self.model.buffers()]
+        self.buffers = copies(self.model.buffers())
         if self.checkpoint is not None and self.step % self.checkpoint_every == 0:
             self.save_checkpoint()
 
@@ -183,19 +189,13 @@ class LCA:
         """(parameters, buffers) unchanged since the last step ended (or, resumed, since the
         checkpoint: parameters that differ are refused)."""
         if self.expect is None:
-            return (self.start is not None and _same(self.params, self.start),
-                    _same(self.model.buffers(), self.buffers))
-        now, then, n = self._fingerprint(), self.fingerprint, len(self.params)
-        if now.shape != then.shape or not torch.allclose(now[:n], then[:n], rtol=1e-9,
-                                                         atol=1e-12):
-            raise NeuronscopeError(self._resume_help("the model has other weights"))
-        return True, torch.allclose(now[n:], then[n:], rtol=1e-9, atol=1e-12)
+            return (self.start is not None and same(self.params, self.start),
+                    same(self.model.buffers(), self.buffers))
+        return check_weights(self._fingerprint(), self.fingerprint, len(self.params),
+                             self._resume_help)
 
     def _resume_help(self, what: str) -> str:
-        return (f"the LCA checkpoint {self.checkpoint} holds steps 0 to {self.step - 1} (its "
-                f"loss after them: {self.expect:.6g}), but {what}. Resume with the model and "
-                f"optimizer as they were after step {self.step - 1} (saved when lca.step was "
-                f"{self.step}), or give another checkpoint file")
+        return resume_help(self.checkpoint, self.step, self.expect, what)
 
     def wrap(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """Have `optimizer.step()` call before_step and after_step; returns `optimizer`.
@@ -238,27 +238,16 @@ class LCA:
     def _loss_with(self, buffers: list[torch.Tensor] | None) -> float:
         """The loss at the current weights with `buffers` in place of the model's own."""
         assert buffers is not None
-        now = [b.detach().clone() for b in self.model.buffers()]
-        with torch.no_grad():
-            for b, old in zip(self.model.buffers(), buffers, strict=True):
-                b.copy_(old)
-        try:
+        with buffers_as(self.model, buffers):
             return self._measure(grad=False)[0]
-        finally:
-            with torch.no_grad():
-                for b, value in zip(self.model.buffers(), now, strict=True):
-                    b.copy_(value)
 
     def _fingerprint(self) -> torch.Tensor:
         """The parameters' fingerprint rows, then the buffers'."""
-        return _fingerprint([*self.params, *self.model.buffers()])
+        return fingerprint([*self.params, *self.model.buffers()])
 
     def _measure(self, grad: bool = True) -> tuple[float, list[torch.Tensor]]:
         """The loss and its gradient on the evaluation set, the random state left as it was."""
-        devices = [p.device for p in self.params if p.device.type == "cuda"][:1]
-        with torch.random.fork_rng(devices=devices):
-            loss, grads = loss_and_grad(self.model, self.loss_fn, self.data, self.params, grad)
-        return loss, grads or []
+        return measure(self.model, self.loss_fn, self.data, self.params, grad)
 
     def _grad_at(self, delta: list[torch.Tensor]):  # noqa: ANN202 - a closure
         assert self.start is not None
@@ -271,22 +260,11 @@ class LCA:
         return grad_at
 
     def _set(self, values: list[torch.Tensor]) -> None:
-        with torch.no_grad():
-            for p, v in zip(self.params, values, strict=True):
-                p.copy_(v)
+        copy_into(self.params, values)
 
     def _resume(self, res: LCAResult) -> None:
-        names = {n: tuple(p.shape) for n, p in self.named}
-        stored = {n: tuple(c.shape) for n, c in res.cumulative.items()}
-        if names != stored:
-            raise NeuronscopeError(f"the LCA checkpoint {self.checkpoint} is of another model "
-                                   f"(parameters {sorted(stored)[:4]}...): give another file")
-        for key in ("method", "error_threshold", "max_splits", "eval_batches"):
-            if res.settings.get(key) != self.settings[key]:
-                raise NeuronscopeError(
-                    f"the LCA checkpoint {self.checkpoint} was made with {key}="
-                    f"{res.settings.get(key)!r}, this run has {self.settings[key]!r}: resume "
-                    "with the same settings and evaluation data, or give another file")
+        check_checkpoint(res, {n: tuple(p.shape) for n, p in self.named}, self.settings,
+                         self.checkpoint)
         self.tally.resume(res)
         self.step = res.n_steps
         self.expect = self.loss = float(res.loss[-1])
@@ -294,22 +272,3 @@ class LCA:
         if self.shards is not None:
             self.shards.drop_from(self.step)
         logger.info("resuming LCA from %s at step %d", self.checkpoint, self.step)
-
-
-def _same(now: Any, then: list[torch.Tensor] | None) -> bool:
-    now = list(now)
-    return then is not None and len(now) == len(then) and all(
-        torch.equal(a, b) for a, b in zip(now, then, strict=True))
-
-
-def _fingerprint(params: list[torch.Tensor]) -> torch.Tensor:
-    """[N, 2]: each tensor's sum and sum of squares, in float64 (to recognise weights)."""
-    return torch.tensor([[float(p.detach().double().sum()), float(p.detach().double().pow(2).sum())]
-                         for p in params], dtype=torch.float64)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel / DataParallel (LCA's own passes must not
-    run their gradient synchronization)."""
-    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
-    return model.module if isinstance(model, wrappers) else model
