@@ -21,12 +21,13 @@ from torch import nn
 
 from ..core.data import as_dataset, first_batch
 from ..core.datacheck import CheckedData, DataChangedError
+from ..core.errors import NeuronscopeError
 from ..core.fingerprint import model_fingerprint, quick_fingerprint
 from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table, study_layers
 from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
-from ..core.spec import InputSpec, input_spec
+from ..core.spec import InputSpec, data_spec, input_spec, spec_mismatch
 from .schedule import run_section, save_digests
 from .sections import Section, get_section, sections
 from .store import AtlasStore
@@ -92,6 +93,9 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     chosen_sections = _sections(sections, options)
     dataset = as_dataset(data)
     ranks = Ranks.current()
+    why = spec_mismatch(input_spec(model), data_spec(dataset))
+    if why:
+        raise NeuronscopeError(f"the data do not fit the model: {why}")
     with eval_mode(model):
         example = first_batch(dataset, model_device(model))
         infos = layer_table(model, example)

@@ -85,7 +85,9 @@ def unmet(section: Section, job: Job) -> str | None:
             return "no data was given"
         if need == "image_model" and (spec is None or spec.kind != "image"
                                       or len(spec.shape) != 3):
-            return "the model takes no images"
+            return ("the model takes no images" if spec is None or spec.kind == "image"
+                    else f"the model takes no images: it reads {spec.kind} (this section "
+                    "draws images)")
         if need == "text_model" and (spec is None or spec.kind != "text"):
             return "the model reads no text"
         if need == "labels":

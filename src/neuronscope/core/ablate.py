@@ -111,5 +111,20 @@ def ablate(model: nn.Module, units: Any, value: float | str | Sequence[float] = 
         return edit
 
     edits = [(members[0][0], make(members)) for members in groups.values()]
+    _warn_recurrent(model, [u.module_path for u, _ in edits])
     with installed(model, [(Unit(u.layer), fn) for u, fn in edits]):
         yield
+
+
+def _warn_recurrent(model: nn.Module, paths: list[str]) -> None:
+    """Say that silencing the output of torch's own RNN, GRU or LSTM does not reach its
+    recurrence (the kernel steps on its own values): later steps and its final state are
+    as if nothing were silenced."""
+    for path in paths:
+        module = model.get_submodule(path) if path else model
+        if isinstance(module, nn.RNNBase):
+            logger.warning(
+                "ablating the output of %s (%s) changes what the layers after it see, not "
+                "its recurrence: its later steps and final state run on the unsilenced "
+                "values (a cell held inside the recurrence needs a model that steps in "
+                "Python, as the zoo's CellLSTM does)", path, type(module).__name__)

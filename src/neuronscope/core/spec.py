@@ -117,3 +117,44 @@ def attach_spec(model: nn.Module, spec: InputSpec) -> nn.Module:
     """Attach `spec` to `model` (as ``model.input_spec``) and return the model."""
     object.__setattr__(model, "input_spec", spec)
     return model
+
+
+def data_spec(data: Any) -> InputSpec | None:
+    """The InputSpec a dataset carries (``spec``, through wrappers' ``dataset``), or None."""
+    seen = 0
+    while data is not None and seen < 8:
+        spec = getattr(data, "spec", None)
+        if isinstance(spec, InputSpec):
+            return spec
+        data, seen = getattr(data, "dataset", None), seen + 1
+    return None
+
+
+def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None:
+    """Why data described by `data` cannot be read as inputs of a model described by
+    `model`, when both say what they are and it shows: text over another vocabulary (the
+    ids would mean other characters), sound as other spectrograms (another shape or sample
+    rate); None when nothing shows.
+
+    Example:
+        >>> why = spec_mismatch(InputSpec((8,), "text", vocab="ab"),
+        ...                     InputSpec((8,), "text", vocab="ba"))
+        >>> why.endswith("id 0 is 'b' in the data and 'a' for the model")
+        True
+    """
+    if model is None or data is None or model.kind != data.kind:
+        return None
+    if model.kind == "text" and model.vocab and data.vocab and model.vocab != data.vocab:
+        first = next((i for i, (a, b) in enumerate(zip(data.vocab, model.vocab, strict=False))
+                      if a != b), min(len(model.vocab), len(data.vocab)))
+        at = (f": id {first} is {data.vocab[first]!r} in the data and {model.vocab[first]!r} "
+              "for the model" if first < min(len(model.vocab), len(data.vocab)) else "")
+        return (f"the data's vocabulary ({len(data.vocab)} characters) is not the "
+                f"model's ({len(model.vocab)}){at}")
+    if model.kind == "audio":
+        rates = (model.extra.get("sample_rate"), data.extra.get("sample_rate"))
+        if tuple(model.shape) != tuple(data.shape) or (None not in rates
+                                                       and rates[0] != rates[1]):
+            return (f"the data are spectrograms {list(data.shape)} at {rates[1]} Hz; the "
+                    f"model takes {list(model.shape)} at {rates[0]} Hz")
+    return None

@@ -49,7 +49,8 @@ class TextCodec:
     """Text -> token ids (`encode`) and token ids -> pieces of text (`pieces`).
 
     ``pad_id``: the id of padding (positions that carry no text), or None.
-    ``max_tokens``: the longest sequence the model takes at once (None: any).
+    ``max_tokens``: the longest sequence the model takes at once (None: any; a model of
+    fixed or limited length says so in ``InputSpec.extra["max_length"]``).
     """
 
     pad_id: int | None = None
@@ -73,26 +74,39 @@ class TextCodec:
 
 
 class CharCodec(TextCodec):
-    """One token per character of ``vocab``; characters outside it become U+FFFD where the
-    vocabulary has it (else the first character), and are listed in ``unknown``."""
+    """One token per character of ``vocab``. Characters outside it are read as its
+    `replacement` (U+FFFD where the vocabulary has it, or the model's own unknown
+    character, ``InputSpec.extra["unknown_char"]``) and listed in ``unknown``; without
+    one they are refused with a `TextInputError` naming them."""
 
     unit_name = "character"
 
-    def __init__(self, vocab: str) -> None:
+    def __init__(self, vocab: str, replacement: str | None = None,
+                 max_tokens: int | None = None) -> None:
         self.vocab = vocab
         self.lut = {ch: i for i, ch in enumerate(vocab)}
-        self.fallback = self.lut.get(REPLACEMENT, 0)
+        if replacement is None and REPLACEMENT in self.lut:
+            replacement = REPLACEMENT
+        if replacement is not None and replacement not in self.lut:
+            raise TextInputError(f"the unknown character {replacement!r} is not in the "
+                                 f"vocabulary of {len(vocab)}")
+        self.replacement = replacement
+        self.max_tokens = max_tokens
 
     def encode(self, text: str) -> Encoded:
-        ids, pieces, unknown = [], [], []
-        for ch in text:
-            i = self.lut.get(ch)
-            if i is None:
-                unknown.append(ch)
-                i = self.fallback
-            ids.append(i)
-            pieces.append(self.vocab[i])
-        return Encoded(ids, pieces, sorted(set(unknown)), [False] * len(ids))
+        unknown = sorted(set(text) - self.lut.keys())
+        if unknown and self.replacement is None:
+            shown = ", ".join(f"{ch!r} (U+{ord(ch):04X}, first at {text.index(ch)})"
+                              for ch in unknown[:8])
+            more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+            raise TextInputError(
+                f"{len(unknown)} character(s) outside the model's vocabulary of "
+                f"{len(self.vocab)}: {shown}{more}; the vocabulary has no U+FFFD to read "
+                "them as: remove them, or name the model's own unknown character in "
+                "InputSpec.extra['unknown_char']")
+        fallback = self.lut.get(self.replacement, 0) if self.replacement else 0
+        ids = [self.lut.get(ch, fallback) for ch in text]
+        return Encoded(ids, [self.vocab[i] for i in ids], unknown, [False] * len(ids))
 
     def pieces(self, ids: list[int]) -> list[str]:
         return [self.vocab[int(i)] for i in ids]
@@ -175,7 +189,9 @@ def codec_for(spec: InputSpec | None) -> TextCodec | None:
     if spec is None:
         return None
     if spec.vocab:
-        return _char_codec(spec.vocab)
+        longest = spec.extra.get("max_length")
+        return _char_codec(spec.vocab, spec.extra.get("unknown_char"),
+                           int(longest) if longest else None)
     name = spec.extra.get("tokenizer")
     if name not in _CODECS:
         return None
@@ -193,8 +209,8 @@ def _cached(key: Any, spec: InputSpec) -> TextCodec:
 
 
 @lru_cache(maxsize=8)
-def _char_codec(vocab: str) -> CharCodec:
-    return CharCodec(vocab)
+def _char_codec(vocab: str, replacement: str | None, max_tokens: int | None) -> CharCodec:
+    return CharCodec(vocab, replacement, max_tokens)
 
 
 def _wordpiece(spec: InputSpec) -> TextCodec:

@@ -237,8 +237,16 @@ def _run(model: nn.Module, layer: str, windows: list[list[int]]) -> torch.Tensor
     with eval_mode(model):
         for b in range(0, len(windows), BATCH):
             x = torch.tensor(windows[b:b + BATCH], dtype=torch.long, device=device)
-            with record(model, [layer]) as rec:
-                model(x)
+            try:
+                with record(model, [layer]) as rec:
+                    model(x)
+            except (RuntimeError, ValueError, IndexError) as exc:  # the model's own, on one line
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise NeuronscopeError(
+                    f"the model failed on {x.shape[1]} tokens ({first}); a model that reads "
+                    "a fixed or limited number of tokens says so in its InputSpec: "
+                    "extra['max_length'] = N (longer text is then read in windows of N)"
+                ) from None
             v = rec[layer]
             if v.dim() != 3 or tuple(v.shape[:2]) != tuple(x.shape):
                 raise NeuronscopeError(f"{layer} gave {tuple(v.shape)} for {tuple(x.shape)} "
@@ -252,6 +260,8 @@ def _unknown_note(codec: TextCodec, unknown: list[str]) -> str:
                       for ch in unknown[:12])
     more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
     if codec.unit_name == "character":
+        read = getattr(codec, "replacement", None) or "\ufffd"
+        name = "U+FFFD (\ufffd)" if read == "\ufffd" else f"{read!r}, its unknown character"
         return (f"{len(unknown)} character(s) outside the model's vocabulary, each read as "
-                f"U+FFFD (\ufffd): {shown}{more}")
+                f"{name}: {shown}{more}")
     return f"{len(unknown)} piece(s) of the text have no token, read as [UNK]: {shown}{more}"

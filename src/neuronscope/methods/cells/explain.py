@@ -59,7 +59,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from neuronscope.core.errors import NeuronscopeError
-from neuronscope.core.layers import eval_mode
+from neuronscope.core.layers import eval_mode, study_layers
 from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
 from neuronscope.core.spec import input_spec
@@ -150,13 +150,16 @@ def cell_values(model: nn.Module, ids: torch.Tensor, layer: str, window: int, co
 
 
 def explain_cells(model: nn.Module, text: str, tracks: str | Sequence[str] = "python", *,
-                  layer: str = "lstm.c", vocab: str | None = None, window: int | None = None,
+                  layer: str | None = None, vocab: str | None = None,
+                  window: int | None = None,
                   context: int | None = None, unknown: str = "error",
                   keep_values: bool = False, threshold: float = THRESHOLD,
                   batch_size: int = 64, progress: bool = True) -> CellExplanation:
     """Correlate every cell of `layer` with each feature track of `text` (see the module
     docstring): per cell its best track and r, the full table, and a summary.
 
+    `layer` defaults to the last layer the model declares worth studying
+    (``study_layers``: ``lstm.c`` for the zoo's LSTM); a model that declares none needs it.
     `vocab` defaults to the model's `InputSpec` vocabulary, `window` to its input length
     (128 when it has none), `context` to half the window. Characters outside the
     vocabulary raise a `CellTextError` naming them unless ``unknown="replace"``; empty
@@ -178,6 +181,12 @@ def explain_cells(model: nn.Module, text: str, tracks: str | Sequence[str] = "py
     if len(text) > MAX_CHARS:
         raise CellTextError(f"the text has {len(text):,} characters, over the limit of "
                             f"{MAX_CHARS:,}: explain a part, or split it and compare")
+    if layer is None:
+        declared = study_layers(model)
+        if not declared:
+            raise CellTextError("name the layer of cells: layer=... (a layer whose output is "
+                                "[batch, characters, cells], e.g. an LSTM's output 'lstm[0]')")
+        layer = declared[-1]
     spec = input_spec(model)
     vocab = vocab if vocab is not None else getattr(spec, "vocab", None)
     if not vocab:

@@ -185,6 +185,11 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
         i.name: [] for i in infos}
 
     def observe(name: str, t: torch.Tensor) -> None:
+        if t.dim() == 0 or t.shape[0] != len(current["index"]):
+            raise NeuronscopeError(
+                f"{name} gives {tuple(t.shape)} for a batch of {len(current['index'])}: its "
+                "first axis is not the batch (an RNN's final state [layers, batch, units]?); "
+                "top_examples needs layers with the batch first")
         values, pos = reduce_for(states[name], t.detach(), axis[name], reduce,
                                  current.get("mask"))
         pending[name].append((values, current["index"].to(values.device), pos))

@@ -1,0 +1,98 @@
+"""Text models the code was not written for: unknown characters without U+FFFD, a fixed
+length, data over another vocabulary, an RNN's final state, torch's own GRU ablated."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.atlas.build import build_atlas
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.spec import InputSpec, attach_spec
+from neuronscope.core.text import TextInputError
+from neuronscope.data.pysource import VOCAB
+
+V = "\nabc ~"
+
+
+class GRUModel(nn.Module):
+    def __init__(self, n: int = len(V)) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.gru = nn.Embedding(n, 4), nn.GRU(4, 6, batch_first=True)
+        self.head = nn.Linear(6, n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(self.embed(x))[0])
+
+
+def gru(extra: dict | None = None, vocab: str = V) -> nn.Module:
+    return attach_spec(GRUModel(len(vocab)), InputSpec(shape=(8,), kind="text", vocab=vocab,
+                                                       extra=extra or {}))
+
+
+def test_unknown_characters_without_a_replacement_are_refused_by_name() -> None:
+    with pytest.raises(TextInputError, match=r"'X' \(U\+0058.*unknown_char"):
+        ns.probe_text(gru(), "abX", "gru[0]", unit=1)
+
+
+def test_the_models_own_unknown_character_is_used_and_named() -> None:
+    res = ns.probe_text(gru({"unknown_char": "~"}), "abX", "gru[0]", unit=1)
+    assert res.pieces == ["a", "b", "~"] and res.unknown == ["X"]
+    assert "'~', its unknown character" in res.notes[0]
+    same = ns.probe_text(gru({"unknown_char": "~"}), "ab~", "gru[0]", unit=1)
+    assert torch.equal(res.values, same.values)
+
+
+class Fixed(nn.Module):
+    """Adds a learned position table of 8: takes at most 8 tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.pos = nn.Embedding(len(V), 4), nn.Parameter(torch.randn(8, 4))
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.embed(x) + self.pos[: x.shape[1]])
+
+
+def test_a_fixed_length_model_says_how_to_declare_it_then_reads_windows() -> None:
+    model = attach_spec(Fixed(), InputSpec(shape=(8,), kind="text", vocab=V))
+    with pytest.raises(NeuronscopeError, match=r"failed on 20 tokens.*max_length"):
+        ns.probe_text(model, "abc " * 5, "out", unit=0)
+    attach_spec(model, InputSpec(shape=(8,), kind="text", vocab=V, extra={"max_length": 8}))
+    res = ns.probe_text(model, "abc " * 5, "out", unit=0)
+    assert res.values.shape == (20,) and "windows" in res.notes[0]
+
+
+def test_data_over_another_vocabulary_is_refused_before_an_atlas(tmp_path) -> None:
+    data = ns.datasets.load("pysource", split="test", seq_len=16, max_chars=2_000)
+    shuffled = VOCAB[1:] + VOCAB[0]
+    with pytest.raises(NeuronscopeError, match="vocabulary .* is not the model's"):
+        build_atlas(gru(vocab=shuffled), data, str(tmp_path), sections=("examples",),
+                    progress=False)
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_a_layer_without_the_batch_first_is_refused_by_top_examples() -> None:
+    x = torch.randint(0, len(V), (10, 7))
+    with pytest.raises(NeuronscopeError, match=r"gru\[1\].*first axis is not the batch"):
+        ns.top_examples(GRUModel(), x, layers=["gru[1]"], progress=False)
+
+
+def test_ablating_torchs_own_gru_warns_that_the_recurrence_is_untouched(caplog) -> None:
+    model, x = GRUModel(), torch.randint(0, len(V), (2, 5))
+    with caplog.at_level(logging.WARNING), ns.ablate(model, "gru[0]:3"):
+        model(x)
+    assert "not its recurrence" in caplog.text
+
+
+def test_explain_cells_needs_the_layer_of_a_model_that_declares_none() -> None:
+    with pytest.raises(NeuronscopeError, match="name the layer"):
+        ns.explain_cells(gru(vocab=VOCAB), "x = 1\n", progress=False)
+    res = ns.explain_cells(gru(vocab=VOCAB), "x = 1\n", layer="gru[0]", progress=False)
+    assert res.layer == "gru[0]"
