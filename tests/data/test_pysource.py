@@ -112,3 +112,8 @@ def test_corpus_text_is_whole_files_that_tokenize():
     assert corpus_text("test") == corpus_text("test", 2_000_000 // 9)
     with pytest.raises(ValueError, match="train"):
         corpus_text("all")
+
+
+def test_corpus_text_too_small_for_any_whole_file_says_so() -> None:
+    with pytest.raises(ValueError, match="no whole file of the test split fits in 100"):
+        corpus_text("test", 100)

@@ -126,7 +126,12 @@ def corpus_text(split: str = "test", max_chars: int | None = None) -> str:
         raise ValueError("corpus_text takes 'train' or 'test'")
     budget = int(max_chars) if max_chars is not None else (
         MAX_CHARS if split == "train" else MAX_CHARS // 9)
-    return _read_corpus(split, budget, whole_files=True)
+    text = _read_corpus(split, budget, whole_files=True)
+    if not text:
+        raise ValueError(f"no whole file of the {split} split fits in {budget:,} characters "
+                         "(the first is longer): give a larger max_chars, or take "
+                         "PySource(split, max_chars=...).text, which cuts files")
+    return text
 
 
 class PySource(Dataset):

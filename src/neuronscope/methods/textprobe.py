@@ -97,7 +97,8 @@ def text_layers(model: nn.Module) -> list[LayerInfo]:
     ids = _example(text_codec(model), [0])
     with eval_mode(model), torch.no_grad():
         infos = layers(model, ids)
-    return [i for i in infos if _per_token(i, ids.shape[1])]
+    return [i for i in infos if _per_token(i, ids.shape[1])
+            and i.kind not in ("dropout", "reshape")]  # copies of the layer before
 
 
 def probe_text(model: nn.Module, text: str, layer: str, *, unit: int | None = None,
