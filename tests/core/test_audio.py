@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neuronscope.core.audio import fit_clip, fit_length, resample, settings, spectrogram
+from neuronscope.core.spec import InputSpec
 from neuronscope.data import tones
 from neuronscope.data.base import locate
 
@@ -91,3 +92,39 @@ def test_fit_length_and_fit_clip() -> None:
     assert abs(peak_hz(y, 8000) - 1000) < 3
     short, start = fit_clip(tone[:rate // 2], rate, 8000, 8000)
     assert len(short) == 8000 and start == 0 and not short[4000:].any()  # zero-padded
+
+
+def speech_spec(**extra: object) -> InputSpec:
+    """The trial's spec: 16 kHz, n_fft 400, hop 160, 40 bands, 201 frames."""
+    edges = np.linspace(0, 8000, 42).tolist()
+    return InputSpec((1, 40, 201), kind="audio", extra={
+        "sample_rate": 16000, "n_fft": 400, "hop": 160, "band_edges": edges, **extra})
+
+
+def test_the_clip_length_comes_from_the_shape_without_n_samples() -> None:
+    from neuronscope.render.kinds.audio import wav_bytes
+    from neuronscope.web.sounds import audio_tensor
+    spec = speech_spec()
+    assert settings(spec)["n_samples"] == 32000  # 160 * (201 - 1), centred
+    wave = 0.3 * torch.sin(2 * torch.pi * 440 * torch.arange(3 * 16000) / 16000)
+    x, info = audio_tensor(wav_bytes(wave, 16000), spec)
+    assert tuple(x.shape) == (1, 40, 201) and len(info["clip"]) == 32000
+    assert tuple(spectrogram(np.zeros(32000), spec).shape) == (1, 40, 201)
+    # not centred: frames = 1 + (n - n_fft) // hop
+    flat = speech_spec(center=False)
+    assert settings(flat)["n_samples"] == 400 + 160 * 200
+    x, _ = audio_tensor(wav_bytes(wave, 16000), flat)
+    assert tuple(x.shape) == (1, 40, 201)
+    # one frame: the shortest clip there is; an extra dict alone says nothing of a length
+    assert settings(InputSpec((1, 40, 1), kind="audio", extra=spec.extra))["n_samples"] >= 1
+    assert settings({"sample_rate": 8000, "n_fft": 64, "hop": 16})["n_samples"] is None
+
+
+def test_n_samples_that_disagrees_with_the_shape_is_refused() -> None:
+    assert settings(speech_spec(n_samples=32000))["n_samples"] == 32000
+    assert settings(speech_spec(n_samples=32159))["n_samples"] == 32159  # still 201 frames
+    for wrong in (16000, 32160):
+        with pytest.raises(ValueError, match=rf"n_samples {wrong} makes \d+ frames.*"
+                                             r"\(1, 40, 201\) has 201.*n_samples 32000"):
+            settings(speech_spec(n_samples=wrong))
+    assert settings(tones.tones_spec())["n_samples"] == tones.N_SAMPLES  # 8000: 63 frames

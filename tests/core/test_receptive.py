@@ -172,3 +172,43 @@ def test_channels_last_sequence_fields_are_along_time() -> None:
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())  # per time step: [B, T, F]
     rf = receptive_field(model, "1", torch.randn(1, 20, 4))
     assert rf.size == (1,) and rf.stride == (1,)
+
+
+class TokenConv(nn.Module):
+    """Token ids [B, T] -> embedding -> a width-3 conv along time -> per-step logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.conv = nn.Conv1d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 50)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(self.embed(ids).transpose(1, 2)))
+        return self.fc(h.transpose(1, 2))
+
+
+def test_token_inputs_are_measured_from_the_embedding_in_tokens() -> None:
+    model = TokenConv().eval()
+    ids = torch.randint(0, 50, (1, 64))
+    rf = receptive_field(model, "embed", ids)  # each position is exactly its own token
+    assert (rf.size, rf.stride, rf.offset, rf.is_global) == ((1,), (1,), (0.0,), False)
+    assert rf.method == "gradient" and rf.exact
+    conv = receptive_field(model, "conv", ids)
+    assert (conv.size, conv.stride, conv.offset, conv.exact) == ((3,), (1,), (0.0,), True)
+    assert receptive_field(model, "fc", ids).size == (3,)
+    with pytest.raises(NeuronscopeError, match="token"):
+        receptive_field(model, "conv", ids, method="analytic")
+    with pytest.raises(NeuronscopeError, match="no nn.Embedding"):  # unknown, not global
+        receptive_field(nn.Sequential(nn.Identity()), "0", ids)
+
+
+def test_a_recurrent_field_is_not_claimed_exact() -> None:
+    from neuronscope.zoo.charlm import char_lstm
+    model = char_lstm(98, embed=8, hidden=16).eval()
+    ids = torch.randint(0, 98, (1, 64))
+    assert receptive_field(model, "embed", ids).size == (1,)
+    for layer in ("lstm.c", "lstm.h"):
+        rf = receptive_field(model, layer, ids)  # step t sees every step up to t
+        assert not rf.exact and not rf.is_global and rf.stride == (1,)
+        assert rf.box(31, clip=(64,)) == (0, 32)  # the centre step: all 32 steps so far

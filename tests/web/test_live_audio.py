@@ -292,6 +292,90 @@ def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> 
 
 
 @chromium
+def test_browser_clears_the_last_sound_when_an_upload_is_refused(page: object,
+                                                                 tmp_path: Path) -> None:
+    good = tmp_path / "tone.wav"
+    good.write_bytes(wav(tone(44100, 1.0), 44100, channels=2))
+    page.set_input_files("#file", str(good))  # type: ignore[attr-defined]
+    maps_shown(page)
+    page.wait_for_selector("#input-view[data-drawn='1']")  # type: ignore[attr-defined]
+    assert "44.1 kHz, 2 channels" in page.inner_text("#input-note")  # type: ignore
+    assert page.inner_text("#top")  # type: ignore[attr-defined]
+    assert not page.locator("#fps-box").is_visible()  # type: ignore[attr-defined]
+    bad = tmp_path / "picture.png"
+    bad.write_bytes(png())
+    page.set_input_files("#file", str(bad))  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('status').textContent.includes('PNG')")
+    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+    for name in LAYERS:  # no maps, players, note or classes of the tone beside picture.png
+        assert page.locator(f"#layer-{name}").count() == 0  # type: ignore[attr-defined]
+    assert not page.locator("#sound").is_visible()  # type: ignore[attr-defined]
+    assert page.get_attribute("#heard-audio", "src") is None  # type: ignore[attr-defined]
+    assert page.get_attribute("#input-audio", "src") is None  # type: ignore[attr-defined]
+    assert page.inner_text("#input-note") == ""  # type: ignore[attr-defined]
+    assert page.inner_text("#top") == ""  # type: ignore[attr-defined]
+    assert page.get_attribute("#input-view", "data-drawn") is None  # type: ignore
+    blank = page.evaluate(  # type: ignore[attr-defined]
+        "() => { const v = document.getElementById('input-view');"
+        " return v.getContext('2d').getImageData(0, 0, v.width, v.height).data"
+        ".every((b) => b === 0); }")
+    assert blank
+    again = tmp_path / "again.wav"  # a good sound after the refusal: all back
+    again.write_bytes(wav(tone(8000, 1.0), 8000))
+    page.set_input_files("#file", str(again))  # type: ignore[attr-defined]
+    maps_shown(page, 2)
+    assert page.locator("#sound").is_visible()  # type: ignore[attr-defined]
+    assert page.inner_text("#status") == ""  # type: ignore[attr-defined]
+    assert "8 kHz, 1 channel" in page.inner_text("#input-note")  # type: ignore
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from .atlas_job import build, tiny_model
+
+    out = tmp_path_factory.mktemp("image-atlas")
+    build(str(out))
+    with served(create_app(out, model=tiny_model()), wait=30) as url:
+        yield url
+
+
+@chromium
+def test_browser_clears_the_last_image_when_an_upload_is_refused(image_server: str,
+                                                                 tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.grant_permissions(["camera"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(image_server + "/live?source=upload")
+        picture = tmp_path / "picture.png"
+        picture.write_bytes(png())
+        page.set_input_files("#file", str(picture))
+        maps_shown(page)
+        assert page.inner_text("#top") and not page.locator("#fps-box").is_visible()
+        sound = tmp_path / "tone.wav"  # no image: the browser cannot draw it, the server says
+        sound.write_bytes(wav(tone(8000, 0.5), 8000))
+        page.set_input_files("#file", str(sound))
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('not a readable')")
+        assert page.locator("#layer-conv1").count() == 0 and page.inner_text("#top") == ""
+        page.select_option("#mode", "webcam")  # the rate of frames: only for the camera
+        maps_shown(page, 3)
+        page.wait_for_function("() => /^[0-9.]+$/.test("
+                               "document.getElementById('fps').textContent)", timeout=20000)
+        assert page.locator("#fps-box").is_visible()
+        page.select_option("#mode", "photo")
+        assert not page.locator("#fps-box").is_visible()
+        browser.close()
+    assert not errors, errors
+
+
+@chromium
 def test_browser_records_from_the_fake_microphone(page: object) -> None:
     page.select_option("#mode", "microphone")  # type: ignore[attr-defined]
     assert page.locator("#record").is_visible()  # type: ignore[attr-defined]

@@ -42,9 +42,11 @@ def _rf_text(model: nn.Module, info: LayerInfo, example: Any) -> str:
         return "?"
     size = "x".join(str(s) for s in rf.size)
     stride = "x".join(str(s) for s in rf.stride)
-    if not rf.exact:  # wider than the input: a lower bound, and a stride from the map size
-        return f"at least {size} px (the whole input), stride about {stride}"
-    return f"{size} px, stride {stride}" + (" (empirical)" if rf.method == "gradient" else "")
+    unit = "px" if len(rf.size) >= 2 else "steps"
+    if not rf.exact:  # cut by the input's border, or recurrent: a lower bound
+        return f"at least {size} {unit}, stride about {stride}"
+    return f"{size} {unit}, stride {stride}" + (" (empirical)" if rf.method == "gradient"
+                                                else "")
 
 
 def write_overview(model: nn.Module, out: str | Path, title: str = "model",

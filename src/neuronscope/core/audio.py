@@ -9,6 +9,8 @@ The settings (``InputSpec.extra`` of kind "audio"): ``sample_rate``, ``n_fft``, 
 ``window`` ("hann"), ``center``, ``band_edges`` (Hz, n_bands + 2; without them the rows
 are the STFT's own bins), ``db_floor`` and ``db_ref`` (power ``db_ref`` is 0 dB; values
 are ``(dB - db_floor) / -db_floor`` clamped to [0, 1]) and ``n_samples`` (the clip length).
+Without ``n_samples`` the length comes from the InputSpec's shape (1, bands, frames): the
+shortest clip that makes that many frames (`samples_for`); given, it must make them.
 """
 
 from __future__ import annotations
@@ -45,11 +47,17 @@ def _filters(edges: tuple[float, ...], n_fft: int, sample_rate: int) -> torch.Te
 
 def settings(spec: Any) -> dict[str, Any]:
     """The spectrogram settings of `spec` (an InputSpec, or its ``extra`` dict), checked:
-    a ValueError names what is missing or unsupported.
+    a ValueError names what is missing or unsupported, or an ``n_samples`` that would not
+    make the frames of the InputSpec's shape. ``n_samples`` (the clip length) is always
+    there: as given, else from an InputSpec's shape (`samples_for` its frames), else None.
 
     Example:
         >>> settings({"sample_rate": 8000, "n_fft": 64, "hop": 16})["window"]
         'hann'
+        >>> from neuronscope.core.spec import InputSpec
+        >>> settings(InputSpec((1, 40, 201), kind="audio", extra={"sample_rate": 16000,
+        ...     "n_fft": 400, "hop": 160}))["n_samples"]
+        32000
     """
     extra = spec if isinstance(spec, Mapping) else (getattr(spec, "extra", None) or {})
     missing = [k for k in NEEDED if k not in extra]
@@ -60,7 +68,54 @@ def settings(spec: Any) -> dict[str, Any]:
            "band_edges": None, **dict(extra)}
     if out["window"] not in WINDOWS:
         raise ValueError(f"window {out['window']!r} is not supported; use one of {WINDOWS}")
+    n_fft, hop, center = int(out["n_fft"]), int(out["hop"]), bool(out["center"])
+    shape = tuple(getattr(spec, "shape", None) or ()) if not isinstance(spec, Mapping) else ()
+    given = out.get("n_samples")
+    if len(shape) >= 2:  # an InputSpec: its shape says how many frames the model takes
+        want = int(shape[-1])
+        if given is None:
+            out["n_samples"] = samples_for(want, n_fft, hop, center)
+        elif frames_for(int(given), n_fft, hop, center) != want:
+            made = frames_for(int(given), n_fft, hop, center)
+            raise ValueError(
+                f"the audio settings disagree: n_samples {int(given)} makes {made} frames "
+                f"({_rule(center)}, n_fft {n_fft}, hop {hop}), but the InputSpec's shape "
+                f"{shape} has {want}; give n_samples "
+                f"{samples_for(want, n_fft, hop, center)} or leave it out")
+    if out.get("n_samples") is not None:
+        out["n_samples"] = int(out["n_samples"])
+    else:
+        out["n_samples"] = None  # unknown: an ``extra`` dict alone, without a shape
     return out
+
+
+def frames_for(n_samples: int, n_fft: int, hop: int, center: bool = True) -> int:
+    """The number of frames a clip of `n_samples` makes (torch.stft): ``1 + n // hop``
+    centred, else ``1 + (n - n_fft) // hop``.
+
+    Example:
+        >>> frames_for(32000, 400, 160), frames_for(32000, 400, 160, center=False)
+        (201, 198)
+    """
+    return 1 + n_samples // hop if center else 1 + (n_samples - n_fft) // hop
+
+
+def samples_for(frames: int, n_fft: int, hop: int, center: bool = True) -> int:
+    """The shortest clip that makes `frames` frames (the inverse of `frames_for`):
+    ``hop * (frames - 1)`` centred (at least 1), else ``n_fft + hop * (frames - 1)``.
+
+    Example:
+        >>> samples_for(201, 400, 160), samples_for(198, 400, 160, center=False)
+        (32000, 31920)
+    """
+    if frames < 1:
+        raise ValueError(f"an audio input needs at least one frame, got {frames}")
+    return max(1, hop * (frames - 1)) if center else n_fft + hop * (frames - 1)
+
+
+def _rule(center: bool) -> str:
+    return "1 + n_samples // hop, centred" if center else \
+        "1 + (n_samples - n_fft) // hop, not centred"
 
 
 def spectrogram(wave: torch.Tensor | np.ndarray, spec: Any) -> torch.Tensor:

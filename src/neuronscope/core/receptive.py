@@ -8,6 +8,11 @@ input and measures the non-zero region; it works for any graph (residual,
 branching, functional ops) but is cut by the input border, so it reports what the
 given input size lets the unit see.
 
+Token inputs (integer ids [B, T] read by an ``nn.Embedding``) have no gradient: their
+footprint is measured on the output of the first embedding that runs, one vector per
+token, so a field's size and stride count tokens (steps). A model whose integer input
+no embedding reads has no field to measure (a NeuronscopeError).
+
 Coordinates are input pixel indices; ``offset`` is the input coordinate of the
 centre of the unit at position 0 (half-integers for even sizes).
 """
@@ -47,7 +52,10 @@ class ReceptiveField(Result):
     ``exact`` is False for a gradient footprint that reached the input's border on both
     sides of an axis: the size is then a lower bound (the field is larger than the
     input) and the stride, which cannot be measured, is estimated from the map size
-    (input size / positions). A stride is never 0.
+    (input size / positions). It is False too when the footprints of two neighbouring
+    units differ in size: a field cut by the border on one side, or no fixed window at
+    all (a recurrent layer, whose step t sees every step up to t); the size is then the
+    centre unit's footprint. A stride is never 0.
 
     Example:
         >>> rf = ReceptiveField(size=(3, 3), stride=(2, 2), offset=(0.0, 0.0), method="analytic")
@@ -116,7 +124,8 @@ def receptive_field(model: nn.Module, layer: Any, example_input: Any = None,
     the centre unit over `samples` seeded random inputs; any graph) or ``"auto"``
     (analytic when valid, else gradient, logging why). Normalization modules count
     as element-wise, as is conventional. The analytic size may exceed the input;
-    the gradient footprint is cut by the input border.
+    the gradient footprint is cut by the input border. Token ids (an integer input) are
+    measured by the gradient footprint on the first ``nn.Embedding``'s output: in tokens.
 
     Example:
         >>> import torch, torch.nn as nn
@@ -130,7 +139,11 @@ def receptive_field(model: nn.Module, layer: Any, example_input: Any = None,
     unit = Unit(Unit.parse(layer).layer)
     find_module(model, unit.module_path)  # LayerNotFoundError with suggestions
     x = _input_tensor(resolve_example(model, example_input))
-    if method in ("auto", "analytic"):
+    if method == "analytic" and not x.is_floating_point():
+        raise NeuronscopeError(
+            f"no analytic receptive field for {unit.layer}: the input holds {x.dtype} token "
+            "ids, not pixels. method='gradient' measures it from the embedding's output.")
+    if method == "analytic" or (method == "auto" and x.is_floating_point()):
         try:
             with eval_mode(model):
                 return _analytic(model, unit, x[:1].clone())
@@ -311,23 +324,53 @@ def _analytic(model: nn.Module, unit: Unit, x: torch.Tensor) -> ReceptiveField:
 # ---------------------------------------------------------------- gradient
 
 
+def _first_embedding(model: nn.Module, x: torch.Tensor) -> nn.Embedding:
+    """The first ``nn.Embedding`` that runs on the token ids `x`; refused without one."""
+    for call in trace(model, x):
+        if isinstance(call.module, nn.Embedding):
+            return call.module
+    raise NeuronscopeError(
+        f"the input holds {x.dtype} values (token ids?) and no nn.Embedding reads them: "
+        "an integer input has no gradient to measure a receptive field with")
+
+
 def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed: int
               ) -> ReceptiveField:
-    if not x.is_floating_point():
-        raise NeuronscopeError(f"the gradient footprint needs a floating-point input, got {x.dtype}"
-                               " (token inputs have no pixels to measure)")
-    if x.dim() < 3:
-        in_axes = [1]
-    elif x.dim() == 3 and unit_axis(model, _first_module(model), 3) == 2:
-        in_axes = [1]  # a sequence of feature vectors: [B, T, F]
-    else:
-        in_axes = list(range(2, x.dim()))  # [B, C, ...]: images are channels-first
-    in_size = tuple(x.shape[a] for a in in_axes)
     g = torch.Generator().manual_seed(seed)
-    xb = torch.randn((max(1, samples), *x.shape[1:]), generator=g)
-    xb = xb.to(device=x.device, dtype=x.dtype).requires_grad_(True)
-    with torch.enable_grad(), record(model, [unit.layer], detach=False) as rec:
-        model(xb)
+    n = max(1, samples)
+    if not x.is_floating_point():  # token ids: measured on the first embedding's output
+        embed = _first_embedding(model, x)
+        ids = torch.randint(0, embed.num_embeddings, (n, *x.shape[1:]), generator=g)
+        leaves: list[torch.Tensor] = []
+
+        def cut(module: nn.Module, args: Any, out: Any) -> Any:
+            if leaves or not isinstance(out, torch.Tensor):
+                return None
+            leaves.append(out.detach().requires_grad_(True))
+            return leaves[0]
+
+        handle = embed.register_forward_hook(cut)  # before record's: it sees the leaf
+        try:
+            with torch.enable_grad(), record(model, [unit.layer], detach=False) as rec:
+                model(ids.to(device=x.device, dtype=x.dtype))
+        finally:
+            handle.remove()
+        if not leaves:
+            raise NeuronscopeError("the embedding that reads the token ids returned no tensor")
+        xb = leaves[0]  # [B, T..., E]: one vector per token
+        in_axes = list(range(1, x.dim()))
+    else:
+        if x.dim() < 3:
+            in_axes = [1]
+        elif x.dim() == 3 and unit_axis(model, _first_module(model), 3) == 2:
+            in_axes = [1]  # a sequence of feature vectors: [B, T, F]
+        else:
+            in_axes = list(range(2, x.dim()))  # [B, C, ...]: images are channels-first
+        xb = torch.randn((n, *x.shape[1:]), generator=g)
+        xb = xb.to(device=x.device, dtype=x.dtype).requires_grad_(True)
+        with torch.enable_grad(), record(model, [unit.layer], detach=False) as rec:
+            model(xb)
+    in_size = tuple(xb.shape[a] for a in in_axes)
     y = rec[unit.layer]
     axis = cached_axis(model, unit.layer, y.dim())
     spatial = [d for d in range(1, y.dim()) if d != axis] if axis is not None else []
@@ -342,7 +385,7 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
         raise NeuronscopeError(f"{unit.layer} does not depend on the input")
     sizes = [y.shape[d] for d in spatial]
     centre = [(s - 1) // 2 for s in sizes]
-    others = [0] + [d for d in range(1, x.dim()) if d not in in_axes]
+    others = [0] + [d for d in range(1, xb.dim()) if d not in in_axes]
 
     def footprint(pos: list[int]) -> tuple[list[int], list[int]]:
         index: list[Any] = [slice(None)] * y.dim()
@@ -372,6 +415,8 @@ def _gradient(model: nn.Module, unit: Unit, x: torch.Tensor, samples: int, seed:
         if s == 1:
             continue  # one position: no neighbour to measure a stride with
         s1, e1 = footprint([c + (b == a) for b, c in enumerate(centre)])
+        if e1[a] - s1[a] != size[a]:  # no one window: cut by the border, or recurrent
+            exact = False
         if s0[a] > 0 and s1[a] > s0[a]:
             stride[a] = s1[a] - s0[a]
         elif e0[a] < in_size[a] and e1[a] > e0[a]:

@@ -20,6 +20,7 @@ import torch
 from fastapi import HTTPException
 from PIL import Image
 
+from ..core.audio import settings
 from .images import image_tensor
 from .sounds import MAX_SECONDS, audio_tensor
 from .uploads import MAX_PIXELS
@@ -62,8 +63,12 @@ class Decoder:
         extra = getattr(spec, "extra", None) or {}
         if "sample_rate" in extra:
             rate = int(extra["sample_rate"])
+            try:  # the clip length the model hears (from its shape when not given)
+                n = settings(spec)["n_samples"] or rate
+            except ValueError:
+                n = rate
             info.update(sample_rate=rate, max_seconds=limits.max_seconds,
-                        record_seconds=int(extra.get("n_samples") or rate) / rate)
+                        record_seconds=n / rate)
         return info
 
 

@@ -61,7 +61,7 @@ def model_page(view: AtlasView) -> str:
         facts = entry.get("facts", {})
         rf = facts.get("receptive_field")
         rf_text = ("" if rf.get("exact", True) else ">= ") + "x".join(map(str, rf["size"])) \
-            + " px" if rf else ""
+            + (" px" if len(rf["size"]) >= 2 else " steps") if rf else ""
         done = ", ".join([k for k, v in entry.items() if k != "facts" and "skipped" not in v]
                          + [s.name for s in page_sections() if s.demand_scope == "layer"
                             and s.name not in entry and view.entry(layer, s.name)])

@@ -11,7 +11,9 @@ How a spectrogram is read comes from the model's InputSpec (``kind="audio"``) an
 ``extra``: ``sample_rate``, ``n_fft``, ``hop``, ``band_edges`` (Hz, n_bands + 2: band m
 rises from edge m to edge m + 1 and falls to edge m + 2; without them the rows are the
 STFT's own bins), ``db_floor`` and ``db_ref`` (values v in [0, 1] are
-``db_floor * (1 - v)`` dB relative to power ``db_ref``).
+``db_floor * (1 - v)`` dB relative to power ``db_ref``) and ``n_samples`` (the clip
+length; without it, the shortest clip that makes the shape's frames: ``hop * (frames - 1)``
+centred, see `neuronscope.core.audio.settings`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 // its picker takes, whether row 0 is drawn at the bottom) comes from /api/live/layers.
 "use strict";
 const state = { shape: [3, 64, 64], layers: [], selected: null, view: "maps", busy: false,
-                frames: 0, started: performance.now(), mode: "photo", lastBlob: null,
+                frames: 0, camTimes: [], mode: "photo", lastBlob: null,
                 info: { kind: "image" } };
 const $ = (id) => document.getElementById(id);
 // the path the server serves this model at ("" alone, "/models/NAME" beside other models)
@@ -50,6 +50,7 @@ async function init() {
 
 function setMode(mode) {
   state.mode = mode;
+  $("fps-box").hidden = mode !== "webcam";  // a rate only means something for the camera
   if (state.info.kind === "audio") {
     $("file").hidden = mode !== "upload"; $("record").hidden = mode !== "microphone";
   }
@@ -62,6 +63,7 @@ async function startWebcam() {
     const stream = await navigator.mediaDevices.getUserMedia({ video: true });
     const video = $("video"); video.srcObject = stream; video.hidden = false;
     await video.play();
+    state.camTimes = []; $("fps").textContent = "-";
     loop();
   } catch (err) { $("status").textContent = "no webcam: " + err; }
 }
@@ -91,7 +93,12 @@ async function showFile() {
 }
 
 async function drawBlob(blob) {
-  const bitmap = await createImageBitmap(blob);
+  let bitmap;
+  try { bitmap = await createImageBitmap(blob); } catch (err) {
+    // not an image this browser reads: the server says what it is (and the page clears)
+    await send(blob, blob.type || "application/octet-stream");
+    return;
+  }
   const view = $("input-view"), ctx = view.getContext("2d");
   const side = Math.min(bitmap.width, bitmap.height);
   ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side,
@@ -99,21 +106,44 @@ async function drawBlob(blob) {
   view.toBlob((b) => send(b), "image/png");
 }
 
-async function send(blob, type = "image/png") {
-  state.lastBlob = blob; state.lastType = type;
+async function send(blob, type = "image/png") {  // true when the model took the input
   const res = await fetch(BASE + "/api/live", { method: "POST", body: blob,
                                          headers: { "Content-Type": type } });
-  if (!res.ok) { $("status").textContent = await errorText(res); return; }
+  if (!res.ok) {
+    const why = await errorText(res);
+    clearResults();  // nothing of the input before stays beside the refused one
+    $("status").textContent = why;
+    return false;
+  }
   $("status").textContent = "";
   const data = await res.json();
+  state.lastBlob = blob; state.lastType = type;
   state.last = data.layers;
   if (data.input) showInput(data.input);
   draw(data.layers);
   $("top").textContent = (data.top || []).map((t) => t.name + " " + t.p.toFixed(2)).join(" · ");
   state.frames += 1;
   const f = $("frames"); f.textContent = state.frames; f.dataset.count = state.frames;
-  const secs = (performance.now() - state.started) / 1000;
-  $("fps").textContent = (state.frames / secs).toFixed(1);
+  if (state.mode === "webcam") {  // frames per second over the camera's last frames
+    const times = state.camTimes; times.push(performance.now());
+    if (times.length > 30) times.shift();
+    if (times.length > 1) {
+      $("fps").textContent = ((times.length - 1) * 1000 / (times.at(-1) - times[0])).toFixed(1);
+    }
+  }
+  return true;
+}
+
+function clearResults() {  // an input refused: its file name stays, nothing else of before
+  state.last = null; state.lastBlob = null;
+  const view = $("input-view");
+  view.getContext("2d").clearRect(0, 0, view.width, view.height);
+  delete view.dataset.drawn;
+  $("layers-live").replaceChildren();
+  $("top").textContent = "";
+  const proj = document.getElementById("projection");
+  if (proj) { proj.hidden = true; proj.removeAttribute("src"); }
+  if (typeof clearSound === "function") clearSound();
 }
 
 async function errorText(res) {
@@ -201,8 +231,8 @@ async function pick(layer, event, cols, tw, th) {
 
 async function refreshProjection() {
   const img = document.getElementById("projection");
-  if (!img || !state.selected || !state.lastBlob) return;
-  if (state.view === "maps") { img.hidden = true; return; }
+  if (!img) return;
+  if (state.view === "maps" || !state.selected || !state.lastBlob) { img.hidden = true; return; }
   const s = state.selected;
   const url = BASE + "/api/project/" + encodeURIComponent(s.layer) + "/" + s.unit;
   const res = await fetch(url + "?method=" + state.view,

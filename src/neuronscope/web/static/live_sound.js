@@ -31,10 +31,20 @@ async function sendSound(file) {
 }
 
 async function sendWav(blob, note) {
+  clearSound();
   $("input-audio").src = URL.createObjectURL(blob);
   $("sound").hidden = false;
-  await send(blob, "audio/wav");
-  if (note) $("status").textContent = note;
+  if (await send(blob, "audio/wav") && note) $("status").textContent = note;
+}
+
+function clearSound() {  // no players or note of a sound before (an upload was refused)
+  for (const id of ["input-audio", "heard-audio"]) {
+    const a = $(id);
+    a.pause();
+    if (a.src.startsWith("blob:")) URL.revokeObjectURL(a.src);
+    a.removeAttribute("src"); a.load();
+  }
+  $("input-note").textContent = ""; $("sound").hidden = true;
 }
 
 async function record() {
