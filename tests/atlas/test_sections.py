@@ -3,6 +3,7 @@ stored and shown on the pages with no edit to neuronscope's own files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,8 @@ def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> 
     page = client.get("/layer/rnn[0]/unit/1").text
     assert page.count("class='snippet'") == 2 + 2 + 5 * 2  # top, bottom, 2 per quantile band
     assert "&lt;" in page  # the text is escaped
-    assert "rgba(220, 40, 40" in page and "Lesion" in page
+    assert re.search(r"rgba\((220, 40, 40|40, 90, 220), (0\.[1-9]|1\.00)", page)  # shaded
+    assert "Lesion" in page
 
 
 def test_a_unit_address_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_the_lstm_atlas_shows_cells_by_their_peak_with_context(lstm_atlas: Path)
     assert units["reduce"] == "max"  # the text kind ranks by the peak
     page = unit_page(lstm_atlas, "lstm.c", 3)
     peaks = re.findall(r'<span title="([-0-9.]+)"[^>]*class=\'peak\'', page)
-    assert len(peaks) == 6  # top and bottom, k = 3 each
+    assert len(peaks) == 6 + 10  # top and bottom, k = 3 each; 2 random per quantile band
     assert float(peaks[0]) == pytest.approx(units["units"][3]["top_values"][0], abs=1e-3)
     assert "rgba(" in page and "&#8629;" in page  # shaded, line ends shown
     grid = TestClient(create_app(lstm_atlas), base_url="http://127.0.0.1").get("/layer/lstm.c")
@@ -64,7 +64,7 @@ def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:
                 sections=("examples",), k=2, progress=False)
     page = unit_page(tmp_path, "encoder.layer.1.intermediate", 5)
     pieces = re.findall(r"class='peak'>([^<]*)<", page)
-    assert len(pieces) == 4 and all(p.strip() for p in pieces)  # whole tokens, not bytes
+    assert len(pieces) == 4 + 10 and all(p.strip() for p in pieces)  # whole tokens, not bytes
     assert "[CLS]" not in pieces
 
 

@@ -80,28 +80,30 @@ class ExampleDrawer:
                 traces=traces, sources=self.kind.sources)
         return self.kept[unit, bottom]
 
-    def prepare(self, units: list[int]) -> None:
+    def prepare(self, units: list[int], bands: Any = None) -> None:
         """Compute the traces of `units` (a part of the layer) over all their examples in
         one pass, for kinds that show every step (text): one forward per batch of inputs
-        rather than two per unit."""
+        rather than two per unit. `bands` [units, ...]: the layer's random examples by
+        quantile band, shaded too."""
         if self.kind is None or not self.kind.needs_traces or set(units) <= set(
                 self.table_units):
             return
         ex = self.ex
         every = list(range(ex.n_units))
-        rows = self._rows(every)
+        rows = self._rows(every, bands)
         if len(rows) * len(every) * item_input(self.data, 0).shape[-1] * 4 <= TABLE_BYTES:
             units = every  # the whole layer in one pass
         else:
-            rows = self._rows(units)
+            rows = self._rows(units, bands)
         self.table = traces_table(self.model, self.data, ex, list(units), rows)
         self.table_units, self.table_rows = list(units), {i: r for r, i in enumerate(rows)}
 
-    def _rows(self, units: list[int]) -> list[int]:
-        """The examples of `units`, top and bottom."""
+    def _rows(self, units: list[int], bands: Any = None) -> list[int]:
+        """The examples of `units`, top and bottom (and in `bands`)."""
         ex = self.ex
         return sorted({int(i) for u in units for i in
-                       [*ex.indices[u].tolist(), *ex.bottom_indices[u].tolist()] if i >= 0})
+                       [*ex.indices[u].tolist(), *ex.bottom_indices[u].tolist(),
+                        *([] if bands is None else bands[u].flatten().tolist())] if i >= 0})
 
     def media(self, unit: int, bottom: bool = False) -> list[Media]:
         """The files the kind keeps beside the examples' picture (`InputKind.media`)."""
@@ -117,11 +119,18 @@ class ExampleDrawer:
             return None
         return self.kind.brief(self.shown(unit))
 
-    def samples(self, indices: list[int]) -> Picture | None:
-        """The inputs at `indices` side by side (None for none or an unknown kind)."""
+    def samples(self, indices: list[int], unit: int | None = None) -> Picture | None:
+        """The inputs at `indices` side by side (None for none or an unknown kind); for a
+        kind that shows every step (text), shaded by `unit` where its traces are at hand."""
         if self.kind is None or not indices:
             return None
-        return self.kind.samples(display_inputs(self.model, self.data, indices), self.spec)
+        inputs = display_inputs(self.model, self.data, indices)
+        if (unit is not None and self.kind.needs_traces and unit in self.table_units
+                and all(i in self.table_rows for i in indices)):
+            column = self.table_units.index(unit)
+            traces = torch.stack([self.table[self.table_rows[i], column] for i in indices])
+            return self.kind.samples(inputs, self.spec, traces=traces)
+        return self.kind.samples(inputs, self.spec)
 
     def where(self) -> str:
         """What the pictures show, in words."""
@@ -161,7 +170,7 @@ class LayerDrawing(Parted):
     def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
         drawer, (counts, edges), (q_index, q_values) = self._layer(job, layer)
         ex, pictures, units = self.res[layer], [], []
-        drawer.prepare(list(range(*part)))
+        drawer.prepare(list(range(*part)), q_index)
         for u in range(*part):
             media: dict[str, list[Media]] = {}
             for side in ("top", "bottom"):
@@ -170,7 +179,7 @@ class LayerDrawing(Parted):
                     pictures.append((u, side, picture))
                     media[side] = drawer.media(u, bottom=side == "bottom")
             picked = [int(i) for i in q_index[u].flatten().tolist() if i >= 0]
-            sample = drawer.samples(picked)
+            sample = drawer.samples(picked, u)
             if sample is not None:
                 pictures.append((u, "random", sample))
             units.append({

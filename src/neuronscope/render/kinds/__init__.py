@@ -65,8 +65,10 @@ class InputKind:
         """A unit's top or bottom examples, each labelled with its activation."""
         raise NotImplementedError
 
-    def samples(self, inputs: list[torch.Tensor], spec: InputSpec | None) -> Picture:
-        """Plain inputs side by side (random examples of a quantile band)."""
+    def samples(self, inputs: list[torch.Tensor], spec: InputSpec | None,
+                traces: torch.Tensor | None = None) -> Picture:
+        """Inputs side by side (random examples of a quantile band); `traces` [n, T], when
+        given to a kind that shows every step, the unit's value at each."""
         raise NotImplementedError
 
     def media(self, shown: Shown) -> list[Media]:

@@ -58,7 +58,8 @@ class AudioKind(InputKind):
             if shown.inputs else torch.zeros(0, 3, 1, 1)
         return _grid(images, [f"{v:.3g}" for v in shown.values], boxes)
 
-    def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
+    def samples(self, inputs: list[torch.Tensor], spec: Any,
+                traces: torch.Tensor | None = None) -> Picture:
         return _grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
                      [None] * len(inputs), nrow=2)
 

@@ -26,7 +26,8 @@ class ImageKind(InputKind):
         crops, box = unit_crops(shown)
         return example_grid(crops, shown.values, box=box)
 
-    def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
+    def samples(self, inputs: list[torch.Tensor], spec: Any,
+                traces: torch.Tensor | None = None) -> Picture:
         images = fit(torch.stack([x.float() for x in inputs]), 64)  # two per quantile band
         return image_grid(images, nrow=2, pad=2, scale=max(1, 48 // images.shape[-1]),
                           normalize=None)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ...core.data import ignored_ids
 from ...core.text import codec_for
 from ..examples import text_html
 from . import InputKind, Picture, register_kind
@@ -35,21 +36,8 @@ class TextKind(InputKind):
                 and codec_for(spec) is not None)
 
     def examples(self, shown: Any) -> Picture:
-        codec = codec_for(shown.spec)
-        before, after = _context(codec)
-        snippets, rows, marks = [], [], []
-        for i, ids in enumerate(shown.inputs):
-            pieces = codec.pieces(ids.tolist())
-            trace = (shown.traces[i].tolist() if shown.traces is not None
-                     else [0.0] * len(pieces))
-            peak = _peak(shown.positions[i] if i < len(shown.positions) else (), trace)
-            lo, hi = max(0, peak - before), min(len(pieces), peak + after + 1)
-            kept = [j for j in range(lo, hi) if pieces[j]]  # padding shows as nothing
-            snippets.append([pieces[j] for j in kept])
-            rows.append([trace[j] for j in kept])
-            marks.append(kept.index(peak) if peak in kept else None)
-        return text_html(snippets, rows, titles=[f"{v:.3g}" for v in shown.values],
-                         marks=marks)
+        return _snippets(codec_for(shown.spec), shown.inputs, shown.traces, shown.positions,
+                         titles=[f"{v:.3g}" for v in shown.values])
 
     def brief(self, shown: Any) -> str | None:
         """The top example's few characters (or tokens) around its peak, shaded, in a
@@ -57,22 +45,42 @@ class TextKind(InputKind):
         if not shown.inputs:
             return None
         codec = codec_for(shown.spec)
-        pieces = codec.pieces(shown.inputs[0].tolist())
-        trace = shown.traces[0].tolist() if shown.traces is not None else [0.0] * len(pieces)
-        peak = _peak(shown.positions[0] if shown.positions else (), trace)
-        before, after = (10, 5) if codec.unit_name == "character" else (3, 2)
-        kept = [j for j in range(max(0, peak - before), min(len(pieces), peak + after + 1))
-                if pieces[j]]
-        body = text_html([[pieces[j] for j in kept]], [[trace[j] for j in kept]],
-                         marks=[kept.index(peak) if peak in kept else None])
+        body = _snippets(codec, shown.inputs[:1], shown.traces, shown.positions[:1],
+                         context=(10, 5) if codec.unit_name == "character" else (3, 2))
         return (f"<span class='nopicture' style='overflow: hidden; font-size: 9px; "
                 f"text-align: left'>{body}</span>")
 
-    def samples(self, inputs: list[torch.Tensor], spec: Any) -> Picture:
+    def samples(self, inputs: list[torch.Tensor], spec: Any,
+                traces: torch.Tensor | None = None) -> Picture:
+        """Random examples: shaded around their peak when `traces` are given, else the
+        start of each, plain."""
         codec = codec_for(spec)
+        if traces is not None:
+            return _snippets(codec, inputs, traces, [()] * len(inputs), spec=spec)
         most = SAMPLE_CHARS if codec.unit_name == "character" else SAMPLE_TOKENS
         texts = [[p for p in codec.pieces(x.tolist()) if p][:most] for x in inputs]
         return text_html(texts, [[0.0] * len(t) for t in texts])
+
+
+def _snippets(codec: Any, inputs: list[torch.Tensor], traces: torch.Tensor | None,
+              positions: list[tuple[int, ...]], titles: list[str] | None = None,
+              context: tuple[int, int] | None = None, spec: Any = None) -> str:
+    """Each input as a snippet of `context` (before, after) around its peak (the recorded
+    position, else the trace's maximum over the tokens that carry text), shaded by the
+    trace, the peak outlined."""
+    before, after = context or _context(codec)
+    snippets, rows, marks = [], [], []
+    for i, ids in enumerate(inputs):
+        pieces = codec.pieces(ids.tolist())
+        trace = traces[i].tolist() if traces is not None else [0.0] * len(pieces)
+        peak = _peak(positions[i] if i < len(positions) else (), trace,
+                     set(ignored_ids(spec)), ids.tolist())
+        lo, hi = max(0, peak - before), min(len(pieces), peak + after + 1)
+        kept = [j for j in range(lo, hi) if pieces[j]]  # padding shows as nothing
+        snippets.append([pieces[j] for j in kept])
+        rows.append([trace[j] for j in kept])
+        marks.append(kept.index(peak) if peak in kept else None)
+    return text_html(snippets, rows, titles=titles, marks=marks)
 
 
 def _context(codec: Any) -> tuple[int, int]:
@@ -80,8 +88,11 @@ def _context(codec: Any) -> tuple[int, int]:
                                                                    TOKENS_AFTER)
 
 
-def _peak(position: tuple[int, ...], trace: list[float]) -> int:
-    """The position of the example's maximum (recorded while mining), else the trace's."""
+def _peak(position: tuple[int, ...], trace: list[float], ignore: set[int] | None = None,
+          ids: list[int] | None = None) -> int:
+    """The position of the example's maximum (recorded while mining), else the trace's
+    over the tokens not in `ignore` (padding, [CLS] ...)."""
     if position and 0 <= position[0] < len(trace):
         return int(position[0])
-    return max(range(len(trace)), key=trace.__getitem__) if trace else 0
+    steps = [j for j in range(len(trace)) if not (ignore and ids and ids[j] in ignore)]
+    return max(steps or range(len(trace)), key=trace.__getitem__) if trace else 0
