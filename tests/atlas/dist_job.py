@@ -34,11 +34,30 @@ def build(out: str) -> None:
                 progress=False, **OPTIONS)
 
 
+def settled(record: Path, timeout: float = 60.0) -> None:
+    """Wait until rank 0 has recorded the first part of the layer in progress (its work
+    `record` lists part 0 as written): rank 0 writes what a round gathered after the
+    gather, while the other rank may already be in the next round, so a rank that died
+    at once would race rank 0's writing of the layer before (seen under load)."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if "0" in json.loads(record.read_text()).get("written", {}):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+
+
 def die_in(where: str, fail: bool = False) -> None:
     """Make rank 1 (or the only rank) stop as abruptly as SIGKILL in the last part of
-    `where` (``section:layer``), or with `fail` raise an error there."""
+    `where` (``section:layer``), once rank 0 has written what came before, or with
+    `fail` raise an error there."""
     from neuronscope.atlas.drawing import LayerDrawing
-    from neuronscope.atlas.parts import Parted
+    from neuronscope.atlas.parts import Parted, _Record
     from neuronscope.atlas.sections import get_section
 
     name, layer = where.split(":")
@@ -51,6 +70,9 @@ def die_in(where: str, fail: bool = False) -> None:
                 part == self.parts(job, at)[-1]:
             if fail:
                 raise NeuronscopeError(f"rank 1 failed in {where}")
+            parts = self.parts(job, at)
+            if name != "examples" and len(parts) > 1:  # a Parted section's record
+                settled(job.store.path(_Record(self, job, at, parts).file))
             os._exit(9)
         return real(self, job, at, part)
 
