@@ -112,3 +112,10 @@ def test_a_browser_plays_the_clips_of_a_sound_unit(tones_atlas: Path) -> None:
         browser.close()
     assert statuses and set(statuses) <= {200, 206}  # Chromium may ask for a range
     assert duration == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_histogram_shows_the_range_of_the_data_only() -> None:
+    from neuronscope.atlas.sections.examples import _histogram
+
+    svg = _histogram([0, 0, 3, 0, 5, 0, 0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    assert svg.count("<rect") == 3 and "from 2 to 5" in svg

@@ -200,6 +200,11 @@ _MEASURE = {"mean": "mean over positions", "max": "maximum over positions"}
 
 
 def _histogram(hist: list[int], edges: list[float]) -> str:
+    """The histogram as SVG bars, its empty bins at either end left out (the streaming
+    bins are aligned to powers of two, so they may reach past the data)."""
+    filled = [i for i, c in enumerate(hist) if c]
+    if filled:
+        hist, edges = hist[filled[0]:filled[-1] + 1], edges[filled[0]:filled[-1] + 2]
     top = max(hist) or 1
     w = 4
     bars = "".join(f"<rect x='{i * w}' y='{60 - 60 * c / top:.1f}' width='{w - 1}' "
