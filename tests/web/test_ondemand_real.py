@@ -56,9 +56,15 @@ def test_an_efficientnet_unit_page_computes_its_visualization(
         first = page.goto(f"{server}/layer/block3/unit/7")
         assert first is not None and "<progress" in first.text()
         page.wait_for_selector("img[src*='featvis/block3/unit-0007-pos']", timeout=90000)
-        loaded = page.evaluate("Array.from(document.images).filter(i => i.src.includes("
-                               "'featvis')).map(i => i.complete && i.naturalWidth > 0)")
-        assert loaded and all(loaded)
+        shown = ("Array.from(document.images).filter(i => i.src.includes('featvis'))"
+                 ".map(i => i.complete && i.naturalWidth > 0)")
+        try:  # the page is there; its pictures may still be on their way
+            page.wait_for_function(f"(() => {{ const s = {shown}; return s.length > 0 && "
+                                   "s.every(Boolean); }})()", timeout=10000)
+        except Exception:  # noqa: BLE001 - the assertion below says what was seen
+            pass
+        loaded = page.evaluate(shown)
+        assert loaded and all(loaded)  # every picture decoded, none broken
         browser.close()
     assert list(store.unit_jsons("block3", "featvis")) == [7]
     assert any(Path(atlas).rglob("unit-0007-pos*.png"))
