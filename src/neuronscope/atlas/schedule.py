@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.data import wrapped
 from ..core.datacheck import CheckedData, merge_digests
 from ..core.spec import InputSpec
 from .parts import Parted, run_parts
@@ -83,13 +84,9 @@ def unmet(section: Section, job: Job) -> str | None:
     for need in section.needs:
         if need == "data" and job.data is None:
             return "no data was given"
-        if need == "image_model" and (spec is None or spec.kind != "image"
-                                      or len(spec.shape) != 3):
-            return ("the model takes no images" if spec is None or spec.kind == "image"
-                    else f"the model takes no images: it reads {spec.kind} (this section "
-                    "draws images)")
-        if need == "text_model" and (spec is None or spec.kind != "text"):
-            return "the model reads no text"
+        why = model_unmet(need, spec)
+        if why:
+            return why
         if need == "labels":
             from ..core.data import batch_labels
 
@@ -103,6 +100,23 @@ def unmet(section: Section, job: Job) -> str | None:
             why = foreign_labels(job.data, spec)
             if why:
                 return why
+    return None
+
+
+def model_unmet(need: str, spec: InputSpec | None) -> str | None:
+    """Why a model of `spec` does not meet a section's need of a model (``"image_model"``,
+    ``"text_model"``), or None (also for needs of the data).
+
+    Example:
+        >>> model_unmet("image_model", InputSpec(shape=(8,), kind="text"))
+        'the model takes no images: it reads text (this section draws images)'
+    """
+    if need == "image_model" and (spec is None or spec.kind != "image" or len(spec.shape) != 3):
+        return ("the model takes no images" if spec is None or spec.kind == "image"
+                else f"the model takes no images: it reads {spec.kind} (this section draws "
+                "images)")
+    if need == "text_model" and (spec is None or spec.kind != "text"):
+        return "the model reads no text"
     return None
 
 
@@ -120,12 +134,8 @@ def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:
         >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8))) is None
         True
     """
-    classes, seen = None, 0
-    while data is not None and seen < 8:  # CheckedData, Subset, Normalized ... wrap others
-        classes = getattr(data, "classes", None)
-        if classes is not None:
-            break
-        data, seen = getattr(data, "dataset", None), seen + 1
+    classes = next((d.classes for d in wrapped(data)  # CheckedData, Subset ... wrap others
+                    if getattr(d, "classes", None) is not None), None)
     if classes is None or spec is None or not spec.class_names:
         return None
     if list(classes) == list(spec.class_names):

@@ -9,7 +9,7 @@ so they all accept the same kinds of data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -37,6 +37,22 @@ def as_dataset(data: Any) -> Dataset:
         return data
     raise NeuronscopeError(f"data must be a Dataset or a tensor of inputs [N, ...], got "
                            f"{type(data).__name__}")
+
+
+def wrapped(data: Any, most: int = 8) -> Iterator[Any]:
+    """`data`, then the datasets it wraps (``.dataset``: CheckedData, Subset, Normalized
+    ...), outermost first, at most `most` deep.
+
+    Example:
+        >>> from torch.utils.data import Subset
+        >>> [type(d).__name__ for d in wrapped(Subset([1, 2], [0]))]
+        ['Subset', 'list']
+    """
+    for _ in range(most):
+        if data is None:
+            return
+        yield data
+        data = getattr(data, "dataset", None)
 
 
 def batch_input(batch: Any) -> Any:

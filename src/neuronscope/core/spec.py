@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .data import wrapped
+
 KINDS = ("image", "text", "audio", "vector")
 
 
@@ -121,13 +123,8 @@ def attach_spec(model: nn.Module, spec: InputSpec) -> nn.Module:
 
 def data_spec(data: Any) -> InputSpec | None:
     """The InputSpec a dataset carries (``spec``, through wrappers' ``dataset``), or None."""
-    seen = 0
-    while data is not None and seen < 8:
-        spec = getattr(data, "spec", None)
-        if isinstance(spec, InputSpec):
-            return spec
-        data, seen = getattr(data, "dataset", None), seen + 1
-    return None
+    return next((d.spec for d in wrapped(data) if isinstance(getattr(d, "spec", None),
+                                                             InputSpec)), None)
 
 
 def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None:

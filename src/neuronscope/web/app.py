@@ -29,6 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
 from ..atlas.ondemand import UnitComputer, options_of
+from ..atlas.schedule import model_unmet
 from ..atlas.sections import sections
 from ..core.errors import NeuronscopeError
 from ..core.spec import input_spec
@@ -91,12 +92,6 @@ def _start(model: nn.Module) -> tuple[nn.Module, LiveProbe | None, str]:
         return model, None, str(exc)
 
 
-def _images(model: nn.Module) -> bool:
-    """Whether `model` takes images (sections that need one can be computed on demand)."""
-    spec = input_spec(model)
-    return spec is not None and spec.kind == "image" and len(spec.shape) == 3
-
-
 def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] | None,
               thread: ModelThread, workers: Workers, *, max_upload: int = MAX_UPLOAD,
               max_pixels: int = MAX_PIXELS, read_timeout: float = READ_TIMEOUT,
@@ -121,7 +116,8 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
                                 **{**built, **(options or {})})
         scope.computes = frozenset(s.name for s in sections() if s.on_demand
                                    and ("data" not in s.needs or data is not None)
-                                   and ("image_model" not in s.needs or _images(loaded)))
+                                   and not any(model_unmet(n, input_spec(loaded))
+                                               for n in s.needs))
     jobs = OnDemand(computer, thread)
 
     app = FastAPI(title="neuronscope", docs_url=None, redoc_url=None, lifespan=lifespan)

@@ -63,6 +63,7 @@ from neuronscope.core.layers import eval_mode, study_layers
 from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
 from neuronscope.core.spec import input_spec
+from neuronscope.core.text import REPLACEMENT, char_ids, outside_vocab, unknown_message
 
 from .result import THRESHOLD, CellExplanation
 from .tracks import CellTextError, compute_tracks, track_names  # noqa: F401 (doctests)
@@ -81,26 +82,14 @@ def encode_text(text: str, vocab: str, unknown: str = "error") -> torch.Tensor:
     """
     if unknown not in ("error", "replace"):
         raise ValueError(f"unknown must be 'error' or 'replace', got {unknown!r}")
-    lut = {ch: i for i, ch in enumerate(vocab)}
-    outside = sorted(set(text) - lut.keys())
-    if outside:
-        if unknown == "replace" and "\ufffd" in lut:
-            table = str.maketrans({ch: "\ufffd" for ch in outside})
-            text = text.translate(table)
-        else:
-            shown = ", ".join(f"{ch!r} (U+{ord(ch):04X}, first at {text.index(ch)})"
-                              for ch in outside[:8])
-            more = f" and {len(outside) - 8} more" if len(outside) > 8 else ""
-            fix = ("pass unknown='replace' to read them as U+FFFD, or " if "\ufffd" in lut
-                   else "")
-            hint = " (Windows line ends: text.replace('\\r\\n', '\\n'))" if "\r" in outside \
-                else ""
-            raise CellTextError(f"{len(outside)} character(s) outside the model's vocabulary "
-                                f"of {len(vocab)}: {shown}{more}; {fix}remove them{hint}")
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    table = np.full(max(int(codes.max()), max(map(ord, vocab))) + 1, -1, np.int64)
-    table[[ord(c) for c in vocab]] = np.arange(len(vocab))
-    return torch.from_numpy(table[codes])
+    outside = outside_vocab(text, vocab)
+    if outside and not (unknown == "replace" and REPLACEMENT in vocab):
+        fix = ("pass unknown='replace' to read them as U+FFFD, or " if REPLACEMENT in vocab
+               else "")
+        hint = " (Windows line ends: text.replace('\\r\\n', '\\n'))" if "\r" in outside else ""
+        raise CellTextError(f"{unknown_message(text, outside, len(vocab))}; {fix}remove them"
+                            f"{hint}")
+    return char_ids(text, vocab, REPLACEMENT if outside else None)
 
 
 def windows(n: int, window: int, context: int) -> list[tuple[int, int]]:

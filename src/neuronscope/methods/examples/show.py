@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuronscope.core.data import as_dataset, item_input, run_model
+from neuronscope.core.data import as_dataset, item_input, run_model, wrapped
 from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
@@ -82,14 +82,12 @@ def item_sources(data: Any, indices: list[int], method: str) -> list[Any] | None
         >>> item_sources(Subset(Sounds([0, 1, 2]), [2, 0]), [0, 1], "waveform")
         ['wave 2', 'wave 0']
     """
-    seen = 0
-    while data is not None and seen < 8:
-        if callable(getattr(data, method, None)):
-            return [getattr(data, method)(i) for i in indices]
-        subset = getattr(data, "indices", None)
-        if subset is not None and hasattr(data, "dataset"):
+    for layer in wrapped(data):
+        if callable(getattr(layer, method, None)):
+            return [getattr(layer, method)(i) for i in indices]
+        subset = getattr(layer, "indices", None)
+        if subset is not None and hasattr(layer, "dataset"):
             indices = [int(subset[i]) for i in indices]
-        data, seen = getattr(data, "dataset", None), seen + 1
     return None
 
 
