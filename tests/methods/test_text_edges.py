@@ -84,6 +84,24 @@ def test_a_layer_without_the_batch_first_is_refused_by_top_examples() -> None:
         ns.top_examples(GRUModel(), x, layers=["gru[1]"], progress=False)
 
 
+def test_the_default_layers_of_a_gru_model_are_its_steps_not_its_final_state(tmp_path
+                                                                            ) -> None:
+    x = torch.randint(0, len(V), (10, 7))
+    res = ns.top_examples(GRUModel(), x, progress=False)
+    assert list(res.layers) == ["gru[0]", "head"]
+    data = ns.datasets.load("pysource", split="test", seq_len=16, max_chars=2_000)
+    store = build_atlas(gru(vocab=VOCAB), data, str(tmp_path), sections=("examples",),
+                        progress=False)
+    assert list(store.manifest["layers"]) == ["gru[0]", "head"]
+
+
+def test_a_mistyped_layer_is_answered_with_the_addressable_outputs() -> None:
+    x = torch.randint(0, len(V), (4, 7))
+    with pytest.raises(NeuronscopeError, match=r"Closest: gru\[0\], gru\[1\]\. Layers: embed, "
+                       r"gru\[0\], gru\[1\], head"):
+        ns.top_examples(GRUModel(), x, layers=["gru0"], progress=False)
+
+
 def test_ablating_torchs_own_gru_warns_that_the_recurrence_is_untouched(caplog) -> None:
     model, x = GRUModel(), torch.randint(0, len(V), (2, 5))
     with caplog.at_level(logging.WARNING), ns.ablate(model, "gru[0]:3"):

@@ -23,7 +23,7 @@ from ..core.data import as_dataset, first_batch
 from ..core.datacheck import CheckedData, DataChangedError
 from ..core.errors import NeuronscopeError
 from ..core.fingerprint import model_fingerprint, quick_fingerprint
-from ..core.layers import LayerInfo, eval_mode, find_layer, layer_table, study_layers
+from ..core.layers import LayerInfo, default_layers, eval_mode, find_layer, layer_table
 from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
@@ -33,7 +33,6 @@ from .sections import Section, get_section, sections
 from .store import AtlasStore
 
 logger = logging.getLogger(__name__)
-KINDS = ("conv", "linear")
 
 
 @dataclass
@@ -144,18 +143,17 @@ def _open(out: str, header: tuple[dict[str, Any], dict[str, Any]], model: nn.Mod
 
 def _layers(model: nn.Module, infos: dict[str, LayerInfo], layers: list[str] | None
             ) -> list[str]:
-    """The layers asked for (whole layers that run once per pass), or by default every
-    conv and linear layer that runs once per pass (or those the model declares:
-    `neuronscope.core.layers.study_layers`)."""
-    layers = layers or study_layers(model)
+    """The layers asked for (whole layers that run once per pass), or by default
+    `neuronscope.core.layers.default_layers`: those the model declares, else every conv,
+    linear and recurrent layer that runs once per pass."""
     if layers:
         return [find_layer(model, infos, name, single_call=True, layer_only=True).name
                 for name in layers]
-    shared = [n for n, i in infos.items() if i.kind in KINDS and i.calls > 1]
+    chosen, shared = default_layers(model, infos)
     if shared:
         logger.warning("atlas: leaving out %s (each runs several times per forward pass)",
                        ", ".join(shared))
-    return [n for n, i in infos.items() if i.kind in KINDS and i.calls == 1]
+    return [i.name for i in chosen]
 
 
 def _sections(names: tuple[str, ...] | None, options: dict[str, Any]) -> list[Section]:

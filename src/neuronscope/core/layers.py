@@ -14,7 +14,7 @@ from .errors import AddressError, AmbiguousCallError, LayerNotFoundError, Neuron
 from .hooks import forward_kwargs, trace
 from .model import model_device, model_dtype
 from .spec import input_spec
-from .units import Unit, check_unit, find_module, leaves, suggest
+from .units import Unit, check_unit, leaves, no_layer, suggest
 
 _KINDS: list[tuple[str, tuple[type, ...]]] = [
     ("conv", (nn.modules.conv._ConvNd,)),
@@ -177,7 +177,8 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
                            f"{unit.layer}")
     info = table.get(unit.layer)
     if info is None:
-        find_module(model, unit.module_path)  # no such module: the closest module names
+        if unit.module_path not in dict(model.named_modules()):
+            raise LayerNotFoundError(no_layer(model, unit.layer, list(table)))
         elements = [n for n in table if n.startswith(unit.layer + "[")]
         if elements:
             raise LayerNotFoundError(
@@ -209,6 +210,41 @@ def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
     """
     return find_layer(model, layer_table(model, example_input), address,
                       single_call=single_call, layer_only=layer_only)
+
+
+STUDIED_KINDS = ("conv", "linear", "recurrent")  # what methods study when no layer is named
+
+
+def _final_state(model: nn.Module, info: LayerInfo) -> bool:
+    """Whether `info` is a final state of torch's own RNN, GRU or LSTM (``gru[1]``,
+    ``lstm[1][0]``): [layers, batch, units], the batch second, and the last step of the
+    output (``gru[0]``) anyway."""
+    path, _, rest = info.name.partition("[")
+    return bool(rest) and not info.name.endswith(path + "[0]") and \
+        isinstance(dict(model.named_modules()).get(path), nn.RNNBase)
+
+
+def default_layers(model: nn.Module, table: dict[str, LayerInfo], *,
+                   kinds: tuple[str, ...] = STUDIED_KINDS
+                   ) -> tuple[list[LayerInfo], list[str]]:
+    """(the layers studied when none are named, the names left out because they run more
+    than once per pass): those the model declares (`study_layers`), else every layer of
+    `kinds` that runs once per pass, without torch RNNs' final states (their output
+    element ``[0]`` holds every step).
+
+    Example:
+        >>> import torch
+        >>> m = nn.Sequential(nn.GRU(2, 3, batch_first=True))
+        >>> chosen, shared = default_layers(m, layer_table(m, torch.zeros(1, 4, 2)))
+        >>> [i.name for i in chosen], shared
+        (['0[0]'], [])
+    """
+    declared = study_layers(model)
+    if declared:
+        return [find_layer(model, table, name, single_call=True, layer_only=True)
+                for name in declared], []
+    kind = [i for i in table.values() if i.kind in kinds and not _final_state(model, i)]
+    return [i for i in kind if i.calls == 1], [i.name for i in kind if i.calls > 1]
 
 
 def study_layers(model: nn.Module) -> list[str] | None:

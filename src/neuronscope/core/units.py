@@ -144,13 +144,18 @@ def find_module(model: nn.Module, path: str) -> nn.Module:
     modules.pop("", None)
     if path in modules:
         return modules[path]
-    close = suggest(path, list(modules))
+    raise LayerNotFoundError(no_layer(model, path, list(modules)))
+
+
+def no_layer(model: nn.Module, name: str, names: list[str]) -> str:
+    """The message for a layer `name` that `model` does not have: the closest of `names`
+    (module paths, or addressable layers such as ``gru[0]`` where they are known), then
+    the first 30 of them."""
+    close = suggest(name, names)
     hint = f" Closest: {', '.join(close)}." if close else ""
-    listing = ", ".join(list(modules)[:30]) + (" ..." if len(modules) > 30 else "")
-    raise LayerNotFoundError(
-        f"no layer {path!r} in {type(model).__name__}.{hint} Layers: {listing}. "
-        "ns.layers(model, x) lists every addressable layer."
-    )
+    listing = ", ".join(names[:30]) + (" ..." if len(names) > 30 else "")
+    return (f"no layer {name!r} in {type(model).__name__}.{hint} Layers: {listing}. "
+            "ns.layers(model, x) lists every addressable layer.")
 
 
 def _elements(output: Any) -> list[str]:

@@ -32,7 +32,7 @@ from neuronscope.core.data import (
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.fingerprint import ContentHash, model_fingerprint, quick_fingerprint
 from neuronscope.core.hooks import tap
-from neuronscope.core.layers import LayerInfo, eval_mode, find_layer, layer_table, study_layers
+from neuronscope.core.layers import LayerInfo, default_layers, eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device, model_dtype
 from neuronscope.core.spec import input_spec
 from neuronscope.core.units import Unit
@@ -44,19 +44,16 @@ from .state import LayerState
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_KINDS = ("conv", "linear", "recurrent")  # the layers mined when none are named
 FLUSH_ROWS = 2048  # reduced activations are buffered and fed to the states this many at once
 
 
 def choose_layers(model: nn.Module, example: Any, layers: Any) -> list[LayerInfo]:
     """The layers to mine: those named (each must run once per pass), or by default those
-    the model declares (`study_layers`), else every conv, linear and recurrent layer."""
+    `neuronscope.core.layers.default_layers` gives: those the model declares, else every
+    conv, linear and recurrent layer (without torch RNNs' final states)."""
     table = layer_table(model, example)
     if layers is None:
-        layers = study_layers(model)
-    if layers is None:
-        chosen = [i for i in table.values() if i.kind in DEFAULT_KINDS and i.calls == 1]
-        shared = [i.name for i in table.values() if i.kind in DEFAULT_KINDS and i.calls > 1]
+        chosen, shared = default_layers(model, table)
         if shared:
             logger.warning("top_examples: leaving out %s (each runs several times per "
                            "forward pass; name them to be told why)", shared)
