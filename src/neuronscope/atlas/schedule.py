@@ -103,21 +103,42 @@ def unmet(section: Section, job: Job) -> str | None:
     return None
 
 
+# The input kinds a section that needs "image_or_spectrogram" draws (as [C, H, W])
+DRAWN_KINDS = ("image", "audio")
+
+
 def model_unmet(need: str, spec: InputSpec | None) -> str | None:
     """Why a model of `spec` does not meet a section's need of a model (``"image_model"``,
-    ``"text_model"``), or None (also for needs of the data).
+    ``"image_or_spectrogram"``: image or spectrogram input [C, H, W], ``"text_model"``),
+    or None (also for needs of the data).
 
     Example:
         >>> model_unmet("image_model", InputSpec(shape=(8,), kind="text"))
         'the model takes no images: it reads text (this section draws images)'
+        >>> model_unmet("image_or_spectrogram", InputSpec(shape=(1, 64, 63), kind="audio"))
+        >>> model_unmet("image_or_spectrogram", InputSpec(shape=(8,), kind="text"))
+        'the model reads text: this section needs image or spectrogram input [C, H, W]'
     """
     if need == "image_model" and (spec is None or spec.kind != "image" or len(spec.shape) != 3):
         return ("the model takes no images" if spec is None or spec.kind == "image"
                 else f"the model takes no images: it reads {spec.kind} (this section draws "
                 "images)")
+    if need == "image_or_spectrogram" and (spec is None or spec.kind not in DRAWN_KINDS
+                                           or len(spec.shape) != 3):
+        return _not_drawn(spec)
     if need == "text_model" and (spec is None or spec.kind != "text"):
         return "the model reads no text"
     return None
+
+
+def _not_drawn(spec: InputSpec | None) -> str:
+    """Why a model's input is not an image or spectrogram [C, H, W]."""
+    wanted = "this section needs image or spectrogram input [C, H, W]"
+    if spec is None:
+        return f"the model carries no InputSpec: {wanted}"
+    if spec.kind in DRAWN_KINDS:
+        return f"the model takes {spec.kind} input of shape {list(spec.shape)}: {wanted}"
+    return f"the model reads {spec.kind}: {wanted}"
 
 
 def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from ..atlas.schedule import model_unmet
 from ..atlas.sections import Section, page_sections
 from ..atlas.view import AtlasView
+from ..core.spec import InputSpec
 from ..render.html import esc, page
 
 
@@ -93,9 +95,23 @@ def _open(view: AtlasView, section: Section, layer: str) -> bool:
     """Whether `section` may still be computed unit by unit for `layer` (an on-demand
     section the build has neither finished nor skipped there, and that the atlas's model
     can serve: one that needs images is not offered for a text or sound model)."""
-    if "image_model" in section.needs and input_kind(view) not in ("", "image"):
+    if not _serves(view, section):
         return False
     return section.on_demand and view.entry(layer, section.name) is None
+
+
+def _serves(view: AtlasView, section: Section) -> bool:
+    """Whether the atlas's model, as its manifest records its input (kind and shape),
+    meets what `section` needs of a model (`model_unmet`); an atlas that does not record
+    its model's input is given the benefit of the doubt."""
+    recorded = view.manifest.get("model", {}).get("spec") or {}
+    if not recorded.get("kind") or "shape" not in recorded:
+        return True
+    try:
+        spec = InputSpec(tuple(recorded.get("shape", ())), kind=recorded["kind"])
+    except (TypeError, ValueError):  # a kind this version does not know
+        return True
+    return not any(model_unmet(need, spec) for need in section.needs)
 
 
 def _missing(view: AtlasView, section: Section, layer: str, unit: int, live: bool) -> str:

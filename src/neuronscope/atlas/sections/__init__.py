@@ -49,7 +49,7 @@ class Section:
     the data); ``"model"`` sections compute once for the model with `compute_model`.
     ``options``: the build options it reads, with defaults (``job.option(name)``).
     ``needs``: what the model and data must offer (``"data"``, ``"labels"``,
-    ``"image_model"``, ``"text_model"``);
+    ``"image_model"``, ``"image_or_spectrogram"``, ``"text_model"``);
     a layer the section cannot serve is marked skipped with the reason.
     ``order``: when it is computed (low first); ``page_order``: where it is shown on
     pages (default: `order`). ``distributed``: when several processes build the atlas

@@ -1,5 +1,7 @@
-"""The feature-visualization section: per unit `n_starts` synthetic images that drive it
-up and one that drives it down."""
+"""The feature-visualization section: per unit `n_starts` synthetic inputs that drive it
+up and one that drives it down, drawn by the model's input kind (`InputKind.stimulus`:
+an image as it is, a spectrogram coloured), with the files the kind keeps beside each
+(`InputKind.stimulus_media`: a sound's WAV clip, played under its picture)."""
 
 from __future__ import annotations
 
@@ -8,16 +10,14 @@ from typing import Any
 
 import torch
 
+from ...core.errors import NeuronscopeError
 from ...methods.featvis import visualize
-from ...render.grid import image_grid
+from ...render.kinds import InputKind, kind_for
+from ...render.kinds.image import tile
 from ..parts import Parted, unit_chunks
 from . import Section, register_section
 
-
-def tile(image: torch.Tensor, side: int = 96) -> Any:
-    """One display-space image [C, H, W] drawn at least `side` pixels wide."""
-    return image_grid(image.unsqueeze(0), nrow=1, pad=0, scale=max(1, side // image.shape[-1]),
-                      normalize=None)
+__all__ = ["FeatureVisualization", "tile"]  # tile: dream and inversion draw with it
 
 
 @register_section
@@ -28,7 +28,7 @@ class FeatureVisualization(Parted, Section):
     # 64 steps at lr 0.2 end about where Lucid's 256 at 0.05 do (Adam's steps scale with
     # lr); the last quarter skip the transforms, so the image is tuned to itself as scored
     options = {"steps": 64, "n_starts": 2, "lr": 0.2, "polish": 0.25, "unit_batch": 64}
-    needs = ("image_model",)
+    needs = ("image_or_spectrogram",)
     on_demand = True
 
     def parts(self, job: Any, layer: str) -> list[Any]:
@@ -48,9 +48,10 @@ class FeatureVisualization(Parted, Section):
 
     def finish_layer(self, job: Any, layer: str, written: list[Any]) -> dict[str, Any]:
         store, numbers = job.store, [n for part in written for n in part]
+        media = next((n["media"] for n in numbers if n.get("media")), None)
         units = store.write_json(store.units_json(layer, self.name), {
             **self._settings(job), "positive": [n["positive"] for n in numbers],
-            "negative": [n["negative"] for n in numbers]})
+            "negative": [n["negative"] for n in numbers], **({"media": media} if media else {})})
         for part in store.unit_jsons(layer, self.name).values():  # merged above
             store.path(part).unlink(missing_ok=True)
         return {"units": units}
@@ -94,17 +95,32 @@ class FeatureVisualization(Parted, Section):
                 "negative": neg.activations.tolist()}
 
     def _write(self, job: Any, layer: str, got: dict[str, Any]) -> dict[int, dict[str, Any]]:
-        """Write the pictures `_compute` made; the numbers of each unit."""
-        n_starts, store = job.option("n_starts", self), job.store
+        """Write the pictures (and clips) `_compute` made; the numbers of each unit."""
+        n_starts, spec = job.option("n_starts", self), job.spec
+        kind = _kind(spec, got["pos"][0])
         numbers = {}
         for i, u in enumerate(got["todo"]):
-            for s in range(n_starts):
-                store.write_png(store.unit_file(self.name, layer, u, f"pos{s}"),
-                                tile(got["pos"][i * n_starts + s]))
-            store.write_png(store.unit_file(self.name, layer, u, "neg"), tile(got["neg"][i]))
-            numbers[u] = {**self._settings(job),
-                          "positive": got["positive"][i], "negative": got["negative"][i]}
+            drawn = [self._draw(job.store, kind, spec, layer, u, f"pos{s}",
+                                got["pos"][i * n_starts + s]) for s in range(n_starts)]
+            drawn.append(self._draw(job.store, kind, spec, layer, u, "neg", got["neg"][i]))
+            numbers[u] = {**self._settings(job), "positive": got["positive"][i],
+                          "negative": got["negative"][i],
+                          **({"media": drawn[0]} if drawn[0] else {})}
         return numbers
+
+    def _draw(self, store: Any, kind: InputKind, spec: Any, layer: str, unit: int, tag: str,
+              display: torch.Tensor) -> dict[str, str] | None:
+        """Write one synthetic input's picture and its media (each named by `tag` and its
+        suffix); what the media are (suffix, element, MIME type), or None."""
+        lo, hi = spec.value_range if spec is not None else (0.0, 1.0)
+        x = lo + display * (hi - lo)  # as the data's values
+        store.write_png(store.unit_file(self.name, layer, unit, tag), kind.stimulus(x, spec))
+        found = None
+        for media in kind.stimulus_media(x, spec):
+            store.write_bytes(store.unit_file(self.name, layer, unit, tag, media.suffix),
+                              media.data)
+            found = {"suffix": media.suffix, "element": media.element, "mime": media.mime}
+        return found
 
     def computed_units(self, view: Any, layer: str) -> set[int]:
         if view.entry(layer, self.name):
@@ -116,22 +132,40 @@ class FeatureVisualization(Parted, Section):
         fv = view.units(layer, self.name)
         if fv:
             return {"n_starts": fv["n_starts"], "steps": fv["steps"],
-                    "positive": fv["positive"][unit], "negative": fv["negative"][unit]}
+                    "positive": fv["positive"][unit], "negative": fv["negative"][unit],
+                    "media": fv.get("media")}
         return view.unit_part(layer, self.name, unit)
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:
         fv = self._numbers(view, layer, unit)
         if not fv:
             return ""
-        file = view.store.unit_file
-        imgs = "".join(view.img(file(self.name, layer, unit, f"pos{s}"), f"start {s}")
-                       for s in range(fv["n_starts"]))
+        media = fv.get("media")
+        shown = "".join(self._shown(view, layer, unit, f"pos{s}", f"start {s}", media)
+                        for s in range(fv["n_starts"]))
         shape = view.manifest["layers"][layer].get("facts", {}).get("shape", [])
         measure = "the unit's mean over positions" if len(shape) > 1 else "the unit's value"
-        return (f"{view.heading(self)}<div class='row'>{imgs}"
-                f"{view.img(file(self.name, layer, unit, 'neg'), 'negative')}</div>"
-                f"<p class='muted'>Synthetic images from noise ({fv['steps']} steps), measured "
-                f"by {measure}{_against_data(view, layer, unit, fv, len(shape) > 1)}</p>")
+        played = (" Each plays under its picture (its phases recovered by Griffin-Lim)."
+                  if media else "")
+        return (f"{view.heading(self)}<div class='row'>{shown}"
+                f"{self._shown(view, layer, unit, 'neg', 'negative', media)}</div>"
+                f"<p class='muted'>Synthetic {'inputs' if media else 'images'} from noise "
+                f"({fv['steps']} steps), measured "
+                f"by {measure}{_against_data(view, layer, unit, fv, len(shape) > 1)}"
+                f"{played}</p>")
+
+    def _shown(self, view: Any, layer: str, unit: int, tag: str, alt: str,
+               media: dict[str, str] | None) -> str:
+        """One synthetic input's picture, with its media's player under it when it has
+        media (a sound's ``<audio controls>``)."""
+        file = view.store.unit_file
+        img = view.img(file(self.name, layer, unit, tag), alt)
+        if not media:
+            return img
+        src, element = view.file_url(file(self.name, layer, unit, tag, media["suffix"])), \
+            view.esc(media["element"])
+        return (f"<figure>{img}<br><{element} controls preload='none' title='{view.esc(alt)}' "
+                f"src='{view.esc(src)}' style='width: 128px'></{element}></figure>")
 
     def thumbnail(self, view: Any, layer: str, unit: int) -> str | None:
         if not self._numbers(view, layer, unit):
@@ -165,3 +199,11 @@ def _against_data(view: Any, layer: str, unit: int, fv: dict[str, Any], spatial:
             f"drive it up ({up}), {verdict} the best of {n} dataset inputs ({best:.3g}); "
             f"right: one that drives it down ({fv['negative']:.3g}; lowest input "
             f"{worst:.3g}).{note}")
+
+
+def _kind(spec: Any, sample: torch.Tensor) -> InputKind:
+    """The input kind that draws the model's synthetic inputs (`kind_for`)."""
+    kind = kind_for(spec, sample)
+    if kind is None:
+        raise NeuronscopeError(f"no input kind draws inputs of shape {list(sample.shape)}")
+    return kind

@@ -61,6 +61,11 @@ def visualize(
     instead (what turns the unit off). The last `polish` of the steps skip the
     transforms, tuning the final image to itself as it is scored (the atlas uses it).
 
+    A model whose InputSpec has kind "audio" and shape [C, F, T] gets spectrograms, made
+    the same way: "standard" transforms are then the input kind's own (transform.py:
+    shifts in time and by a band or two, no rotation or scaling), and
+    ``settings["transforms"]`` lists the steps used. Text and raw waveforms are refused.
+
     `preset` picks the settings ("lucid": Fourier, decorrelated colors, standard
     transforms; "pixel"; "yosinski1".."yosinski4" and "yosinski": the DeepVis
     regularizers); `param` (a `Param` or just its kind, "fourier" / "pixel"),
@@ -111,7 +116,7 @@ def visualize(
     total = _with_extras(objective, targets, n_starts, diversity_weight, extra)
     plain = [Unit.parse(t) for t in targets
              if isinstance(t, Unit) or (isinstance(t, str) and "+" not in t)]
-    steps_t = T.parse(cfg.transforms, max(hw))
+    steps_t = T.parse(cfg.transforms, hw, spec.kind if spec is not None else "image")
     sign, fill = -1.0 if negative else 1.0, sum(value_range) / 2
 
     def again(subset: list[Any], idx: list[int], starts: torch.Tensor) -> tuple[Any, Any, Any]:
@@ -224,15 +229,21 @@ def _seed_of(seed: int, name: str, start: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
+# The input kinds feature visualization makes, and the dimensions it needs of their shape
+# (None: any, the size given by size=): a spectrogram [C, F, T] is drawn like an image
+_DIMS: dict[str, int | None] = {"image": None, "audio": 3}
+
+
 def _input_shape(model: nn.Module, size: Any, channels: int | None
                  ) -> tuple[int, tuple[int, int], InputSpec | None]:
     spec = input_spec(model)
-    if spec is not None and spec.kind != "image":
-        raise NeuronscopeError(f"feature visualization makes images; this model takes "
-                               f"{spec.kind} input")
+    if spec is not None and _DIMS.get(spec.kind, -1) not in (None, len(spec.shape)):
+        raise NeuronscopeError(f"feature visualization makes images and spectrograms "
+                               f"[C, H, W]; this model takes {spec.kind} input of shape "
+                               f"{list(spec.shape)}, which it cannot draw")
     if channels is None:
         if spec is not None:
-            channels = spec.channels
+            channels = spec.shape[0] if len(spec.shape) == 3 else spec.channels
         else:
             first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
             if first is None:

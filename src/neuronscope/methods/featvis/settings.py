@@ -51,7 +51,9 @@ class PixelEdits:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything `visualize` optimizes with, besides the objective."""
+    """Everything `visualize` optimizes with, besides the objective. ``transforms``:
+    "standard" is the set of the model's input kind (transform.py's `STANDARD`: Lucid's
+    for images, shifts only for spectrograms), or a set's name, "none", or a list."""
 
     param: Param = Param()
     transforms: Any = "standard"

@@ -3,7 +3,7 @@
 A transform maps a batch [N, C, H, W] (display space) to a batch of the same size,
 drawing its random numbers per image from that image's own generator, so that an
 image's stream never depends on its neighbours in the batch. Geometric transforms
-(jitter, scale, rotate) are gathered into one affine warp per image and applied
+(jitter, shift, scale, rotate) are gathered into one affine warp per image and applied
 with a single ``grid_sample``; what leaves the canvas is filled with `fill` (mid
 gray by default), so the model always sees the input size it expects. Blurs run
 after the geometric steps, wherever they stand in the list.
@@ -12,11 +12,17 @@ after the geometric steps, wherever they stand in the list.
 scale 0.9-1.1, rotate -10..10 degrees, jitter 4 on images of 128-224 pixels), with
 pad and jitter scaled to the image size (1/16 and 1/32 of it) and the pad shown as a
 gray border inside a canvas of fixed size, since many models take only one size.
+
+``spectrogram(shape)`` is the set for spectrograms [C, F, T]: shifts in time (1/16 and
+1/32 of the frames) and by at most one band each in frequency, nothing else. A rotated
+or scaled spectrogram is no longer a sound (a tilt bends every pitch, a zoom shifts all of
+them), so neither is used. The name "standard" picks the set of the model's input kind
+(`STANDARD`, the one table of defaults).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +36,15 @@ class Jitter:
     """Shift by a whole number of pixels in [-d, d] per axis."""
 
     d: int
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Shift by a whole number of rows in [-rows, rows] and of columns in [-cols, cols]
+    (a spectrogram's bands and frames)."""
+
+    rows: int
+    cols: int
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class Blur:
     sigma: float
 
 
-Step = Jitter | Scale | Rotate | Pad | Blur
+Step = Jitter | Shift | Scale | Rotate | Pad | Blur
 
 
 def standard(size: int = 224) -> list[Step]:
@@ -75,20 +90,55 @@ def standard(size: int = 224) -> list[Step]:
     return [Pad(big), Jitter(big), Scale(0.9, 1.1), Rotate(10.0), Jitter(small)]
 
 
-def parse(spec: str | Sequence[Step] | None, size: int = 224) -> list[Step]:
-    """"standard" (for images of `size` pixels), "none" (or None), or a list of steps."""
+def spectrogram(shape: int | tuple[int, int] = (64, 64)) -> list[Step]:
+    """The default transforms for spectrograms of `shape` (bands, frames): shifts in
+    time and by at most one band per step in frequency; no scaling, rotation or padding.
+
+    Example:
+        >>> spectrogram((64, 63))
+        [Shift(rows=1, cols=4), Shift(rows=1, cols=2)]
+    """
+    frames = shape if isinstance(shape, int) else shape[1]
+    big, small = max(1, round(frames / 16)), max(1, round(frames / 32))
+    return [Shift(1, big), Shift(1, small)]
+
+
+# The named sets, made for an input of (height, width) ...
+SETS: dict[str, Callable[[tuple[int, int]], list[Step]]] = {
+    "image": lambda hw: standard(max(hw)), "spectrogram": spectrogram}
+# ... and the one "standard" names for each input kind (InputSpec.kind)
+STANDARD: dict[str, str] = {"image": "image", "audio": "spectrogram"}
+
+
+def parse(spec: str | Sequence[Step] | None, size: int | tuple[int, int] = 224,
+          kind: str = "image") -> list[Step]:
+    """The steps for inputs of `size` ((height, width), or one side) of input `kind`:
+    "standard" (the kind's own set, `STANDARD`), a set by name ("image", "spectrogram"),
+    "none" (or None), or a list of steps.
+
+    Example:
+        >>> parse("standard", (64, 63), kind="audio")
+        [Shift(rows=1, cols=4), Shift(rows=1, cols=2)]
+        >>> parse("standard", 32) == standard(32)
+        True
+    """
     if spec is None or spec == "none":
         return []
+    hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if spec == "standard":
-        return standard(size)
+        spec = STANDARD.get(kind, "image")
     if isinstance(spec, str):
-        raise ValueError(f"transforms must be 'standard', 'none' or a list of steps, got {spec!r}")
+        if spec not in SETS:
+            raise ValueError(f"transforms must be 'standard' (the input kind's own set), "
+                             f"{', '.join(repr(n) for n in SETS)}, 'none' or a list of steps, "
+                             f"got {spec!r}")
+        return SETS[spec](hw)
     return list(spec)
 
 
 def _draws(steps: Sequence[Step]) -> int:
-    return sum(2 if isinstance(s, Jitter) else 1 for s in steps
-               if isinstance(s, (Jitter, Scale, Rotate)))
+    return sum(2 if isinstance(s, (Jitter, Shift)) else 1 for s in steps
+               if isinstance(s, (Jitter, Shift, Scale, Rotate)))
 
 
 def _matrices(steps: Sequence[Step], u: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -101,6 +151,10 @@ def _matrices(steps: Sequence[Step], u: torch.Tensor, h: int, w: int) -> torch.T
         if isinstance(step, Jitter):
             shift = torch.floor(u[:, col:col + 2] * (2 * step.d + 1)) - step.d
             t[:, 0, 2], t[:, 1, 2] = -shift[:, 0], -shift[:, 1]
+            col += 2
+        elif isinstance(step, Shift):
+            t[:, 0, 2] = step.cols - torch.floor(u[:, col] * (2 * step.cols + 1))
+            t[:, 1, 2] = step.rows - torch.floor(u[:, col + 1] * (2 * step.rows + 1))
             col += 2
         elif isinstance(step, Scale):
             s = step.lo + (step.hi - step.lo) * u[:, col]
@@ -161,4 +215,5 @@ def apply(x: torch.Tensor, steps: Sequence[Step], generators: Sequence[torch.Gen
     return x
 
 
-__all__ = ["Blur", "Jitter", "Pad", "Rotate", "Scale", "Step", "apply", "parse", "standard"]
+__all__ = ["SETS", "STANDARD", "Blur", "Jitter", "Pad", "Rotate", "Scale", "Shift", "Step",
+           "apply", "parse", "spectrogram", "standard"]

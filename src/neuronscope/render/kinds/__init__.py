@@ -71,6 +71,16 @@ class InputKind:
         given to a kind that shows every step, the unit's value at each."""
         raise NotImplementedError
 
+    def stimulus(self, x: torch.Tensor, spec: InputSpec | None, side: int = 96) -> Picture:
+        """One synthetic input [C, H, W] (a feature visualization; values in the spec's
+        value range, as the data's) drawn alone, about `side` pixels wide or more."""
+        raise NotImplementedError(f"the {self.name} kind draws no synthetic inputs")
+
+    def stimulus_media(self, x: torch.Tensor, spec: InputSpec | None) -> list[Media]:
+        """Files to keep beside the picture of one synthetic input (a sound kind's WAV
+        clip), at most one per suffix; none by default."""
+        return []
+
     def media(self, shown: Shown) -> list[Media]:
         """Files to keep beside the picture of the examples, one per example (a sound
         kind's WAV clips), shown on unit pages by their HTML element; none by default."""

@@ -63,6 +63,15 @@ class AudioKind(InputKind):
         return _grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
                      [None] * len(inputs), nrow=2)
 
+    def stimulus(self, x: torch.Tensor, spec: Any, side: int = 96) -> Picture:
+        """One spectrogram [1, F, T] coloured (low bands at the bottom), each cell scaled
+        up by whole pixels to at least `side` pixels wide."""
+        return spectrogram_image(x.float(), spec, scale=max(1, -(-side // x.shape[-1])))
+
+    def stimulus_media(self, x: torch.Tensor, spec: Any) -> list[Media]:
+        """The spectrogram made audible (Griffin-Lim) as a WAV clip."""
+        return [Media(self.clip(x.float(), spec), "wav", "audio", "audio/wav")]
+
     def media(self, shown: Any) -> list[Media]:
         """Each example as a WAV clip: the dataset's waveform where it has one, else the
         spectrogram made audible (Griffin-Lim)."""

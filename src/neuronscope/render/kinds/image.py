@@ -32,6 +32,11 @@ class ImageKind(InputKind):
         return image_grid(images, nrow=2, pad=2, scale=max(1, 48 // images.shape[-1]),
                           normalize=None)
 
+    def stimulus(self, x: torch.Tensor, spec: Any, side: int = 96) -> Picture:
+        """The image as it is (values in the spec's value range) scaled up by whole pixels
+        to `side` (see `tile`)."""
+        lo, hi = spec.value_range if spec is not None else (0.0, 1.0)
+        return tile((x.float() - lo) / (hi - lo), side)
 
     def photographic(self, sample: torch.Tensor) -> bool:
         """Images of 128 pixels and more (photographs; small generated scenes stay PNG)."""
@@ -39,6 +44,18 @@ class ImageKind(InputKind):
 
 
 PHOTO_SIDE = 128
+
+
+def tile(image: torch.Tensor, side: int = 96) -> Any:
+    """One display-space image [C, H, W] (values in [0, 1]) as a PIL image, each pixel
+    repeated ``side // W`` times (at least once).
+
+    Example:
+        >>> tile(torch.rand(3, 8, 8), 96).size
+        (96, 96)
+    """
+    return image_grid(image.unsqueeze(0), nrow=1, pad=0, scale=max(1, side // image.shape[-1]),
+                      normalize=None)
 
 
 def fit(images: torch.Tensor, most: int) -> torch.Tensor:
