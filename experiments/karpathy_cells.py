@@ -3,13 +3,15 @@ features of the text (inside a string literal, inside a comment, bracket depth,
 indentation, position in the line, ...)?
 
 For the zoo's pysource-lstm, on held-out text (whole files of the pysource test split,
-which the model never trained on), every cell of ``lstm.c`` is correlated (Pearson r,
-over characters) with every feature track of `neuronscope.methods.cells` (Python's
-tokenizer for strings, comments, brackets, blocks, keywords). Printed: per track the
-best cells and their r, and how many cells reach |r| >= 0.5; also the model's own test
-metrics. Written: an HTML page with the best string cell and the best bracket /
-indentation cell shaded over a stretch of code, and their top snippets; the result
-file (``cells.safetensors``) and the numbers (``cells.json``).
+which the model never trained on), every cell of ``lstm.tanh_c`` (tanh of the cell state,
+what the paper colours text by) is correlated (Pearson r, over characters) with every
+feature track of `neuronscope.methods.cells` (Python's tokenizer for strings, comments,
+brackets, blocks, keywords). Printed: per track the best cells and their r, and how many
+cells reach |r| >= 0.5; the best string cell read as the raw cell state ``lstm.c`` and as
+the hidden state ``lstm.h`` too; also the model's own test metrics. Written: an HTML
+page with the best string cell and the best bracket / indentation cell shaded over a
+stretch of code, and their top snippets; the result file (``cells.safetensors``) and the
+numbers (``cells.json``).
 
     .venv/bin/python experiments/karpathy_cells.py [--chars 222222] [--out DIR]
 """
@@ -29,7 +31,8 @@ from neuronscope.methods.cells import TRACKS, cell_values, encode_text, explain_
 from neuronscope.render.cells import cell_html, snippets_html
 from neuronscope.render.html import esc, page, table, write_text
 
-LAYER = "lstm.c"
+LAYER = "lstm.tanh_c"
+OTHERS = ("lstm.c", "lstm.h")  # the same cells read otherwise: their best string cell
 STRUCTURE = ("bracket_depth", "block_depth", "indent")  # the "bracket / indent" cell
 
 
@@ -80,7 +83,7 @@ def main() -> None:
     for note in res.notes:
         print(f"note: {note}")
     rows = []
-    print(f"\n{'track':<14} {'best cells (lstm.c:cell r)':<42} {'|r|>=0.5':>8}")
+    print(f"\n{'track':<14} {'best cells (cell: r)':<42} {'|r|>=0.5':>8}")
     for t in res.tracks:
         top = res.top_cells(t, 3)
         cells = "  ".join(f"{c}:{r:+.2f}" for c, r in top)
@@ -90,6 +93,12 @@ def main() -> None:
     string_cell, string_r = res.top_cells("in_string", 1)[0]
     print(f"best string cell: {LAYER}:{string_cell}, r = {string_r:+.2f} "
           f"(the issue's bar: |r| >= 0.6 -> {'PASS' if abs(string_r) >= 0.6 else 'FAIL'})")
+    others = {}
+    for layer in OTHERS:
+        cell, r = explain_cells(model, text, "python", layer=layer, unknown="replace",
+                                progress=False).top_cells("in_string", 1)[0]
+        others[layer] = [cell, r]
+        print(f"  read as {layer}: best string cell {layer}:{cell}, r = {r:+.2f}")
 
     # the page: the best string cell and the best bracket / indentation cell, shaded
     struct = max((res.top_cells(t, 1)[0] + (t,) for t in STRUCTURE if t in res.tracks),
@@ -114,7 +123,7 @@ def main() -> None:
                                         "characters)"))
     html_path = write_text(out / "index.html", page("Karpathy cells", "\n".join(body)))
     summary = {"metrics": metrics, "n_chars": len(text), "mode": res.mode, "notes": res.notes,
-               "summary": s, "string_cell": [string_cell, string_r],
+               "summary": s, "string_cell": [string_cell, string_r], "string_cell_as": others,
                "structure_cell": list(struct), "seconds": took}
     (out / "cells.json").write_text(json.dumps(summary, indent=1))
     print(f"-> {html_path}, {out / 'cells.json'}, {out / 'cells.safetensors'}")

@@ -1,5 +1,6 @@
 """The character LSTM (`neuronscope.zoo.charlm`, zoo ``pysource-lstm``): its per-step
-states as layers ``lstm.h`` / ``lstm.c``, ablation inside the recurrence, the task."""
+states as layers ``lstm.h`` / ``lstm.c`` / ``lstm.tanh_c``, ablation inside the
+recurrence, the task."""
 
 from __future__ import annotations
 
@@ -125,6 +126,26 @@ def test_an_edit_of_each_steps_value_settles_and_other_edits_are_refused(
     with pytest.raises(NeuronscopeError, match="did not settle"):
         with ns.patch(model, "lstm.c", lambda t: t.flip(1) + 1):
             model(ids)
+
+
+@torch.no_grad()
+def test_tanh_c_is_what_the_cell_shows_and_an_edit_of_it_keeps_the_memory(
+        model: CharLSTM, ids: torch.Tensor) -> None:
+    with ns.record(model, ["lstm.c", "lstm.tanh_c", "lstm.h"]) as rec:
+        plain = model(ids)
+    assert torch.equal(rec["lstm.tanh_c"], torch.tanh(rec["lstm.c"]))
+    with ns.ablate(model, "lstm.tanh_c:5"), ns.record(model, ["lstm.h"]) as rec2:
+        edited = model(ids)
+    assert bool((rec2["lstm.h"][..., 5] == 0).all())  # h = o * tanh(c): silent at every step
+    assert not torch.allclose(edited, plain)
+    with ns.ablate(model, "lstm.tanh_c:5"):
+        with ns.record(model, ["lstm.c"]) as rec3:
+            model(ids)
+    settled = rec3.calls("lstm.c")[-1]  # c is made before tanh_c: called on every pass
+    # the cell's own memory runs on: c_t = f * c_(t-1) + i * g, untouched by the edit at
+    # this step (only later steps' gates see the silenced h)
+    assert torch.allclose(settled[:, 0], rec["lstm.c"][:, 0])
+    assert settled[..., 5].abs().sum() > 0
 
 
 def test_top_examples_rank_cells_by_their_peak_over_the_characters(model: CharLSTM) -> None:

@@ -1,12 +1,17 @@
 """A character-level LSTM language model whose cells are addressable (zoo ``pysource-lstm``).
 
 The model (`CharLSTM`) is ``embed -> lstm -> decoder``: token ids [B, T] in, next-character
-logits [B, T, V] out. Its recurrent layer (`CellLSTM`, an ``nn.LSTM`` with the same
-parameters and state dict) has two children that name the states of every step:
+logits [B, T, V] out. Its recurrent layer (`CellLSTM` in `neuronscope.zoo.cell_lstm`, an
+``nn.LSTM`` with the same parameters and state dict) has three children that name the
+states of every step, [B, T, units] each; a unit is one cell, on the last axis (declared
+with `set_unit_axis` by `char_lstm`):
 
-- ``lstm.h``: the hidden state h_t, [B, T, units];
-- ``lstm.c``: the cell state c_t, [B, T, units]; a unit is one cell, on the last axis
-  (declared with `set_unit_axis` by `char_lstm`).
+- ``lstm.c``: the cell state c_t, what the cell remembers (unbounded);
+- ``lstm.tanh_c``: tanh(c_t), what the cell offers its output gate, in [-1, 1]: the
+  value Karpathy, Johnson and Fei-Fei (2015) colour text by, and the one to correlate
+  with features of the text (``explain_cells(m, text, layer="lstm.tanh_c")``): c drifts
+  far from 0 where nothing reads it, which blurs a correlation;
+- ``lstm.h``: the hidden state h_t = o_t * tanh(c_t).
 
 How hooks see and edit the states. A hook on a module runs once per call, and
 neuronscope records every call of a module separately (``rec.calls``), refusing to pick
@@ -24,7 +29,9 @@ hooks returned, until the two agree:
    returned, so that later steps see the edited cells (h_t is computed from the edited
    c_t, and the next step's gates from that h_t); ``lstm.c`` is called again on the new
    raw c, and so on until what the hooks return equals what the steps used. For an
-   ablation to a value that takes one extra pass. Then ``lstm.h`` is treated alike.
+   ablation to a value that takes one extra pass. Then ``lstm.tanh_c`` and ``lstm.h``
+   are treated alike, in that order (an edit of ``lstm.tanh_c`` reaches h_t and the
+   later steps, but not c: the cell keeps its memory and shows the edited value).
 
 So ``ns.ablate(m, "lstm.c:5")`` holds cell 5 at 0 at every step, inside the recurrence,
 and an edit that depends only on each step's own value (``t * 2``) settles within T + 1
@@ -32,14 +39,15 @@ passes; one that does not settle within ``2 T + 4`` passes raises an error rathe
 return an unsettled state. The price of the repeat: a module whose hooks edit runs
 several times in that forward pass, and every call is seen, as for any module that runs
 twice. ``rec["lstm.h"]`` under ``ablate(m, "lstm.c:5")`` is one call of the settled
-states, but recording the edited layer itself in the same pass (``lstm.c`` under
-``ablate(m, "lstm.c:5")``) sees each pass: ``rec["lstm.c"]`` refuses and
+states, but recording the edited layer itself, or a state made before it, in the same
+pass (``lstm.c`` under ``ablate(m, "lstm.c:5")`` or ``"lstm.tanh_c:5"``) sees each pass:
+``rec["lstm.c"]`` refuses and
 ``rec.calls("lstm.c")[-1]`` is the settled one (as its hooks left it: with the record
 inside the ablation's ``with`` block, cell 5 reads 0). ``value="mean"`` settles on a
 mean that is the mean of the cell under its own ablation (the fixed point), to 1e-6.
 
 The step loop runs in eval mode (every neuronscope method runs models in eval mode) and
-whenever a hook watches ``lstm.h`` or ``lstm.c``; in train mode with no such hook the
+whenever a hook watches one of the states; in train mode with no such hook the
 fused ``nn.LSTM`` kernel runs (training speed). The two give the same outputs to about
 1e-6 (tested).
 
@@ -70,140 +78,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neuronscope.core.axes import set_unit_axis
-from neuronscope.core.errors import NeuronscopeError
 
-State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of a CellLSTM, each [1, B, H]
+from .cell_lstm import CellLSTM, State, TokenError, watched
 
-
-class TokenError(NeuronscopeError, ValueError):
-    """Input to a character model that is not a batch of token ids of its vocabulary."""
-
-
-class StepStates(nn.Identity):
-    """The states of every step of a `CellLSTM`, [B, T, units]: a name for hooks to hold.
-
-    Called once per pass on the stacked states; what its hooks return is what the
-    recurrence uses (see the module docstring).
-    """
-
-
-def _watched(*modules: nn.Module) -> bool:
-    """Whether any forward hook (the module's own or a global one) would see `modules`."""
-    from torch.nn.modules import module as torch_module
-
-    if getattr(torch_module, "_global_forward_hooks", None) or \
-            getattr(torch_module, "_global_forward_pre_hooks", None):
-        return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
-
-
-def _settled(out: torch.Tensor, raw: torch.Tensor, used: torch.Tensor, where: str
-             ) -> bool:
-    """Whether the hooks' output `out` (given `raw`) equals the states the steps `used`."""
-    if out is raw:
-        return used is raw
-    if not isinstance(out, torch.Tensor) or out.shape != raw.shape:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise NeuronscopeError(f"a hook on {where} returned {got}; the recurrence needs a "
-                               f"tensor of the states' shape {tuple(raw.shape)}")
-    return torch.allclose(out, used, rtol=1e-6, atol=1e-6, equal_nan=True)
-
-
-def _clamp(out: torch.Tensor, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(where the hooks changed the states, the values they gave), or None for nowhere."""
-    changed = (out != raw) & ~(torch.isnan(out) & torch.isnan(raw))
-    return (changed, out) if bool(changed.any()) else None
-
-
-class CellLSTM(nn.LSTM):
-    """A one-layer, batch-first ``nn.LSTM`` whose per-step states are the layers ``h``
-    and ``c`` ([B, T, units] each; see the module docstring). Same parameters and state
-    dict as ``nn.LSTM``, but it returns only the output [B, T, H] (the hidden states, as
-    ``lstm.h`` left them): nn.LSTM's final states [1, B, H] put the batch second, which
-    methods that take axis 0 for the batch cannot use, and they are the last step of
-    ``lstm.h`` / ``lstm.c`` anyway. `steps` gives both stacked states.
-
-    Example:
-        >>> lstm = CellLSTM(4, 3).eval()
-        >>> lstm(torch.zeros(2, 5, 4)).shape
-        torch.Size([2, 5, 3])
-    """
-
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__(input_size, hidden_size, num_layers=1, batch_first=True)
-        self.h = StepStates()
-        self.c = StepStates()
-
-    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> torch.Tensor:
-        """The hidden states [B, T, H] of a batch `x` [B, T, input_size], from the initial
-        states `hx` (``(h_0, c_0)``, each [1, B, H] as for nn.LSTM; zeros by default)."""
-        if x.dim() != 3:
-            raise TokenError(f"CellLSTM takes a batch of sequences [batch, time, features], "
-                             f"got shape {tuple(x.shape)}")
-        if self.training and not _watched(self.h, self.c):
-            return super().forward(x, hx)[0]
-        return self.steps(x, hx)[0]
-
-    def _run(self, xproj: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-             clamp_c: tuple[torch.Tensor, torch.Tensor] | None,
-             clamp_h: tuple[torch.Tensor, torch.Tensor] | None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the steps: (raw c, c used, raw h, h used), each [B, T, H]."""
-        w_hh = self.weight_hh_l0
-        raw_c, used_c, raw_h, used_h = [], [], [], []
-        for t in range(xproj.shape[1]):
-            i, f, g, o = (xproj[:, t] + h @ w_hh.T).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            raw_c.append(c)
-            if clamp_c is not None:
-                c = torch.where(clamp_c[0][:, t], clamp_c[1][:, t], c)
-                used_c.append(c)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            raw_h.append(h)
-            if clamp_h is not None:
-                h = torch.where(clamp_h[0][:, t], clamp_h[1][:, t], h)
-                used_h.append(h)
-        rc, rh = torch.stack(raw_c, 1), torch.stack(raw_h, 1)
-        uc = torch.stack(used_c, 1) if clamp_c is not None else rc
-        uh = torch.stack(used_h, 1) if clamp_h is not None else rh
-        return rc, uc, rh, uh
-
-    def steps(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The step-by-step path: (h, c) [B, T, H] each, as the hooks on ``lstm.h`` and
-        ``lstm.c`` left them; the recurrence uses what those hooks return (see the module
-        docstring). ``h[:, -1]`` and ``c[:, -1]`` are nn.LSTM's final states."""
-        b, n = x.shape[0], self.hidden_size
-        if hx is None:
-            h0 = c0 = x.new_zeros(b, n)
-        else:
-            h0, c0 = hx[0].reshape(b, n), hx[1].reshape(b, n)
-        if x.shape[1] == 0:
-            raise TokenError("CellLSTM got an empty sequence: give at least one step")
-        xproj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
-        clamp_c = clamp_h = None
-        limit = 2 * x.shape[1] + 4
-        for _ in range(limit):
-            raw_c, used_c, raw_h, used_h = self._run(xproj, h0, c0, clamp_c, clamp_h)
-            out_c = self.c(raw_c)
-            if not _settled(out_c, raw_c, used_c, "lstm.c"):
-                clamp_c = _clamp(out_c, raw_c)
-                continue
-            out_h = self.h(raw_h)
-            if not _settled(out_h, raw_h, used_h, "lstm.h"):
-                clamp_h = _clamp(out_h, raw_h)
-                continue
-            return out_h, out_c
-        raise NeuronscopeError(
-            f"the edits on lstm.c / lstm.h did not settle within {limit} passes of the "
-            "recurrence: an edit of the states must depend on each step's own value "
-            "(an ablation, a scaling) for the recurrence to take it at every step")
-
+__all__ = ["CellLSTM", "CharLSTM", "State", "TokenError", "char_lstm"]
 
 class CharLSTM(nn.Module):
     """Character language model: ``embed`` [B, T, E] -> ``lstm`` (`CellLSTM`; its states
@@ -218,7 +99,9 @@ class CharLSTM(nn.Module):
         torch.Size([1, 4, 98])
     """
 
-    study_layers = ("lstm.h", "lstm.c")  # the cells: what the atlas and top_examples show
+    # the cells: what the atlas and top_examples show (explain_cells reads the last);
+    # lstm.tanh_c ranks inputs as lstm.c does (tanh keeps the order), so it is left out
+    study_layers = ("lstm.h", "lstm.c")
 
     def __init__(self, vocab_size: int, embed: int = 48, hidden: int = 256) -> None:
         super().__init__()
@@ -274,7 +157,7 @@ class CharLSTM(nn.Module):
             (True, torch.Size([1, 2, 8]))
         """
         x = self.embed(self.check(ids))
-        if self.training and not _watched(self.lstm.h, self.lstm.c):
+        if self.training and not watched(*self.lstm.states()):
             out, (h, c) = nn.LSTM.forward(self.lstm, x, state)
         else:
             out, cs = self.lstm.steps(x, state)
@@ -292,6 +175,6 @@ def char_lstm(n_classes: int = 98, embed: int = 48, hidden: int = 256) -> CharLS
         (32, 98)
     """
     model = CharLSTM(n_classes, embed=embed, hidden=hidden)
-    for layer in ("lstm.h", "lstm.c"):
+    for layer in ("lstm.h", "lstm.c", "lstm.tanh_c"):
         set_unit_axis(model, layer, 2)
     return model

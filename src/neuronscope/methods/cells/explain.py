@@ -148,7 +148,8 @@ def explain_cells(model: nn.Module, text: str, tracks: str | Sequence[str] = "py
     docstring): per cell its best track and r, the full table, and a summary.
 
     `layer` defaults to the last layer the model declares worth studying
-    (``study_layers``: ``lstm.c`` for the zoo's LSTM); a model that declares none needs it.
+    (``study_layers``: ``lstm.c`` for the zoo's LSTM; its ``lstm.tanh_c``, bounded, reads
+    cells more clearly); a model that declares none needs it.
     `vocab` defaults to the model's `InputSpec` vocabulary, `window` to its input length
     (128 when it has none), `context` to half the window. Characters outside the
     vocabulary raise a `CellTextError` naming them unless ``unknown="replace"``; empty
