@@ -66,11 +66,12 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     """Compute what is missing of the atlas of `model` on `data` in folder `out`.
 
     `sections` (default: every registered section) are computed for `layers` (default:
-    every conv and linear layer). `options` go to the sections that read them (built-in:
-    ``k`` dataset examples per side, ``steps`` feature-visualization steps, ``n_starts``,
-    ``ablation_n`` inputs for lesions, ``photo`` for DeepDream, ``unit_batch`` units
-    computed together). `data_source` (JSON) records how to load the data again, so that
-    a server can mine dataset examples on demand (the CLI records its data arguments).
+    those the model declares, else every conv, linear and recurrent layer). `options` go
+    to the sections that read them (built-in: ``k`` dataset examples per side, ``steps``
+    feature-visualization steps, ``n_starts``, ``ablation_n`` inputs for lesions,
+    ``photo`` for DeepDream, ``unit_batch`` units computed together). `data_source`
+    (JSON) records how to load the data again, so that a server can mine dataset examples
+    on demand (the CLI records its data arguments).
 
     Under ``torchrun`` (a torch.distributed process group is initialized) every rank calls
     it with the same arguments: the dataset examples are mined by data shards, the

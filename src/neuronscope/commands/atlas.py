@@ -208,7 +208,8 @@ def add_parsers(sub: Any) -> None:
                        "per unit (resumable; under torchrun the processes share the work)")
     model_args(p)
     data_args(p, "a labelled dataset name, or folder:PATH")
-    p.add_argument("--layers", nargs="+", help="layers (default: every conv and linear layer)")
+    p.add_argument("--layers", nargs="+", help="layers (default: those the model declares, "
+                   "else every conv, linear and recurrent layer)")
     p.add_argument("--sections", help="comma-separated subset of the sections "
                    f"({','.join(section_names())} and those of --plugin files; default: all)")
     p.add_argument("--k", type=positive_int, default=9,
