@@ -86,3 +86,10 @@ def test_the_section_needs_images_or_spectrograms() -> None:
     assert "shape [8000]" in model_unmet("image_or_spectrogram",
                                          InputSpec(shape=(8000,), kind="audio"))
     assert model_unmet("image_model", spec()) is not None  # dream, inversion: images only
+
+
+def test_the_model_page_speaks_of_bands_frames_and_sounds(atlas: Path) -> None:
+    got = TestClient(create_app(atlas), base_url="http://127.0.0.1").get("/")
+    assert got.status_code == 200
+    assert "3 bands x 3 frames" in got.text and "response to a sound" in got.text
+    assert " px" not in got.text

@@ -17,6 +17,7 @@ from ..core.receptive import receptive_field
 from ..core.spec import input_spec
 from ..render.grid import save_png
 from ..render.html import esc, figure, page, table, write_text
+from ..render.kinds import field_size
 from ..render.weights import weight_pictures
 from .store import AtlasStore
 
@@ -40,13 +41,11 @@ def _rf_text(model: nn.Module, info: LayerInfo, example: Any) -> str:
     except NeuronscopeError as err:
         log.info("no receptive field for %s: %s", info.name, err)
         return "?"
-    size = "x".join(str(s) for s in rf.size)
+    size = field_size(rf.size, getattr(input_spec(model), "kind", None))
     stride = "x".join(str(s) for s in rf.stride)
-    unit = "px" if len(rf.size) >= 2 else "steps"
     if not rf.exact:  # cut by the input's border, or recurrent: a lower bound
-        return f"at least {size} {unit}, stride about {stride}"
-    return f"{size} {unit}, stride {stride}" + (" (empirical)" if rf.method == "gradient"
-                                                else "")
+        return f"at least {size}, stride about {stride}"
+    return f"{size}, stride {stride}" + (" (empirical)" if rf.method == "gradient" else "")
 
 
 def write_overview(model: nn.Module, out: str | Path, title: str = "model",

@@ -12,6 +12,7 @@ from ..atlas.sections import Section, page_sections
 from ..atlas.view import AtlasView
 from ..core.spec import InputSpec
 from ..render.html import esc, page
+from ..render.kinds import field_size
 
 
 def nav(view: AtlasView) -> str:
@@ -62,8 +63,8 @@ def model_page(view: AtlasView) -> str:
         entry = m["layers"].get(layer, {})
         facts = entry.get("facts", {})
         rf = facts.get("receptive_field")
-        rf_text = ("" if rf.get("exact", True) else ">= ") + "x".join(map(str, rf["size"])) \
-            + (" px" if len(rf["size"]) >= 2 else " steps") if rf else ""
+        rf_text = ("" if rf.get("exact", True) else ">= ") + \
+            field_size(rf["size"], input_kind(view)) if rf else ""
         done = ", ".join([k for k, v in entry.items() if k != "facts" and "skipped" not in v]
                          + [s.name for s in page_sections() if s.demand_scope == "layer"
                             and s.name not in entry and view.entry(layer, s.name)])
@@ -87,8 +88,9 @@ def _probing(view: AtlasView) -> str:
     if reads_text(view):
         return (f"the <a href='{esc(view.url('/probe'))}'>text probe</a> shades every token of "
                 "a text you type by one unit")
-    return (f"<a href='{esc(view.url('/live'))}'>live</a> shows every layer's response to an "
-            "image")
+    heard = input_kind(view) == "audio"
+    return (f"<a href='{esc(view.url('/live'))}'>live</a> shows every layer's response to "
+            f"{'a sound' if heard else 'an image'}")
 
 
 def _open(view: AtlasView, section: Section, layer: str) -> bool:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
@@ -91,6 +92,13 @@ class InputKind:
         where no picture stands for the unit (text); None: no brief."""
         return None
 
+    def field_size(self, size: Sequence[int]) -> str:
+        """A receptive field's `size` in this kind's units: pixels for 2-d inputs, steps
+        for sequences (a spectrogram kind says bands and frames)."""
+        if len(size) >= 2:
+            return "x".join(str(int(s)) for s in size) + " px"
+        return f"{int(size[0]) if size else '?'} steps"
+
     def photographic(self, sample: torch.Tensor) -> bool:
         """Whether its pictures of inputs like `sample` are photographs, kept as JPEG
         (a third of PNG's size, encoded 50 times faster) rather than exact PNG."""
@@ -113,6 +121,17 @@ def register_kind(kind: InputKind | type[InputKind]) -> InputKind:
 def kinds() -> list[str]:
     """The registered kind names."""
     return list(_KINDS)
+
+
+def field_size(size: Sequence[int], kind: str | None = None) -> str:
+    """A receptive field's `size` in the units of the input kind named `kind` (any kind's
+    default units when it is not registered).
+
+    Example:
+        >>> field_size([38, 38], "image"), field_size([38, 20], "audio"), field_size([9])
+        ('38x38 px', '38 bands x 20 frames', '9 steps')
+    """
+    return _KINDS.get(kind or "", InputKind()).field_size(size)
 
 
 def kind_for(spec: InputSpec | None, sample: Any) -> InputKind | None:

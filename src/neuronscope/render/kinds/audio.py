@@ -72,6 +72,12 @@ class AudioKind(InputKind):
         """The spectrogram made audible (Griffin-Lim) as a WAV clip."""
         return [Media(self.clip(x.float(), spec), "wav", "audio", "audio/wav")]
 
+    def field_size(self, size: Sequence[int]) -> str:
+        """Bands (frequency, rows) by frames (time, columns)."""
+        if len(size) != 2:
+            return super().field_size(size)
+        return f"{int(size[0])} bands x {int(size[1])} frames"
+
     def media(self, shown: Any) -> list[Media]:
         """Each example as a WAV clip: the dataset's waveform where it has one, else the
         spectrogram made audible (Griffin-Lim)."""
