@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .units import _layout, leaves, unit_axis
+from .outputs import leaves
+from .units import _layout, unit_axis
 
 _OVERRIDES = "_neuronscope_unit_axes"
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[str, int], int | None]] = \

@@ -19,7 +19,8 @@ from torch import nn
 
 from .axes import Flow, cached_axis, known
 from .errors import NeuronscopeError
-from .units import Unit, find_module, replace_output, select_output
+from .outputs import replace_output, select_output
+from .units import Unit, find_module
 
 # fn(tensor, call) -> replacement tensor or None (keep the output as it is)
 Edit = Callable[[torch.Tensor, int], "torch.Tensor | None"]

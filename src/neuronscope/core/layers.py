@@ -13,8 +13,9 @@ from .axes import Flow, cached_axis
 from .errors import AddressError, AmbiguousCallError, LayerNotFoundError, NeuronscopeError
 from .hooks import forward_kwargs, trace
 from .model import model_device, model_dtype
+from .outputs import leaves
 from .spec import input_spec
-from .units import Unit, check_unit, leaves, no_layer, suggest
+from .units import Unit, check_unit, no_layer, suggest
 
 _KINDS: list[tuple[str, tuple[type, ...]]] = [
     ("conv", (nn.modules.conv._ConvNd,)),

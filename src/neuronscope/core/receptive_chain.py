@@ -14,7 +14,8 @@ from torch import nn
 from .errors import NeuronscopeError
 from .field import ReceptiveField, global_field, spatial_size
 from .hooks import trace
-from .units import Unit, select_output
+from .outputs import select_output
+from .units import Unit
 
 
 class NotAChain(Exception):
