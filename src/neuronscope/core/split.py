@@ -88,12 +88,15 @@ class LayerSplit:
 
     def _fallback(self, x: Any, variants: Variants, m: int) -> torch.Tensor:
         outputs = []
-        made: list[torch.Tensor] = []  # the layer's output is the same in every pass: make
-        for i in range(m):             # the M variants once, not once per pass
+        # the layer's output is the same in every pass: make the M variants once, not once
+        # per pass; but a layer called again within a pass on other values (a recurrent
+        # state that settles, see zoo/cell_lstm.py) gets variants of what it is called on
+        made: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for i in range(m):
             def one(t: torch.Tensor, i: int = i) -> torch.Tensor:
-                if not made:
-                    made.append(variants(t).view(m, *t.shape))
-                return made[0][i]
+                if not made or not (made[0][0] is t or torch.equal(made[0][0], t)):
+                    made[:] = [(t, variants(t).view(m, *t.shape))]
+                return made[0][1][i]
 
             with patch(self.model, self.layer, one):
                 outputs.append(run_model(self.model, x))

@@ -33,16 +33,45 @@ logger = logging.getLogger(__name__)
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
-def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], float]:
-    """A function giving a batch's metric *summed* over its examples (from the logits of
-    the model's output)."""
-    if metric == "accuracy":
-        return lambda out, y: float((logits_of(out).argmax(1) == y).sum())
-    if metric == "loss":
-        return lambda out, y: float(F.cross_entropy(logits_of(out), y, reduction="sum"))
+def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], tuple[float, int]]:
+    """A function giving a batch's metric *summed* over what it counts, and how many it
+    counted (from the logits of the model's output): examples for one label per input
+    (logits [B, classes]), positions for a label per position (a language model's
+    logits [B, T, vocabulary] and next tokens [B, T]); a callable gives one mean per
+    batch, counted per example.
+
+    Example:
+        >>> sums = metric_sums("accuracy")
+        >>> sums(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1]))
+        (1.0, 2)
+        >>> sums(torch.zeros(1, 3, 4).index_fill(2, torch.tensor([2]), 1.0),
+        ...      torch.tensor([[2, 2, 0]]))
+        (2.0, 3)
+    """
+    if metric in ("accuracy", "loss"):
+        def sums(out: Any, y: torch.Tensor) -> tuple[float, int]:
+            logits = _class_last(logits_of(out), y)
+            if metric == "accuracy":
+                return float((logits.argmax(-1) == y).sum()), y.numel()
+            return float(F.cross_entropy(logits.flatten(0, -2), y.flatten(),
+                                         reduction="sum")), y.numel()
+        return sums
     if callable(metric):
-        return lambda out, y: float(metric(logits_of(out), y)) * len(y)
+        return lambda out, y: (float(metric(logits_of(out), y)) * len(y), len(y))
     raise ValueError(f"metric must be 'accuracy', 'loss' or a callable, got {metric!r}")
+
+
+def _class_last(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`logits` with classes on the last axis: [B, classes] for labels [B], or
+    [B, T, classes] for labels [B, T]; anything else is refused, saying what was given."""
+    if logits.dim() == y.dim() + 1 and logits.shape[:-1] == y.shape and \
+            not y.is_floating_point():
+        return logits
+    raise ValueError(
+        f"the model gives {tuple(logits.shape)} for labels of shape {tuple(y.shape)}: "
+        "accuracy and loss take logits [batch, classes] with one class per input, or "
+        "[batch, positions, classes] with one per position; give metric= a callable "
+        "(logits, labels) -> mean for anything else")
 
 
 def keep_first(order: torch.Tensor, count: int, u: int) -> torch.Tensor:
@@ -108,9 +137,10 @@ class Sweep:
                         t, k, s, seed), len(k))
                     for i in range(len(k)):
                         rows = slice(i * len(y), (i + 1) * len(y))  # variant i's part of the output
-                        total[start + i] += self.sums(map_tensors(lambda t, r=rows: t[r], out), y)
+                        got, count = self.sums(map_tensors(lambda t, r=rows: t[r], out), y)
+                        total[start + i] += got
                     bar.update(1)
-                n += len(y)
+                n += count
         return (total / max(1, n)).float()
 
 
