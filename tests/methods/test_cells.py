@@ -217,33 +217,38 @@ def test_a_1mb_paste_runs_in_windows_in_bounded_time(model, monkeypatch) -> None
 BAR_NOT_REACHED = (
     "issue #15's bar (some cell tracks 'inside a string literal' with |r| >= 0.6 on "
     "held-out text) is not reached within the ~5 min training bound on 2 cores: recipe "
-    "version 2 (256 cells, stateful, the whole train split once, 174 s) measured "
-    "r = -0.52 (lstm.c:122) here, -0.58 over the whole test split (1.03M characters); "
-    "eleven variants (64-384 cells, 1-8 epochs, stateful or not, BPTT 128/256, 2-8M "
-    "characters) measured 0.31-0.52. Measured now: ")
+    "version 2 (256 cells, stateful, the whole train split once, 184 s) measured "
+    "r = -0.52 (lstm.c:122), -0.56 read as tanh(c) (lstm.tanh_c:122); twenty variants "
+    "(64-512 cells, 1-2 layers, 1-3 epochs, stateful or not, BPTT 128-512, forget bias "
+    "1-3, an L1 penalty, several seeds) measured 0.31-0.54 on c and up to 0.60 on tanh(c). "
+    "Measured now: ")
 
 
 def test_the_trained_model_has_a_string_cell() -> None:
     """The real pysource-lstm, when the test cache holds it (run with
     NEURONSCOPE_CACHE=~/.cache/neuronscope); never trained here. Held-out text: whole
-    files of the test split. The other tracks' best cells are asserted a little below
-    what they measure; the string bar of 0.6 is an expected failure (xfail, with the
-    number measured) while it is not reached, and the string cell must not fall below
-    0.45."""
+    files of the test split. The other tracks' best cells (read as the cell state c) are
+    asserted a little below what they measure; the string bar of 0.6, on the cell state
+    or on tanh(c) (what the cell shows its output gate, what Karpathy et al. colour text
+    by), is an expected failure (xfail, with the numbers measured) while it is not
+    reached, and the string cell must not fall below 0.45."""
     r = ns.zoo.recipe("pysource-lstm")
     if not entry_paths(r.name, recipe_hash(r, r.builder(r.n_classes)))[1].is_file():
         pytest.skip("pysource-lstm is not in the cache (a few minutes to train)")
     model = ns.zoo.load("pysource-lstm", progress=False)
-    res = explain_cells(model, corpus_text("test"), "python", unknown="replace",
-                        progress=False)
-    assert res.mode == "python"
+    text = corpus_text("test")
+    res = explain_cells(model, text, "python", unknown="replace", progress=False)
+    assert res.mode == "python" and res.layer == "lstm.c"
     best = {t: res.top_cells(t, 1)[0] for t in res.tracks}
     assert abs(best["line_start"][1]) >= 0.85 and abs(best["block_depth"][1]) >= 0.75
     assert abs(best["column"][1]) >= 0.7 and abs(best["bracket_depth"][1]) >= 0.6
-    cell, corr = best["in_string"]
-    assert abs(corr) >= 0.45, f"best string cell lstm.c:{cell} has r = {corr:.2f}"
+    shown = explain_cells(model, text, "python", layer="lstm.tanh_c", unknown="replace",
+                          progress=False).top_cells("in_string", 1)[0]
+    (cell, corr), layer = max((best["in_string"], "lstm.c"), (shown, "lstm.tanh_c"),
+                              key=lambda x: abs(x[0][1]))
+    assert abs(corr) >= 0.45, f"best string cell {layer}:{cell} has r = {corr:.2f}"
     if abs(corr) < 0.6:
-        pytest.xfail(BAR_NOT_REACHED + f"lstm.c:{cell}, r = {corr:.2f}")
+        pytest.xfail(BAR_NOT_REACHED + f"{layer}:{cell}, r = {corr:.2f}")
     assert abs(corr) >= 0.6
 
 

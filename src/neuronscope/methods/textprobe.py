@@ -91,8 +91,8 @@ def text_layers(model: nn.Module) -> list[LayerInfo]:
         >>> from neuronscope.core.spec import InputSpec, attach_spec
         >>> from neuronscope.zoo.charlm import char_lstm
         >>> m = attach_spec(char_lstm(3, embed=4, hidden=5), InputSpec((8,), "text", vocab="ab "))
-        >>> [(i.name, i.n_units) for i in text_layers(m)]
-        [('embed', 4), ('lstm', 5), ('lstm.c', 5), ('lstm.h', 5), ('decoder', 3)]
+        >>> [i.name for i in text_layers(m)], text_layers(m)[-1].n_units
+        (['embed', 'lstm', 'lstm.c', 'lstm.tanh_c', 'lstm.h', 'decoder'], 3)
     """
     ids = _example(text_codec(model), [0])
     with eval_mode(model), torch.no_grad():
