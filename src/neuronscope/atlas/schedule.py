@@ -96,7 +96,8 @@ def unmet(section: Section, job: Job) -> str | None:
                 return "the data has no labels"
             if label.dim() != 0:  # a sequence model's next-token targets, a mask, ...
                 return (f"the data's labels are not one class per input (each item's "
-                        f"label has shape {list(label.shape)})")
+                        f"label has shape {list(label.shape)}); for a language model, "
+                        "ns.unit_sweep(model, data, layer) scores lesions over every position")
             why = foreign_labels(job.data, spec)
             if why:
                 return why
