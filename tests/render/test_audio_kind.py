@@ -53,8 +53,10 @@ def test_colorize_puts_low_frequencies_at_the_bottom() -> None:
     assert rgb.shape == (3, 8, 5)
     assert float(rgb[:, -1].sum()) > float(rgb[:, 0].sum())
     assert spectrogram_image(x, scale=3).size == (15, 24)
-    with pytest.raises(ValueError, match=r"\[1, F, T\]"):
-        colorize(torch.zeros(2, 8, 5))
+    stereo = torch.stack([x[0], torch.zeros(8, 5)])  # two channels: drawn as their mean
+    assert torch.equal(colorize(stereo), colorize(x / 2))
+    with pytest.raises(ValueError, match=r"\[C, F, T\]"):
+        colorize(torch.zeros(8, 5))
 
 
 def test_examples_through_the_atlas_drawer(tones: Tones) -> None:

@@ -129,7 +129,7 @@ def _audio(body: bytes, spec: Any, limits: Limits) -> Decoded:
         raise HTTPException(409, f"this model's audio settings make spectrograms of shape "
                                  f"{tuple(x.shape)}, but it takes {tuple(spec.shape)}")
     rate = int(spec.extra["sample_rate"])
-    rgb = (colorize(x, spec).permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    rgb = (colorize(x).permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()  # x: [0, 1]
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     picture = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
