@@ -102,6 +102,37 @@ def test_a_mistyped_layer_is_answered_with_the_addressable_outputs() -> None:
         ns.top_examples(GRUModel(), x, layers=["gru0"], progress=False)
 
 
+class TimeFirst(nn.Module):
+    """torch's default GRU layout: [time, batch, units]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.gru = nn.Embedding(len(V), 4), nn.GRU(4, 6)
+        self.head = nn.Linear(6, len(V))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(self.embed(x).transpose(0, 1))[0].transpose(0, 1))
+
+
+def test_a_time_first_gru_is_left_out_of_the_defaults_saying_why(caplog) -> None:
+    x = torch.randint(0, len(V), (10, 7))
+    with caplog.at_level(logging.WARNING):
+        res = ns.top_examples(TimeFirst(), x, progress=False)
+    assert list(res.layers) == ["head"]
+    assert "gru[0] (its batch comes second: [time, batch, units] (batch_first=False))" in \
+        caplog.text
+    with pytest.raises(NeuronscopeError, match=r"batch_first=False: \[time, batch, units\]"):
+        ns.top_examples(TimeFirst(), x, layers=["gru[0]"], progress=False)
+
+
+def test_a_missing_output_element_names_the_modules_outputs() -> None:
+    x = torch.randint(0, len(V), (4, 7))
+    with pytest.raises(NeuronscopeError, match=r"gru has no output gru\[2\]; its outputs: "
+                       r"gru\[0\], gru\[1\]"):
+        ns.top_examples(GRUModel(), x, layers=["gru[2]"], progress=False)
+
+
 def test_ablating_torchs_own_gru_warns_that_the_recurrence_is_untouched(caplog) -> None:
     model, x = GRUModel(), torch.randint(0, len(V), (2, 5))
     with caplog.at_level(logging.WARNING), ns.ablate(model, "gru[0]:3"):

@@ -150,10 +150,10 @@ def _layers(model: nn.Module, infos: dict[str, LayerInfo], layers: list[str] | N
     if layers:
         return [find_layer(model, infos, name, single_call=True, layer_only=True).name
                 for name in layers]
-    chosen, shared = default_layers(model, infos)
-    if shared:
-        logger.warning("atlas: leaving out %s (each runs several times per forward pass)",
-                       ", ".join(shared))
+    chosen, left = default_layers(model, infos)
+    told = [f"{n} ({why})" for n, why in left.items() if "final state" not in why]
+    if told:
+        logger.warning("atlas: leaving out %s; name layers to choose", "; ".join(told))
     return [i.name for i in chosen]
 
 

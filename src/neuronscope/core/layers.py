@@ -185,6 +185,11 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
             raise LayerNotFoundError(
                 f"{unit.layer} does not output one tensor; address one of its elements: "
                 f"{', '.join(elements[:12])}")
+        outputs = [n for n in table if n.startswith(unit.module_path + "[")]
+        if outputs:  # a module with several outputs, none of them this one
+            raise LayerNotFoundError(
+                f"{unit.module_path} has no output {unit.layer}; its outputs: "
+                f"{', '.join(outputs[:12])}")
         close = suggest(unit.layer, list(table))
         mode = ("training mode" if model.training else "eval mode (a layer that runs only "
                 "in training, such as an auxiliary head, is listed in training mode)")
@@ -216,36 +221,49 @@ def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
 STUDIED_KINDS = ("conv", "linear", "recurrent")  # what methods study when no layer is named
 
 
-def _final_state(model: nn.Module, info: LayerInfo) -> bool:
-    """Whether `info` is a final state of torch's own RNN, GRU or LSTM (``gru[1]``,
-    ``lstm[1][0]``): [layers, batch, units], the batch second, and the last step of the
-    output (``gru[0]``) anyway."""
+def _batch_second(model: nn.Module, info: LayerInfo) -> str | None:
+    """Why `info`, an output of torch's own RNN, GRU or LSTM, does not put the batch first
+    (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
+    one built with batch_first=False: [time, batch, units]), or None."""
     path, _, rest = info.name.partition("[")
-    return bool(rest) and not info.name.endswith(path + "[0]") and \
-        isinstance(dict(model.named_modules()).get(path), nn.RNNBase)
+    module = dict(model.named_modules()).get(path) if rest else None
+    if not isinstance(module, nn.RNNBase):
+        return None
+    if not module.batch_first:
+        return "its batch comes second: [time, batch, units] (batch_first=False)"
+    if not info.name.endswith(path + "[0]"):
+        return f"a final state [layers, batch, units]: {path}[0] holds every step"
+    return None
 
 
 def default_layers(model: nn.Module, table: dict[str, LayerInfo], *,
                    kinds: tuple[str, ...] = STUDIED_KINDS
-                   ) -> tuple[list[LayerInfo], list[str]]:
-    """(the layers studied when none are named, the names left out because they run more
-    than once per pass): those the model declares (`study_layers`), else every layer of
-    `kinds` that runs once per pass, without torch RNNs' final states (their output
-    element ``[0]`` holds every step).
+                   ) -> tuple[list[LayerInfo], dict[str, str]]:
+    """(the layers studied when none are named, those of `kinds` left out and why): the
+    layers the model declares (`study_layers`), else every layer of `kinds` that runs
+    once per pass and puts the batch first (not torch RNNs' final states, nor the outputs
+    of one built with batch_first=False).
 
     Example:
         >>> import torch
         >>> m = nn.Sequential(nn.GRU(2, 3, batch_first=True))
-        >>> chosen, shared = default_layers(m, layer_table(m, torch.zeros(1, 4, 2)))
-        >>> [i.name for i in chosen], shared
-        (['0[0]'], [])
+        >>> chosen, left = default_layers(m, layer_table(m, torch.zeros(1, 4, 2)))
+        >>> [i.name for i in chosen], sorted(left)
+        (['0[0]'], ['0[1]'])
     """
     declared = study_layers(model)
     if declared:
         return [find_layer(model, table, name, single_call=True, layer_only=True)
-                for name in declared], []
-    kind = [i for i in table.values() if i.kind in kinds and not _final_state(model, i)]
-    return [i for i in kind if i.calls == 1], [i.name for i in kind if i.calls > 1]
+                for name in declared], {}
+    chosen, left = [], {}
+    for info in (i for i in table.values() if i.kind in kinds):
+        why = _batch_second(model, info) or (
+            f"it runs {info.calls} times per forward pass" if info.calls > 1 else None)
+        if why:
+            left[info.name] = why
+        else:
+            chosen.append(info)
+    return chosen, left
 
 
 def study_layers(model: nn.Module) -> list[str] | None:

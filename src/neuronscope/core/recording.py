@@ -58,8 +58,9 @@ class Recording(Mapping[str, torch.Tensor]):
             )
         if len(outputs) > 1:
             raise AmbiguousCallError(
-                f"{key} ran {len(outputs)} times in one forward pass (a shared module); "
-                f"use rec.calls({key!r}) for each call's output"
+                f"{key} ran {len(outputs)} times in one forward pass (a shared module, or "
+                "a recurrent state run again while an edit settles: the last call is the "
+                f"settled one); use rec.calls({key!r}) for each call's output"
             )
         return outputs[0]
 

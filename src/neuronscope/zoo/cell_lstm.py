@@ -5,7 +5,8 @@ for how edits reach the recurrence).
 - ``c``: the cell state c_t, what the cell remembers (unbounded);
 - ``tanh_c``: tanh(c_t), what the cell offers its output gate (h_t = o_t * tanh(c_t)),
   in [-1, 1]: the value Karpathy, Johnson and Fei-Fei (2015) colour text by, and the one
-  to read a cell by (c itself may drift far from 0 where nothing reads it);
+  to correlate a cell with features of the text by (c itself may drift far from 0 where
+  nothing reads it); saturated cells tie at 1.0, so c ranks inputs better;
 - ``h``: the hidden state h_t, what the next layer and the next step see.
 
 Example:

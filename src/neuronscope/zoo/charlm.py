@@ -30,8 +30,9 @@ hooks returned, until the two agree:
    c_t, and the next step's gates from that h_t); ``lstm.c`` is called again on the new
    raw c, and so on until what the hooks return equals what the steps used. For an
    ablation to a value that takes one extra pass. Then ``lstm.tanh_c`` and ``lstm.h``
-   are treated alike, in that order (an edit of ``lstm.tanh_c`` reaches h_t and the
-   later steps, but not c: the cell keeps its memory and shows the edited value).
+   are treated alike, in that order (an edit of ``lstm.tanh_c`` reaches h_t, not that
+   step's c: the cell keeps what it remembers; later steps' c change only through gates
+   that read the edited h).
 
 So ``ns.ablate(m, "lstm.c:5")`` holds cell 5 at 0 at every step, inside the recurrence,
 and an edit that depends only on each step's own value (``t * 2``) settles within T + 1
@@ -100,7 +101,8 @@ class CharLSTM(nn.Module):
     """
 
     # the cells: what the atlas and top_examples show (explain_cells reads the last);
-    # lstm.tanh_c ranks inputs as lstm.c does (tanh keeps the order), so it is left out
+    # lstm.tanh_c is left out: tanh keeps c's order, but saturated cells tie at 1.0 in
+    # float32, so their top examples would be in dataset order
     study_layers = ("lstm.h", "lstm.c")
 
     def __init__(self, vocab_size: int, embed: int = 48, hidden: int = 256) -> None:

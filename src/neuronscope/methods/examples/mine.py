@@ -53,13 +53,16 @@ def choose_layers(model: nn.Module, example: Any, layers: Any) -> list[LayerInfo
     conv, linear and recurrent layer (without torch RNNs' final states)."""
     table = layer_table(model, example)
     if layers is None:
-        chosen, shared = default_layers(model, table)
-        if shared:
-            logger.warning("top_examples: leaving out %s (each runs several times per "
-                           "forward pass; name them to be told why)", shared)
+        chosen, left = default_layers(model, table)
+        told = [f"{n} ({why})" for n, why in left.items() if "final state" not in why]
+        if told:
+            logger.warning("top_examples: leaving out %s; name layers to choose",
+                           "; ".join(told))
         if not chosen:
-            raise NeuronscopeError("the model has no conv, linear or recurrent layer that runs "
-                                   "once per pass; name the layers")
+            raise NeuronscopeError(
+                "the model has no conv, linear or recurrent layer that runs once per pass "
+                "with the batch first" + (f" (left out: {'; '.join(told)})" if told else "")
+                + "; name the layers")
         return chosen
     names = [layers] if isinstance(layers, (str, Unit)) else list(layers)
     return [find_layer(model, table, name, single_call=True, layer_only=True) for name in names]
@@ -185,7 +188,8 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
         if t.dim() == 0 or t.shape[0] != len(current["index"]):
             raise NeuronscopeError(
                 f"{name} gives {tuple(t.shape)} for a batch of {len(current['index'])}: its "
-                "first axis is not the batch (an RNN's final state [layers, batch, units]?); "
+                "first axis is not the batch (an RNN's final state [layers, batch, units], "
+                "or the output of one built with batch_first=False: [time, batch, units]?); "
                 "top_examples needs layers with the batch first")
         values, pos = reduce_for(states[name], t.detach(), axis[name], reduce,
                                  current.get("mask"))
