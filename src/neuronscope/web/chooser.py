@@ -31,8 +31,8 @@ def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "",
                     for (view, live), text in zip(atlases, told, strict=True))
     body = ("<h1>neuronscope</h1>"
             f"<p class='muted'>{len(atlases)} models. Each has an atlas (a page per layer and "
-            "per unit) and, with its model served, a live page that runs it on a photo, an "
-            "upload or your webcam.</p>"
+            "per unit) and, with its model served, a live page that runs it on what you give "
+            "it: a photo, an upload or your webcam, a sound or your microphone.</p>"
             f"<div class='models'>{cards}</div>")
     return page("neuronscope: models", css(base) + body)
 
@@ -52,13 +52,17 @@ def _card(view: AtlasView, live: bool, description: str = "") -> str:
             f"<p class='links'>{' · '.join(links)}</p></div></div>")
 
 
+NOUNS = {"image": "images", "audio": "spectrograms", "text": "texts", "vector": "vectors"}
+
+
 def _facts(view: AtlasView, live: bool) -> str:
     """The model's input and classes, and what its atlas holds."""
     m = view.manifest
     spec, data = m.get("model", {}).get("spec", {}), m.get("data", {})
     shape = "x".join(map(str, spec.get("shape", [])))
     classes = len(spec.get("classes", []))
-    inputs = (f"{spec.get('kind', 'input')}s of {shape}" if shape else "inputs")
+    noun = NOUNS.get(spec.get("kind", ""), "inputs")
+    inputs = f"{noun} of {shape}" if shape else "inputs"
     inputs += f", {classes:,} classes" if classes else ""
     layers = [n for n in m.get("order", list(m.get("layers", {}))) if n in m.get("layers", {})]
     units = sum(view.n_units(n) for n in layers)

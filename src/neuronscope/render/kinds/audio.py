@@ -193,6 +193,8 @@ def _grid(images: torch.Tensor, labels: list[str] | None,
         img[:, r_hi, le:ri + 1] = color
         img[:, r_lo:r_hi + 1, le] = color
         img[:, r_lo:r_hi + 1, ri] = color
-    scale = max(1, 128 // max(f, t))
+    # at least ~96 px wide (a player under a narrower picture loses its buttons), at
+    # most ~256 px tall
+    scale = max(1, min(-(-96 // t), 256 // f))
     return image_grid(images, nrow=nrow or min(len(images), 9), pad=2, scale=scale,
                       normalize=None, labels=labels)
