@@ -78,3 +78,24 @@ def test_the_live_picture_of_a_decibel_model_is_not_flat() -> None:
     png = base64.b64decode(decoded.shown["picture"].split(",", 1)[1])
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
     assert pixels.std() > 20  # the chirp shows: before, every pixel was one colour
+
+
+def test_the_visualize_command_draws_spectrograms_the_right_way_up(tmp_path) -> None:
+    from collections import OrderedDict
+
+    from torch import nn
+
+    import neuronscope as ns
+    from neuronscope.core.spec import attach_spec
+    from neuronscope.render.featvis import save_pngs
+
+    torch.manual_seed(0)
+    model = attach_spec(nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3))])).eval(),
+                        spec())
+    vis = ns.visualize(model, "conv:0", steps=2, progress=False)
+    save_pngs(vis, tmp_path, spec())
+    png, wav = sorted(tmp_path.glob("000-*.png")), sorted(tmp_path.glob("000-*.wav"))
+    assert len(png) == 1 and len(wav) == 1 and wav[0].read_bytes()[:4] == b"RIFF"
+    assert Image.open(png[0]).mode == "RGB"  # coloured by the audio kind, not grey
+    with Image.open(png[0]) as drawn:
+        assert drawn.size[0] >= 126 and drawn.size[1] >= 16

@@ -10,6 +10,7 @@ from .common import load, model_args, nonnegative_int, positive_int, shape, writ
 
 
 def cmd_visualize(args: argparse.Namespace) -> None:
+    from ..core.spec import input_spec
     from ..methods.featvis import visualize
     from ..render.featvis import save_pngs
 
@@ -19,7 +20,7 @@ def cmd_visualize(args: argparse.Namespace) -> None:
     vis = visualize(model, args.units, size=(size[0] if size and len(size) == 1 else size),
                     steps=args.steps, seed=args.seed, n_starts=args.n_starts,
                     negative=args.negative, preset=args.preset, param=args.param)
-    folder = save_pngs(vis, args.out)
+    folder = save_pngs(vis, args.out, input_spec(model))
     print(f"{len(vis.images)} images of {len(vis.targets)} targets, {args.steps} steps -> "
           f"{folder}/grid.png")
     for label, value in zip(vis.labels, vis.activations.tolist(), strict=True):
