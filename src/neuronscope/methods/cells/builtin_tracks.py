@@ -41,6 +41,14 @@ def _in_docstring(p: Parsed) -> np.ndarray:
     return _spans(len(p.chars), spans)
 
 
+@register_track("in_code_string", "inside a string literal that is not a docstring (a "
+                "string in code, like the quotes of C that Karpathy et al.'s cell tracked)",
+                modes=["python"])
+def _in_code_string(p: Parsed) -> np.ndarray:
+    spans = [(s, e - 1) for s, e, alone in string_spans(p.tokens or []) if not alone]
+    return _spans(len(p.chars), spans)
+
+
 @register_track("in_comment", "inside a comment: from '#' to the end of its line",
                 modes=["python"])
 def _in_comment(p: Parsed) -> np.ndarray:

@@ -8,7 +8,8 @@ inside a comment, bracket depth, position in the line... Tracks live in the regi
 `TRACKS` (`register_track`); each names the modes it belongs to:
 
 - ``"python"``: the text is read by Python's own `tokenize`, which gives the exact
-  ``in_string``, ``in_comment``, ``in_docstring``, ``bracket_depth`` (brackets outside
+  ``in_string``, ``in_docstring``, ``in_code_string`` (a string literal that is not a
+  docstring), ``in_comment``, ``bracket_depth`` (brackets outside
   strings and comments), ``block_depth`` and ``after_keyword``, plus the character tracks
   ``column``, ``line_start`` and ``indent``;
 - ``"chars"``: character counting only, for any text: ``column``, ``line_start``,
