@@ -99,3 +99,24 @@ def test_the_visualize_command_draws_spectrograms_the_right_way_up(tmp_path) -> 
     assert Image.open(png[0]).mode == "RGB"  # coloured by the audio kind, not grey
     with Image.open(png[0]) as drawn:
         assert drawn.size[0] >= 126 and drawn.size[1] >= 16
+
+
+def test_first_layer_filters_of_a_sound_model_are_drawn_low_bands_at_the_bottom() -> None:
+    from torch import nn
+
+    from neuronscope.core.layers import layers
+    from neuronscope.core.spec import attach_spec
+    from neuronscope.render.weights import weight_pictures
+
+    conv = nn.Conv2d(1, 1, 3, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 0, :] = 1.0  # the filter's row 0: the lowest band it sees
+    for kind in ("audio", "image"):
+        shape = (1, 16, 126) if kind == "audio" else (1, 16, 16)
+        model = attach_spec(nn.Sequential(conv), InputSpec(shape, kind=kind, extra=EXTRA))
+        (_, _, picture), = weight_pictures(model, layers(model))
+        gray = np.asarray(picture.convert("L"), dtype=np.float64)
+        third = len(gray) // 3
+        top, bottom = gray[:third].mean(), gray[-third:].mean()
+        assert (bottom > top) if kind == "audio" else (top > bottom), (kind, top, bottom)

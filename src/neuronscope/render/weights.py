@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from ..core.layers import LayerInfo
 from ..core.spec import input_spec
 from ..core.units import Unit, find_module
 from .grid import image_grid, normalize_images, to_uint8
+from .kinds import kind_for
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +144,7 @@ def weight_image(
     module: nn.Module,
     input_shape: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
+    rows_up: bool = False,
 ) -> Image.Image:
     """The natural picture of a module's weights.
 
@@ -149,6 +152,8 @@ def weight_image(
     `linear_templates` (labelled with `class_names` when there is one row per class,
     as in a linear classifier; unlabelled otherwise, as in an MLP's first layer); any
     other 1-d or 2-d weight (other Linear layers, embeddings) -> `weight_heatmap`.
+    `rows_up`: the input's row 0 is drawn at the bottom (a spectrogram), so filters and
+    templates are flipped to match.
 
     Example:
         >>> weight_image(nn.Linear(12, 2), input_shape=(2, 6)).mode
@@ -164,10 +169,12 @@ def weight_image(
         )
     if isinstance(module, nn.modules.conv._ConvNd):
         w = weight.transpose(0, 1) if module.transposed else weight  # [in, out, ...] stored
-        return filter_grid(w)
+        return filter_grid(w.flip(-2) if rows_up and w.dim() == 4 else w)
     if isinstance(module, nn.Linear) and input_shape is not None:
         if weight.shape[1] == math.prod(int(s) for s in input_shape):
             names = class_names if class_names and len(class_names) == weight.shape[0] else None
+            if rows_up and len(input_shape) >= 2:
+                weight = weight.detach().reshape(-1, *input_shape).flip(-2).flatten(1)
             return linear_templates(weight, input_shape, names)
         logger.info("weight_image: in_features %d != prod(input_shape %s): drawing a heatmap",
                     weight.shape[1], tuple(input_shape))
@@ -202,7 +209,7 @@ def weight_pictures(model: nn.Module, infos: Sequence[LayerInfo]
                                  "matches against the input (red/bright: positive weight)"))
     if linears and linears[-1] not in [c[0] for c in chosen]:
         chosen.append((linears[-1], "classifier weights (rows: outputs, columns: inputs)"))
-    out = []
+    out, up = [], _rows_up(spec)
     for info, caption in chosen:
         module = find_module(model, Unit.parse(info.name).module_path)
         weight = getattr(module, "weight", None)
@@ -211,9 +218,18 @@ def weight_pictures(model: nn.Module, infos: Sequence[LayerInfo]
             caption = "filters (one gray tile per output/input channel pair)"
         try:
             image = weight_image(module, input_shape=spec.shape if spec else None,
-                                 class_names=spec.class_names if spec else None)
+                                 class_names=spec.class_names if spec else None,
+                                 rows_up=up)
         except (NeuronscopeError, ValueError) as err:
             logger.info("no weight image for %s: %s", info.name, err)
             continue
         out.append((info, caption, image))
     return out
+
+
+def _rows_up(spec: Any) -> bool:
+    """Whether the model's input kind draws row 0 at the bottom (`InputKind.rows_up`)."""
+    if spec is None:
+        return False
+    kind = kind_for(spec, torch.zeros(tuple(spec.shape)))
+    return bool(kind is not None and kind.rows_up)

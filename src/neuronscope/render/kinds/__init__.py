@@ -49,7 +49,9 @@ class InputKind:
     ``needs_traces``: it wants the unit's activation at every step in ``shown.traces``.
     ``reduce``: how its inputs are best ranked ("max" over positions, "mean"), or None
     for the caller's default. ``sources``: the dataset method whose result it wants in
-    ``shown.sources`` (a sound's ``waveform``), or None.
+    ``shown.sources`` (a sound's ``waveform``), or None. ``rows_up``: row 0 of its inputs
+    is drawn at the bottom (a spectrogram's lowest band), so pictures of weights that see
+    the input are flipped to match.
     """
 
     name: ClassVar[str] = ""
@@ -57,6 +59,7 @@ class InputKind:
     needs_traces: ClassVar[bool] = False
     reduce: ClassVar[str | None] = None
     sources: ClassVar[str | None] = None
+    rows_up: ClassVar[bool] = False
 
     def accepts(self, spec: InputSpec | None, sample: torch.Tensor) -> bool:
         """Whether this kind can draw `sample` (one input, no batch axis)."""

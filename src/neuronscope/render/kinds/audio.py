@@ -53,6 +53,7 @@ class AudioKind(InputKind):
     name = "audio"
     needs_field = True
     sources = "waveform"  # the dataset's own sound of an example, when it keeps one
+    rows_up = True  # the lowest band at the bottom
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
