@@ -44,7 +44,11 @@ def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
 
     spec = input_spec(model)
     mean, std = _normalization(args, spec)
-    if tokenized(args.data):  # text the model's own tokenizer cuts
+    sounds = spec is not None and spec.kind == "audio" and args.data.startswith("folder:")
+    if tokenized(args.data) or sounds:  # text the model's tokenizer cuts; a sound folder
+        if sounds and (args.image_size or args.mean):
+            raise NeuronscopeError("--image-size, --mean and --std apply to images; a folder of "
+                                   "sounds is read by the model's audio settings")
         dataset = for_model(args.data, model, args.split)
     elif resizable(args.data):
         kwargs = fit_options(args.data, spec, size=args.image_size, mean=mean, std=std)

@@ -118,6 +118,10 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
         return data.load(name, split, **kwargs)
     if tokenized(name):
         return data.load(name, split, spec=spec, **kwargs)
+    if spec.kind == "audio" and name.startswith(FOLDER_PREFIX):  # a folder of sounds
+        from neuronscope.data.sound_folder import sound_folder
+
+        return sound_folder(name, spec, split, **kwargs)
     if resizable(name):
         options = {**fit_options(name, spec), **kwargs}
         if options.get("wnids") is None and "class_names" not in kwargs:  # wnids=None given

@@ -89,7 +89,8 @@ class ImageFolder(Dataset):
             exts = ", ".join(IMAGE_EXTENSIONS)
             raise ImageFolderError(
                 f"no images found in {str(self.root)!r} (looked for {exts}, in class "
-                "subfolders or directly in the folder)"
+                "subfolders or directly in the folder; a folder of .wav files is read for a "
+                "model whose InputSpec has kind 'audio')"
             )
         self.folders: list[str] = [name for name, _ in per_class]
         self.classes, numbers = self._classes(wnids, class_names)

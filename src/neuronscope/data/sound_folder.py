@@ -1,0 +1,123 @@
+"""A user's folder of WAV files as an audio model's dataset (``neuronscope.data.load(
+"folder:PATH", model=sound_model)``, and ``--data folder:PATH`` on the command line)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from neuronscope.core.audio import fit_clip, settings, spectrogram
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.spec import InputSpec
+from neuronscope.core.wav import WavError, read_wav
+from neuronscope.data.base import check_index, check_split
+
+TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item, as ImageFolder
+
+
+class SoundFolderError(NeuronscopeError, ValueError):
+    """A folder that holds no sounds this reader takes, or a file it cannot read."""
+
+
+def wav_files(folder: Path, recursive: bool) -> list[Path]:
+    """The ``.wav`` files in `folder` (and its subfolders when `recursive`), sorted; hidden
+    files and folders left out."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() == ".wav"
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+class SoundFolder(Dataset):
+    """WAV files as the inputs of an audio model of InputSpec `spec`: one class per
+    subfolder (their sorted names; files directly in the folder are then ignored), or a
+    flat folder of one class. Each file is read as PCM WAV (`neuronscope.core.wav`), mixed
+    to mono, cut at its own rate to its loudest window of the model's clip length
+    (zero-padded when shorter), resampled to the model's rate and made into the spectrogram
+    the spec describes (`neuronscope.core.audio.spectrogram`), in the spec's value range and
+    copied to each of its channels. `waveform(i)` is the clip the model hears, which the
+    atlas plays. Splits: "all" (default), or "train" / "test" (every 5th file of a class
+    is a test item). Files are read on first access and kept.
+
+    Example:
+        >>> ds = SoundFolder("my_sounds/", spec)  # doctest: +SKIP
+        >>> x, label = ds[0]; x.shape == spec.shape, ds.classes[label]  # doctest: +SKIP
+        (True, 'birds')
+    """
+
+    def __init__(self, path: str | Path, spec: InputSpec, split: str = "all") -> None:
+        check_split(split)
+        self.root = Path(path).expanduser()
+        if not self.root.is_dir():
+            raise SoundFolderError(f"sound folder {str(self.root)!r} is not a folder")
+        try:
+            self.settings = settings(spec)
+        except ValueError as exc:
+            raise SoundFolderError(f"the model's input cannot be made from a sound: {exc}"
+                                   ) from exc
+        self.model_spec = spec
+        subdirs = sorted(d for d in self.root.iterdir()
+                         if d.is_dir() and not d.name.startswith("."))
+        per_class = [(d.name, wav_files(d, True)) for d in subdirs]
+        per_class = [(name, files) for name, files in per_class if files] or (
+            [(self.root.resolve().name or "sounds", wav_files(self.root, False))])
+        if not per_class[0][1]:
+            raise SoundFolderError(f"no .wav files in {str(self.root)!r} (in class subfolders "
+                                   "or directly in the folder)")
+        self.classes = [name for name, _ in per_class]
+        self.files: list[Path] = []
+        labels = []
+        for label, (_, files) in enumerate(per_class):
+            for k, f in enumerate(files):
+                if split == "all" or (k % TEST_EVERY == TEST_EVERY - 1) == (split == "test"):
+                    self.files.append(f)
+                    labels.append(label)
+        self.split, self.labels = split, torch.tensor(labels, dtype=torch.int64)
+        self.spec = dataclasses.replace(spec, class_names=list(self.classes),
+                                        extra={**spec.extra, "dataset": f"folder:{self.root}"})
+        self._clips: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def waveform(self, i: int) -> torch.Tensor:
+        """The clip of item `i` the model hears: float32 [n_samples] at its sample rate."""
+        i = check_index(i, len(self))
+        if i not in self._clips:
+            try:
+                samples, info = read_wav(self.files[i].read_bytes())
+            except (WavError, OSError) as exc:
+                raise SoundFolderError(f"sound {str(self.files[i])!r} cannot be read: {exc}. "
+                                       "Remove or fix it") from exc
+            s = self.settings
+            rate = int(s["sample_rate"])
+            self._clips[i], _ = fit_clip(samples, info["rate"], rate,
+                                         int(s["n_samples"] or rate), "loudest")
+        return torch.from_numpy(self._clips[i].astype(np.float32))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = check_index(i, len(self))
+        unit = spectrogram(self.waveform(i), self.settings)  # [1, F, T] in [0, 1]
+        lo, hi = self.model_spec.value_range
+        x = (lo + (hi - lo) * unit).expand(self.model_spec.shape[0], -1, -1).contiguous()
+        if tuple(x.shape) != tuple(self.model_spec.shape):
+            raise SoundFolderError(f"the model's audio settings make spectrograms of shape "
+                                   f"{tuple(x.shape)}, but it takes "
+                                   f"{tuple(self.model_spec.shape)}")
+        return self.model_spec.to_model(x), int(self.labels[i])
+
+    def __repr__(self) -> str:
+        return (f"SoundFolder({str(self.root)!r}, split={self.split!r}, {len(self)} sounds, "
+                f"{len(self.classes)} classes)")
+
+
+def sound_folder(name: str, spec: InputSpec, split: str | None = None, **kwargs: Any
+                 ) -> SoundFolder:
+    """``folder:PATH`` read for an audio model of `spec` (`SoundFolder`)."""
+    if kwargs:
+        raise TypeError(f"a sound folder takes no options {sorted(kwargs)}")
+    return SoundFolder(name.split(":", 1)[1], spec, split or "all")

@@ -1,0 +1,104 @@
+"""A user's folder of WAV files as an audio model's data (``folder:PATH`` with a model
+whose InputSpec has kind "audio"): classes from subfolders, each file cut to the model's
+clip and made into its spectrogram, in its value range; the CLI's atlas on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuronscope import data
+from neuronscope.cli import main
+from neuronscope.core.audio import settings, spectrogram
+from neuronscope.data.sound_folder import SoundFolder, SoundFolderError
+from neuronscope.data.tones import tones_spec
+from neuronscope.render.sound import wav_bytes
+
+NET_FILE = """
+from collections import OrderedDict
+import torch
+from torch import nn
+from neuronscope.core.spec import attach_spec
+from neuronscope.data.tones import tones_spec
+
+def build():
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("relu1", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(4, 2))]))
+    return attach_spec(net, tones_spec())
+"""
+
+
+def tone(freq: float, seconds: float, rate: int) -> torch.Tensor:
+    t = torch.arange(int(seconds * rate)) / rate
+    return 0.4 * torch.sin(2 * torch.pi * freq * t)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "sounds"
+    for name, freq in (("high", 1500.0), ("low", 300.0)):
+        (root / name).mkdir(parents=True)
+        for k in range(5):  # other rates and lengths than the model's 1 s at 8 kHz
+            rate = (16000, 8000, 22050)[k % 3]
+            (root / name / f"{k}.wav").write_bytes(wav_bytes(tone(freq + 10 * k, 0.4 + 0.5 * k,
+                                                                  rate), rate))
+    (root / ".hidden").mkdir()
+    (root / "notes.txt").write_text("not a sound")
+    return root
+
+
+def test_a_folder_of_wavs_is_read_as_the_model_hears_sounds(folder: Path) -> None:
+    spec = tones_spec()
+    ds = data.load(f"folder:{folder}", model=spec)
+    assert isinstance(ds, SoundFolder) and ds.classes == ["high", "low"] and len(ds) == 10
+    x, label = ds[6]
+    assert x.shape == spec.shape and label == 1 and ds.spec.class_names == ["high", "low"]
+    clip = ds.waveform(6)
+    assert len(clip) == settings(spec)["n_samples"] == 8000
+    assert torch.allclose(x, spectrogram(clip, spec), atol=1e-6)
+    band = int(x[0].mean(1).argmax())  # the low class's loudest band is a low one
+    assert band < int(ds[0][0][0].mean(1).argmax())
+    assert [len(SoundFolder(folder, spec, split)) for split in ("train", "test")] == [8, 2]
+
+
+def test_a_decibel_model_gets_its_own_value_range(folder: Path) -> None:
+    spec = dataclasses.replace(tones_spec(), value_range=(-80.0, 0.0))
+    x, _ = SoundFolder(folder, spec)[0]
+    unit, _ = SoundFolder(folder, tones_spec())[0]
+    assert float(x.min()) >= -80.0 and float(x.max()) <= 0.0
+    assert torch.allclose(x, -80.0 + 80.0 * unit, atol=1e-4)
+
+
+def test_bad_folders_and_files_are_named(folder: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SoundFolderError, match="no .wav files"):
+        SoundFolder(empty, tones_spec())
+    (folder / "low" / "9.wav").write_bytes(b"\x89PNG\r\n not a sound")
+    ds = SoundFolder(folder, tones_spec())
+    bad = [i for i, f in enumerate(ds.files) if f.name == "9.wav"][0]
+    with pytest.raises(SoundFolderError, match=r"9\.wav' cannot be read: .*PNG"):
+        ds[bad]
+    with pytest.raises(SoundFolderError, match="lack sample_rate"):
+        SoundFolder(folder, dataclasses.replace(tones_spec(), extra={}))
+
+
+def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path) -> None:
+    net = tmp_path / "snd.py"
+    net.write_text(textwrap.dedent(NET_FILE))
+    out = tmp_path / "atlas"
+    assert main(["atlas", f"{net}:build", "--data", f"folder:{folder}", "--split", "all",
+                 "--sections", "examples", "--k", "2", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data"]["n"] == 10 and "skipped" not in manifest["layers"]["conv1"]["examples"]
+    clips = sorted((out / "examples" / "items").glob("*.wav"))  # the files' own clips
+    assert clips and clips[0].read_bytes()[:4] == b"RIFF"
+    assert np.isfinite(np.frombuffer(clips[0].read_bytes()[44:], "<i2")).all()
