@@ -145,3 +145,23 @@ def test_explain_cells_needs_the_layer_of_a_model_that_declares_none() -> None:
         ns.explain_cells(gru(vocab=VOCAB), "x = 1\n", progress=False)
     res = ns.explain_cells(gru(vocab=VOCAB), "x = 1\n", layer="gru[0]", progress=False)
     assert res.layer == "gru[0]"
+
+
+def test_a_namedtuple_output_says_its_fields_go_by_index() -> None:
+    import collections
+
+    out = collections.namedtuple("Out", "logits feats")
+
+    class Named(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple:
+            return out(self.head(x), x)
+
+    model = nn.Sequential(collections.OrderedDict([("nt", Named())]))
+    with pytest.raises(NeuronscopeError, match=r"namedtuple Out \(its fields are addressed by "
+                       r"index\); it has no element \[logits\]\. Elements: nt\[0\], nt\[1\]"):
+        with ns.record(model, ["nt[logits]"]):
+            model(torch.zeros(1, 2))

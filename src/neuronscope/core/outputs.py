@@ -39,10 +39,10 @@ def select_output(output: Any, keys: tuple[str, ...], layer: str = "") -> Any:
             cur = cur[int(key)]
         else:
             options = ", ".join(f"{here}[{e}]" for e in _elements(cur)) or "none"
+            what = (f"a namedtuple {type(cur).__name__} (its fields are addressed by index)"
+                    if hasattr(cur, "_fields") else f"a {type(cur).__name__}")
             raise LayerNotFoundError(
-                f"{here} returns a {type(cur).__name__}; it has no element [{key}]. "
-                f"Elements: {options}."
-            )
+                f"{here} returns {what}; it has no element [{key}]. Elements: {options}.")
     return cur
 
 
