@@ -102,3 +102,28 @@ def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path
     clips = sorted((out / "examples" / "items").glob("*.wav"))  # the files' own clips
     assert clips and clips[0].read_bytes()[:4] == b"RIFF"
     assert np.isfinite(np.frombuffer(clips[0].read_bytes()[44:], "<i2")).all()
+
+
+PLUGIN = """
+import torch
+from torch.utils.data import TensorDataset
+import neuronscope as ns
+from neuronscope.data.tones import tones_spec
+
+def sounds(split="test", **kwargs):
+    data = TensorDataset(torch.rand(6, *tones_spec().shape), torch.arange(6) % 2)
+    data.spec = tones_spec()
+    return data
+
+ns.datasets.register("my-sounds", sounds)
+"""
+
+
+def test_the_examples_command_takes_a_plugin_that_registers_the_data(tmp_path: Path) -> None:
+    net, plugin = tmp_path / "snd.py", tmp_path / "mine.py"
+    net.write_text(textwrap.dedent(NET_FILE))
+    plugin.write_text(textwrap.dedent(PLUGIN))
+    out = tmp_path / "ex"
+    assert main(["examples", f"{net}:build", "--plugin", str(plugin), "--data", "my-sounds",
+                 "--layer", "conv1", "--k", "2", "--out", str(out)]) == 0
+    assert any(out.rglob("*.png"))

@@ -207,7 +207,10 @@ def model_args(p: argparse.ArgumentParser) -> None:
 
 
 def plugin_arg(p: argparse.ArgumentParser) -> None:
-    """--plugin: modules or files to import first (they may register atlas sections)."""
+    """--plugin: modules or files to import first (they may register atlas sections,
+    datasets, input kinds); added once however many argument groups ask for it."""
+    if any(a.dest == "plugin" for a in p._actions):
+        return
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import this first: a module or .py file that registers atlas "
-                   "sections of your own (repeat for several)")
+                   "sections, datasets or input kinds of your own (repeat for several)")

@@ -19,13 +19,14 @@ from torch.utils.data import Dataset
 from ..core.errors import NeuronscopeError
 from ..core.spec import InputSpec, attach_spec, data_spec, input_spec, spec_mismatch
 from ..data.base import SPLITS
-from .common import channel_values, positive_int
+from .common import channel_values, plugin_arg, positive_int
 
 log = logging.getLogger(__name__)
 
 
 def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
-    """--data, --split, and how folder images become tensors: --image-size, --mean, --std."""
+    """--data, --split, and how folder images become tensors: --image-size, --mean, --std;
+    --plugin (a file may register the dataset)."""
     p.add_argument("--data", required=True, help=data_help)
     p.add_argument("--split", default="test", choices=SPLITS, help="default test")
     p.add_argument("--image-size", type=positive_int, metavar="N",
@@ -35,6 +36,7 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
                    help="normalize the data: (x - mean) / std (default: the model's)")
     p.add_argument("--std", type=channel_values(positive=True), metavar="R,G,B",
                    help="see --mean")
+    plugin_arg(p)
 
 
 def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
