@@ -122,12 +122,20 @@ def test_a_time_first_gru_is_left_out_of_the_defaults_saying_why(caplog) -> None
     assert list(res.layers) == ["head"]
     assert "gru[0] (its batch comes second: [time, batch, units] (batch_first=False))" in \
         caplog.text
+    from neuronscope.core.layers import default_layers, layer_table
+
+    model = TimeFirst()
+    _, left = default_layers(model, layer_table(model, x[:1]))
+    assert left["gru[1]"].startswith("a final state [layers, batch, units]")
     with pytest.raises(NeuronscopeError, match=r"batch_first=False: \[time, batch, units\]"):
         ns.top_examples(TimeFirst(), x, layers=["gru[0]"], progress=False)
 
 
 def test_a_missing_output_element_names_the_modules_outputs() -> None:
     x = torch.randint(0, len(V), (4, 7))
+    with pytest.raises(NeuronscopeError, match=r"head outputs one tensor, with no elements to "
+                       r"index: address it as head"):
+        ns.top_examples(GRUModel(), x, layers=["head[0]"], progress=False)
     with pytest.raises(NeuronscopeError, match=r"gru has no output gru\[2\]; its outputs: "
                        r"gru\[0\], gru\[1\]"):
         ns.top_examples(GRUModel(), x, layers=["gru[2]"], progress=False)

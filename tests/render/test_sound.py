@@ -93,8 +93,9 @@ def test_the_visualize_command_draws_spectrograms_the_right_way_up(tmp_path) -> 
     model = attach_spec(nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3))])).eval(),
                         spec())
     vis = ns.visualize(model, "conv:0", steps=2, progress=False)
-    save_pngs(vis, tmp_path, spec())
-    png, wav = sorted(tmp_path.glob("000-*.png")), sorted(tmp_path.glob("000-*.wav"))
+    folder = tmp_path / "new" / "out"  # not there yet: made before the clips are written
+    save_pngs(vis, folder, spec())
+    png, wav = sorted(folder.glob("000-*.png")), sorted(folder.glob("000-*.wav"))
     assert len(png) == 1 and len(wav) == 1 and wav[0].read_bytes()[:4] == b"RIFF"
     assert Image.open(png[0]).mode == "RGB"  # coloured by the audio kind, not grey
     with Image.open(png[0]) as drawn:
@@ -120,3 +121,10 @@ def test_first_layer_filters_of_a_sound_model_are_drawn_low_bands_at_the_bottom(
         third = len(gray) // 3
         top, bottom = gray[:third].mean(), gray[-third:].mean()
         assert (bottom > top) if kind == "audio" else (top > bottom), (kind, top, bottom)
+
+
+def test_the_live_page_takes_a_sound_for_a_two_channel_model() -> None:
+    stereo = spec(channels=2, n_samples=8000)
+    decoded = decoder_for("audio").decode(wav_bytes(chirp(), 8000), stereo, Limits())
+    assert tuple(decoded.x.shape) == (2, 16, 126)
+    assert torch.equal(decoded.x[0], decoded.x[1])

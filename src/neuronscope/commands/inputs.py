@@ -131,8 +131,8 @@ def _fmt(values: tuple[float, ...] | None) -> str:
 def _empty(args: argparse.Namespace) -> str:
     text = f"--data {args.data} has no items in split {args.split!r}"
     if args.data.startswith("folder:") and args.split == "test":
-        text += ("; the test split takes every 5th image of each class, so a class needs 5 "
-                 "images for one: give --split all, or more images")
+        text += ("; the test split takes every 5th file of each class, so a class needs 5 "
+                 "files for one: give --split all, or more files")
     elif args.split != "all":
         text += "; try --split all"
     return text

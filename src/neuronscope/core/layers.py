@@ -190,6 +190,9 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
             raise LayerNotFoundError(
                 f"{unit.module_path} has no output {unit.layer}; its outputs: "
                 f"{', '.join(outputs[:12])}")
+        if unit.module_path in table and unit.layer != unit.module_path:
+            raise LayerNotFoundError(f"{unit.module_path} outputs one tensor, with no elements "
+                                     f"to index: address it as {unit.module_path}")
         close = suggest(unit.layer, list(table))
         mode = ("training mode" if model.training else "eval mode (a layer that runs only "
                 "in training, such as an auxiliary head, is listed in training mode)")
@@ -198,8 +201,9 @@ def find_layer(model: nn.Module, table: dict[str, LayerInfo], address: Any, *,
             f"layers: {', '.join(close) or 'none'}. ns.layers(model, x) lists them.")
     if single_call and info.calls > 1:
         raise AmbiguousCallError(
-            f"{info.name} runs {info.calls} times in one forward pass (a shared module); "
-            "results would mix its calls. Pick a layer that runs once.")
+            f"{info.name} runs {info.calls} times in one forward pass (a shared module, a "
+            "cell stepped in a loop, or a recurrent state run again while an edit settles); "
+            "results would mix its calls. Pick a layer that runs once, outside any edit.")
     check_unit(unit, (1, *info.shape), info.unit_axis)
     return info
 
@@ -229,10 +233,10 @@ def _batch_second(model: nn.Module, info: LayerInfo) -> str | None:
     module = dict(model.named_modules()).get(path) if rest else None
     if not isinstance(module, nn.RNNBase):
         return None
-    if not module.batch_first:
-        return "its batch comes second: [time, batch, units] (batch_first=False)"
     if not info.name.endswith(path + "[0]"):
         return f"a final state [layers, batch, units]: {path}[0] holds every step"
+    if not module.batch_first:
+        return "its batch comes second: [time, batch, units] (batch_first=False)"
     return None
 
 

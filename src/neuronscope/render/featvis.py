@@ -65,6 +65,7 @@ def save_pngs(vis: Any, folder: str | Path, spec: Any = None) -> Path:
         ['000-0_1.png', 'grid.png']
     """
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     kind = kind_for(spec, vis.display[0]) if spec is not None else None
     drawn = None if kind is None or kind.name == "image" else _drawn(vis, kind, spec, folder)
     save_png(visualization_grid(vis, pictures=drawn), folder / "grid.png")
