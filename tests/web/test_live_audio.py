@@ -282,6 +282,12 @@ def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> 
     page.set_input_files("#file", str(floats))  # type: ignore[attr-defined]
     maps_shown(page, 2)
     assert "1 channel, 16-bit, 1.00 s" in page.inner_text("#input-note")  # type: ignore
+    short = tmp_path / "short.wav"  # half a second: the model hears it and then silence
+    short.write_bytes(wav(tone(8000, 0.5), 8000))
+    page.set_input_files("#file", str(short))  # type: ignore[attr-defined]
+    maps_shown(page, 3)
+    assert "0.50 s; heard 0.00-0.50 s and 0.50 s of silence at 8 kHz" in \
+        page.inner_text("#input-note")  # type: ignore[attr-defined]
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)  # type: ignore
     not_sound = tmp_path / "picture.png"
     not_sound.write_bytes(png())

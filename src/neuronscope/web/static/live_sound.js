@@ -126,8 +126,11 @@ function showInput(input) {  // what the server made of a sound: the spectrogram
   img.src = input.picture;
   $("heard-audio").src = input.heard; $("sound").hidden = false;
   const kHz = (r) => (r / 1000).toFixed(r % 1000 ? 1 : 0) + " kHz";
+  const end = Math.min(input.start + input.heard_seconds, input.seconds);
+  const padded = input.heard_seconds - (end - input.start);  // silence added after a short clip
   $("input-note").textContent = kHz(input.rate) + ", " + input.channels + " channel" +
     (input.channels > 1 ? "s" : "") + ", " + input.bits + "-bit, " + input.seconds.toFixed(2) +
-    " s; heard " + input.start.toFixed(2) + "-" + (input.start + input.heard_seconds)
-    .toFixed(2) + " s at " + kHz(state.info.sample_rate);
+    " s; heard " + input.start.toFixed(2) + "-" + end.toFixed(2) + " s" +
+    (padded > 0.005 ? " and " + padded.toFixed(2) + " s of silence" : "") + " at " +
+    kHz(state.info.sample_rate);
 }
