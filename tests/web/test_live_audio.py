@@ -258,6 +258,16 @@ def maps_shown(page: object, count: int = 1) -> None:
         assert page.locator(f"#layer-{name}").count() == 1  # type: ignore[attr-defined]
 
 
+def upload_a_picture(page: object, tmp_path: Path) -> None:
+    """Upload a PNG on the live page and wait for its refusal, which names what is taken."""
+    bad = tmp_path / "picture.png"
+    bad.write_bytes(png())
+    page.set_input_files("#file", str(bad))  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('status').textContent.includes('PNG')")
+    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+
+
 @chromium
 def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> None:
     assert page.input_value("#mode") == "upload"  # type: ignore[attr-defined]
@@ -289,12 +299,7 @@ def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> 
     assert "0.50 s; heard 0.00-0.50 s and 0.50 s of silence at 8 kHz" in \
         page.inner_text("#input-note")  # type: ignore[attr-defined]
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)  # type: ignore
-    not_sound = tmp_path / "picture.png"
-    not_sound.write_bytes(png())
-    page.set_input_files("#file", str(not_sound))  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.getElementById('status').textContent.includes('PNG')")
-    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+    upload_a_picture(page, tmp_path)
 
 
 @chromium
@@ -308,12 +313,7 @@ def test_browser_clears_the_last_sound_when_an_upload_is_refused(page: object,
     assert "44.1 kHz, 2 channels" in page.inner_text("#input-note")  # type: ignore
     assert page.inner_text("#top")  # type: ignore[attr-defined]
     assert not page.locator("#fps-box").is_visible()  # type: ignore[attr-defined]
-    bad = tmp_path / "picture.png"
-    bad.write_bytes(png())
-    page.set_input_files("#file", str(bad))  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => document.getElementById('status').textContent.includes('PNG')")
-    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+    upload_a_picture(page, tmp_path)
     for name in LAYERS:  # no maps, players, note or classes of the tone beside picture.png
         assert page.locator(f"#layer-{name}").count() == 0  # type: ignore[attr-defined]
     assert not page.locator("#sound").is_visible()  # type: ignore[attr-defined]
