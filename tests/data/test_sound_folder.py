@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import textwrap
 from pathlib import Path
 
@@ -89,6 +90,18 @@ def test_bad_folders_and_files_are_named(folder: Path, tmp_path: Path) -> None:
         ds[bad]
     with pytest.raises(SoundFolderError, match="lack sample_rate"):
         SoundFolder(folder, dataclasses.replace(tones_spec(), extra={}))
+
+
+def test_a_file_cut_short_is_read_as_far_as_it_goes_with_a_warning(
+        folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    whole = wav_bytes(tone(440.0, 1.0, 8000), 8000)
+    (folder / "low" / "cut.wav").write_bytes(whole[:44 + 8000])  # 0.5 s of its 1 s
+    ds = SoundFolder(folder, tones_spec())
+    cut = [i for i, f in enumerate(ds.files) if f.name == "cut.wav"][0]
+    with caplog.at_level(logging.WARNING, logger="neuronscope.data.sound_folder"):
+        clip = ds.waveform(cut)
+    assert "cut.wav is cut short: its header promises 1.00 s, it holds 0.50 s" in caplog.text
+    assert float(clip[:4000].abs().max()) > 0.3 and float(clip[4000:].abs().max()) == 0.0
 
 
 def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path) -> None:

@@ -77,8 +77,19 @@ def riff(tag: int, fmt_rest: bytes, data: bytes, bits: int, rate: int = 8000) ->
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
-def float_wav(samples: np.ndarray, rate: int = 8000) -> bytes:
-    return riff(3, b"\x00\x00", np.asarray(samples, "<f4").tobytes(), 32, rate)
+def float_wav(samples: np.ndarray, rate: int = 8000, bits: int = 32) -> bytes:
+    return riff(3, b"\x00\x00", np.asarray(samples, f"<f{bits // 8}").tobytes(), bits, rate)
+
+
+def mulaw_wav(samples: np.ndarray, rate: int = 8000) -> bytes:
+    """A G.711 mu-law WAV (format 7): what the server does not read and a browser does."""
+    s = np.round(np.asarray(samples) * 32767).astype(np.int32)
+    sign = np.where(s < 0, 0x80, 0)
+    m = np.minimum(np.abs(s), 32635) + 0x84
+    exponent = np.clip(np.floor(np.log2(m)).astype(np.int32) - 7, 0, 7)
+    mantissa = (m >> (exponent + 3)) & 0x0F
+    return riff(7, b"\x00\x00", (~(sign | exponent << 4 | mantissa) & 0xFF).astype(
+        np.uint8).tobytes(), 8, rate)
 
 
 def png() -> bytes:
@@ -170,6 +181,37 @@ def test_a_wave_format_extensible_header_of_pcm_decodes(client: TestClient) -> N
     assert live(client, body)["input"]["bits"] == 24
 
 
+@pytest.mark.parametrize("bits", [32, 64])
+def test_float_wavs_decode_and_say_so(client: TestClient, bits: int) -> None:
+    body = float_wav(tone(8000, 0.5), bits=bits)
+    samples, info = read_wav(body)
+    assert (info["bits"], info["encoding"]) == (bits, "float") and len(samples) == 4000
+    assert np.abs(samples - tone(8000, 0.5)).max() < 1e-6
+    reference, _ = audio_tensor(wav(tone(8000, 0.5), 8000), tones_spec())
+    x, _ = audio_tensor(body, tones_spec())
+    assert (x - reference).abs().max() < 1e-3
+    shown = live(client, body)["input"]
+    assert (shown["bits"], shown["encoding"], shown["seconds"]) == (bits, "float", 0.5)
+    pcm_guid_of_float = bytes.fromhex("0300000000001000800000aa00389b71")
+    rest = (22).to_bytes(2, "little") + bits.to_bytes(2, "little") + b"\x04\x00\x00\x00" \
+        + pcm_guid_of_float  # an extensible header of float samples
+    ext = riff(0xFFFE, rest, np.asarray(tone(8000, 0.5), f"<f{bits // 8}").tobytes(), bits)
+    assert np.array_equal(read_wav(ext)[0], samples)
+    nan = float_wav(np.r_[tone(8000, 0.1), np.nan], bits=bits)
+    r = client.post("/api/live", content=nan)
+    assert r.status_code == 400 and "NaN" in r.json()["detail"]
+
+
+def test_a_wav_cut_short_is_heard_as_far_as_it_goes_and_says_so(client: TestClient) -> None:
+    for whole in (wav(tone(8000, 1.0), 8000), float_wav(tone(8000, 1.0))):
+        cut = whole[:len(whole) - len(whole) // 2 + 22]  # about half its samples
+        samples, info = read_wav(cut)
+        assert info["declared_seconds"] == 1.0 and 0.45 < info["seconds"] < 0.55
+        assert np.abs(samples - tone(8000, 1.0)[:len(samples)]).max() < 1e-4
+        assert "declared_seconds" not in read_wav(whole)[1]
+        assert live(client, cut)["input"]["declared_seconds"] == 1.0
+
+
 def test_silence_is_an_input(client: TestClient) -> None:
     out = live(client, wav(np.zeros(8000), 8000))
     x, _ = audio_tensor(wav(np.zeros(8000), 8000), tones_spec())
@@ -178,10 +220,11 @@ def test_silence_is_an_input(client: TestClient) -> None:
     assert short["input"]["seconds"] == 0.1 and short["input"]["heard_seconds"] == 1.0
 
 
-def test_what_is_not_a_pcm_wav_is_refused_with_what_is_accepted(client: TestClient) -> None:
+def test_what_is_not_a_pcm_or_float_wav_is_refused_saying_what_is_read(client: TestClient) -> None:
     cases = [(png(), 415, "PNG"), (np.random.default_rng(0).bytes(3000), 415, "bytes"),
-             (b"time,value\n0,1\n1,2\n", 415, "text"), (float_wav(tone(8000, 0.2)), 415,
-                                                       "IEEE float"),
+             (b"time,value\n0,1\n1,2\n", 415, "text"),
+             (mulaw_wav(tone(8000, 0.2)), 415, "mu-law samples, not PCM or float"),
+             (float_wav(tone(8000, 0.2), bits=16), 400, "16-bit float"),
              (b"ID3\x04" + b"\x00" * 100, 415, "MP3"),
              (wav(tone(8000, 0.5), 8000)[:30], 400, "broken"),
              (wav(np.zeros(0), 8000), 400, "no samples")]
@@ -269,7 +312,7 @@ def upload_a_picture(page: object, tmp_path: Path) -> None:
 
 
 @chromium
-def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> None:
+def test_browser_uploads_a_wav_a_float_wav_and_a_mulaw_wav(page: object, tmp_path: Path) -> None:
     assert page.input_value("#mode") == "upload"  # type: ignore[attr-defined]
     assert page.get_attribute("#file", "accept") == "audio/*"  # type: ignore[attr-defined]
     clip = tmp_path / "tone.wav"
@@ -286,16 +329,23 @@ def test_browser_uploads_a_wav_and_a_float_wav(page: object, tmp_path: Path) -> 
     page.locator("#layer-conv2").click(position={"x": 3, "y": 3})  # type: ignore[attr-defined]
     page.check("input[value=guided]")  # type: ignore[attr-defined]
     page.wait_for_selector("#projection:not([hidden])")  # type: ignore[attr-defined]
-    # a float WAV the server does not read: the browser decodes it and sends 16-bit PCM
-    floats = tmp_path / "float.wav"  # (a new name: the same file again is no change)
-    floats.write_bytes(float_wav(tone(16000, 1.0), 16000))
+    floats = tmp_path / "float.wav"  # a float WAV, sent as it is and cut short
+    whole = float_wav(tone(16000, 1.0), 16000)  # (a new name: the same file is no change)
+    floats.write_bytes(whole[:len(whole) - len(whole) // 2 + 22])
     page.set_input_files("#file", str(floats))  # type: ignore[attr-defined]
     maps_shown(page, 2)
+    assert "1 channel, 32-bit float, 0.50 s (the file is cut short: its header promised " \
+        "1.00 s)" in page.inner_text("#input-note")  # type: ignore[attr-defined]
+    # a mu-law WAV the server does not read: the browser decodes it and sends 16-bit PCM
+    mulaw = tmp_path / "mulaw.wav"
+    mulaw.write_bytes(mulaw_wav(tone(8000, 1.0)))
+    page.set_input_files("#file", str(mulaw))  # type: ignore[attr-defined]
+    maps_shown(page, 3)
     assert "1 channel, 16-bit, 1.00 s" in page.inner_text("#input-note")  # type: ignore
     short = tmp_path / "short.wav"  # half a second: the model hears it and then silence
     short.write_bytes(wav(tone(8000, 0.5), 8000))
     page.set_input_files("#file", str(short))  # type: ignore[attr-defined]
-    maps_shown(page, 3)
+    maps_shown(page, 4)
     assert "0.50 s; heard 0.00-0.50 s and 0.50 s of silence at 8 kHz" in \
         page.inner_text("#input-note")  # type: ignore[attr-defined]
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)  # type: ignore

@@ -1,9 +1,12 @@
-"""WAV files as samples: PCM (8, 16, 24 or 32 bits, also WAVE_FORMAT_EXTENSIBLE), any
-number of channels and sample rate, read with the standard library's `wave` and mixed to
-mono. Anything else is refused with a `WavError` that says what was given (a PNG, an MP3,
-a float WAV, a broken file) and carries the HTTP status a server answers it with: 415 for
-another kind of file or a WAV that is not PCM, 400 for a broken WAV or one with no
-samples, 413 for a clip over the length allowed.
+"""WAV files as samples: PCM (8, 16, 24 or 32 bits, read with the standard library's
+`wave`) or IEEE float (32 or 64 bits, read here), also with a WAVE_FORMAT_EXTENSIBLE
+header, any number of channels and sample rate, mixed to mono. A file cut short (its
+header promises more samples than it holds) is read as far as it goes and says so
+(``declared_seconds``). Anything else is refused with a `WavError` that says what was
+given (a PNG, an MP3, an A-law WAV, a broken file) and carries the HTTP status a server
+answers it with: 415 for another kind of file or a WAV of other samples, 400 for a broken
+WAV, one with no samples or with samples that are not numbers, 413 for a clip over the
+length allowed.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from .errors import NeuronscopeError
 
 __all__ = ["ACCEPTED", "WavError", "read_wav", "what_is"]
 
-ACCEPTED = "give a .wav file (PCM, 8, 16, 24 or 32 bits)"
+ACCEPTED = "give a .wav file (PCM of 8, 16, 24 or 32 bits, or 32- or 64-bit float)"
 MAGIC = [(b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"%PDF", "PDF"),
          (b"OggS", "Ogg"), (b"ID3", "MP3"), (b"fLaC", "FLAC"), (b"\x1aE\xdf\xa3", "WebM"),
          (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF")]
 FORMATS = {3: "IEEE float", 6: "A-law", 7: "mu-law", 2: "Microsoft ADPCM", 17: "IMA ADPCM",
            85: "MP3"}
-EXTENSIBLE = 0xFFFE
-PCM_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_PCM
+PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
+GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # of KSDATAFORMAT_SUBTYPE_*
 
 
 class WavError(NeuronscopeError, ValueError):
@@ -41,9 +44,11 @@ class WavError(NeuronscopeError, ValueError):
 
 def read_wav(body: bytes, max_seconds: float = math.inf, accepted: str = ACCEPTED
              ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The samples of a PCM WAV file, mixed to mono, float64 in [-1, 1], and its ``rate``,
-    ``channels``, ``bits`` and ``seconds``; a `WavError` for anything else, saying what it
-    is and what is accepted (`accepted`), with the HTTP status a server answers it with.
+    """The samples of a PCM or float WAV file, mixed to mono, as float64 (PCM in [-1, 1]),
+    and its ``rate``, ``channels``, ``bits``, ``encoding`` ("PCM" or "float") and
+    ``seconds``, with ``declared_seconds`` where the file is cut short; a `WavError` for
+    anything else, saying what it is and what is accepted (`accepted`), with the HTTP
+    status a server answers it with.
 
     Example:
         >>> import torch
@@ -54,33 +59,79 @@ def read_wav(body: bytes, max_seconds: float = math.inf, accepted: str = ACCEPTE
     """
     if body[:4] != b"RIFF" or body[8:12] != b"WAVE":
         raise WavError(415, f"not a WAV file ({what_is(body)}): {accepted}")
-    try:
-        with wave.open(io.BytesIO(_plain_pcm(body)), "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except wave.Error as exc:
-        tag = _format_tag(body)
-        if tag is not None and tag != 1:
-            kind = FORMATS.get(tag, f"format {tag}")
-            raise WavError(415, f"a WAV file of {kind} samples, not PCM: {accepted}"
-                                ) from exc
-        raise WavError(400, f"a broken WAV file ({exc}): {accepted}") from exc
-    except (EOFError, ValueError, OverflowError, RuntimeError, struct.error) as exc:
-        raise WavError(400, f"a broken WAV file ({type(exc).__name__}: {exc}): "
-                                 f"{accepted}") from exc
-    if channels < 1 or width not in (1, 2, 3, 4) or not 1 <= rate <= 1_000_000:
+    tag = _format_tag(body)
+    if tag == FLOAT:
+        channels, width, rate, raw, declared = _float_frames(body, accepted)
+    elif tag in (PCM, EXTENSIBLE, None):  # (`wave` names what is wrong with the others)
+        channels, width, rate, raw, declared = _pcm_frames(body, accepted)
+    else:
+        kind = FORMATS.get(tag, f"format {tag}")
+        raise WavError(415, f"a WAV file of {kind} samples, not PCM or float: {accepted}")
+    if channels < 1 or not 1 <= rate <= 1_000_000:
         raise WavError(400, f"a WAV file with {channels} channels of {8 * width} bits at "
-                                 f"{rate} Hz: {accepted}")
+                            f"{rate} Hz: {accepted}")
     frames = len(raw) // (channels * width)
     seconds = frames / rate
     if seconds > max_seconds:
         raise WavError(413, f"a clip of {seconds:.1f} s is over the limit of "
-                                 f"{max_seconds:g} s; give a shorter one")
+                            f"{max_seconds:g} s; give a shorter one")
     if frames == 0:
         raise WavError(400, "the WAV file holds no samples (0 s of sound); give a clip of "
                             "at least a fraction of a second")
-    samples = _pcm(raw[:frames * channels * width], width).reshape(frames, channels).mean(1)
-    return samples, {"rate": rate, "channels": channels, "bits": 8 * width, "seconds": seconds}
+    raw = raw[:frames * channels * width]
+    samples = (_floats(raw, width) if tag == FLOAT else _pcm(raw, width))
+    if not np.isfinite(samples).all():
+        raise WavError(400, "the WAV file's float samples include NaN or infinite values; "
+                            "give a clip of numbers")
+    info = {"rate": rate, "channels": channels, "bits": 8 * width,
+            "encoding": "float" if tag == FLOAT else "PCM", "seconds": seconds}
+    if declared > frames:  # cut short: read as far as it goes, and say so
+        info["declared_seconds"] = declared / rate
+    return samples.reshape(frames, channels).mean(1), info
+
+
+def _pcm_frames(body: bytes, accepted: str) -> tuple[int, int, int, bytes, int]:
+    """(channels, bytes per sample, rate, sample bytes, frames the header declares) of a
+    PCM WAV, read by `wave`."""
+    try:
+        with wave.open(io.BytesIO(_plain_pcm(body)), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            declared = w.getnframes()
+            raw = w.readframes(declared)
+    except wave.Error as exc:
+        if _format_tag(body) == EXTENSIBLE:
+            raise WavError(415, f"a WAV file of samples that are neither PCM nor float "
+                                f"({exc}): {accepted}") from exc
+        raise WavError(400, f"a broken WAV file ({exc}): {accepted}") from exc
+    except (EOFError, ValueError, OverflowError, RuntimeError, struct.error) as exc:
+        raise WavError(400, f"a broken WAV file ({type(exc).__name__}: {exc}): "
+                            f"{accepted}") from exc
+    if width not in (1, 2, 3, 4):
+        raise WavError(400, f"a WAV file of {8 * width}-bit PCM samples: {accepted}")
+    return channels, width, rate, raw, declared
+
+
+def _float_frames(body: bytes, accepted: str) -> tuple[int, int, int, bytes, int]:
+    """(channels, bytes per sample, rate, sample bytes, frames the header declares) of an
+    IEEE float WAV (which `wave` does not read)."""
+    fmt = data = None
+    for cid, start, size in _chunks(body):
+        if cid == b"fmt " and size >= 16 and fmt is None:
+            fmt = body[start:start + 16]
+        elif cid == b"data" and data is None:
+            data = (start, size)
+    if fmt is None or data is None:
+        raise WavError(400, f"a broken WAV file (no {'fmt' if fmt is None else 'data'} "
+                            f"chunk): {accepted}")
+    channels, rate = int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")
+    bits = int.from_bytes(fmt[14:16], "little")
+    if bits not in (32, 64):
+        raise WavError(400, f"a WAV file of {bits}-bit float samples (32 or 64 bits are "
+                            f"read): {accepted}")
+    width = bits // 8
+    start, size = data
+    declared = size // max(1, channels * width)
+    return channels, width, rate, body[start:start + size], declared
 
 
 def what_is(body: bytes) -> str:
@@ -118,9 +169,14 @@ def _chunks(body: bytes) -> list[tuple[bytes, int, int]]:
 
 
 def _format_tag(body: bytes) -> int | None:
+    """The format of the samples (1 PCM, 3 float, ...), that of an extensible header's
+    sub-format where it names one of the standard ones; None without a fmt chunk."""
     for cid, start, size in _chunks(body):
         if cid == b"fmt " and size >= 2:
-            return int.from_bytes(body[start:start + 2], "little")
+            tag = int.from_bytes(body[start:start + 2], "little")
+            if tag == EXTENSIBLE and size >= 40 and body[start + 26:start + 40] == GUID_TAIL:
+                return int.from_bytes(body[start + 24:start + 26], "little")
+            return tag
     return None
 
 
@@ -128,8 +184,8 @@ def _plain_pcm(body: bytes) -> bytes:
     """`body`, with a WAVE_FORMAT_EXTENSIBLE header of PCM samples (what many programs write
     for 24-bit or multi-channel files) relabelled as plain PCM, which `wave` reads."""
     for cid, start, size in _chunks(body):
-        if cid == b"fmt " and size >= 40 and _format_tag(body) == EXTENSIBLE \
-                and body[start + 26:start + 40] == PCM_GUID_TAIL \
+        if cid == b"fmt " and size >= 40 and body[start:start + 2] == b"\xfe\xff" \
+                and body[start + 26:start + 40] == GUID_TAIL \
                 and body[start + 24:start + 26] == b"\x01\x00":
             return body[:start] + (1).to_bytes(2, "little") + body[start + 2:]
     return body
@@ -145,3 +201,8 @@ def _pcm(raw: bytes, width: int) -> np.ndarray:
         return np.where(v >= 1 << 23, v - (1 << 24), v).astype(np.float64) / float(1 << 23)
     dtype = {2: "<i2", 4: "<i4"}[width]
     return np.frombuffer(raw, dtype).astype(np.float64) / float(1 << (8 * width - 1))
+
+
+def _floats(raw: bytes, width: int) -> np.ndarray:
+    """Little-endian IEEE float samples (4 or 8 bytes) as float64."""
+    return np.frombuffer(raw, "<f4" if width == 4 else "<f8").astype(np.float64)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec
 from neuronscope.core.wav import WavError, read_wav
 from neuronscope.data.base import check_index, check_split
+
+logger = logging.getLogger(__name__)
 
 TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item, as ImageFolder
 
@@ -35,7 +38,7 @@ def wav_files(folder: Path, recursive: bool) -> list[Path]:
 class SoundFolder(Dataset):
     """WAV files as the inputs of an audio model of InputSpec `spec`: one class per
     subfolder (their sorted names; files directly in the folder are then ignored), or a
-    flat folder of one class. Each file is read as PCM WAV (`neuronscope.core.wav`), mixed
+    flat folder of one class. Each file is read as PCM or float WAV (`neuronscope.core.wav`), mixed
     to mono, cut at its own rate to its loudest window of the model's clip length
     (zero-padded when shorter), resampled to the model's rate and made into the spectrogram
     the spec describes (`neuronscope.core.audio.spectrogram`), in the spec's value range and
@@ -93,6 +96,10 @@ class SoundFolder(Dataset):
             except (WavError, OSError) as exc:
                 raise SoundFolderError(f"sound {str(self.files[i])!r} cannot be read: {exc}. "
                                        "Remove or fix it") from exc
+            if "declared_seconds" in info:
+                logger.warning("sound %s is cut short: its header promises %.2f s, it holds "
+                               "%.2f s; the model hears what is there", self.files[i],
+                               info["declared_seconds"], info["seconds"])
             s = self.settings
             rate = int(s["sample_rate"])
             self._clips[i], _ = fit_clip(samples, info["rate"], rate,

@@ -1,15 +1,15 @@
-"""Uploaded sounds as model inputs: a WAV file (PCM, 8, 16, 24 or 32 bits, any number of
-channels, any sample rate) is read with the standard library's `wave`, mixed to mono,
+"""Uploaded sounds as model inputs: a WAV file (PCM of 8, 16, 24 or 32 bits, or float;
+any number of channels, any sample rate) is read (`neuronscope.core.wav`), mixed to mono,
 resampled to the model's rate, cut to its loudest window of the model's length (or
 zero-padded to it) and made into the spectrogram its InputSpec describes
 (`neuronscope.core.audio`).
 
-Anything else is refused with a 4xx that says what was received and what is accepted
-(read by `neuronscope.core.wav`): 415 for another kind of file (PNG, MP3, text...) or a WAV
-that is not PCM, 400 for a broken WAV or one with no samples, 413 for a clip over
-`MAX_SECONDS`. The live page
-converts whatever sound the browser can play (MP3, Ogg, ...) to a PCM WAV before
-sending it. A silent clip is a valid input.
+Anything else is refused with a 4xx that says what was received and what is accepted:
+415 for another kind of file (PNG, MP3, text...) or a WAV of other samples (A-law,
+ADPCM...), 400 for a broken WAV or one with no samples, 413 for a clip over `MAX_SECONDS`.
+The live page converts whatever sound the browser can play (MP3, Ogg, ...) to a PCM WAV
+before sending it. A silent clip is a valid input; a file cut short is heard as far as it
+goes, and the page says so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..core.audio import fit_clip, settings, spectrogram
 from ..core.wav import what_is  # noqa: F401 - part of this module's API
 
 MAX_SECONDS = 60.0  # the longest clip accepted
-ACCEPTED = ("upload a .wav (PCM, 8, 16, 24 or 32 bits), or use the live page's file "
+ACCEPTED = ("upload a .wav (PCM of 8, 16, 24 or 32 bits, or float), or use the live page's file "
             "picker, which converts any sound the browser can play")
 
 

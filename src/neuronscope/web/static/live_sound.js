@@ -5,7 +5,7 @@
 // ---- sound: any file the browser can play, or the microphone, sent as a 16-bit WAV ----
 
 async function sendSound(file) {
-  const bytes = await file.arrayBuffer(), secs = pcmSeconds(bytes);
+  const bytes = await file.arrayBuffer(), secs = wavSeconds(bytes);
   if (secs !== null && secs <= state.info.max_seconds && bytes.byteLength <= state.info.max_bytes) {
     await sendWav(new Blob([bytes], { type: "audio/wav" }), "");  // the server reads it as is
     return;
@@ -85,19 +85,20 @@ async function record() {
   }
 }
 
-function pcmSeconds(bytes) {  // the length of a PCM WAV file (what the server reads), or null
+function wavSeconds(bytes) {  // the length of a PCM or float WAV (what the server reads), or null
   const v = new DataView(bytes), n = bytes.byteLength;
   const tag = (at) => String.fromCharCode(...new Uint8Array(bytes, at, 4));
   if (n < 12 || tag(0) !== "RIFF" || tag(8) !== "WAVE") return null;
-  let pcm = false, byteRate = 0;
+  let read = false, byteRate = 0;
   for (let at = 12, size = 0; at + 8 <= n; at += 8 + size + (size & 1)) {
     size = v.getUint32(at + 4, true);
     if (tag(at) === "fmt " && at + 24 <= n) {
-      const format = v.getUint16(at + 8, true);  // 1: PCM; 0xFFFE: see its sub-format
-      pcm = format === 1 || (format === 0xFFFE && at + 34 <= n && v.getUint16(at + 32, true) === 1);
+      const format = v.getUint16(at + 8, true);  // 1: PCM, 3: float; 0xFFFE: its sub-format
+      const sub = format === 0xFFFE && at + 34 <= n ? v.getUint16(at + 32, true) : format;
+      read = sub === 1 || (sub === 3 && [32, 64].includes(v.getUint16(at + 22, true)));
       byteRate = v.getUint32(at + 16, true);
     }
-    if (tag(at) === "data") return pcm && byteRate ? size / byteRate : null;
+    if (tag(at) === "data") return read && byteRate ? size / byteRate : null;
   }
   return null;
 }
@@ -129,8 +130,10 @@ function showInput(input) {  // what the server made of a sound: the spectrogram
   const end = Math.min(input.start + input.heard_seconds, input.seconds);
   const padded = input.heard_seconds - (end - input.start);  // silence added after a short clip
   $("input-note").textContent = kHz(input.rate) + ", " + input.channels + " channel" +
-    (input.channels > 1 ? "s" : "") + ", " + input.bits + "-bit, " + input.seconds.toFixed(2) +
-    " s; heard " + input.start.toFixed(2) + "-" + end.toFixed(2) + " s" +
+    (input.channels > 1 ? "s" : "") + ", " + input.bits + "-bit" +
+    (input.encoding === "float" ? " float" : "") + ", " + input.seconds.toFixed(2) + " s" +
+    (input.declared_seconds ? " (the file is cut short: its header promised " +
+      input.declared_seconds.toFixed(2) + " s)" : "") + "; heard " + input.start.toFixed(2) + "-" + end.toFixed(2) + " s" +
     (padded > 0.005 ? " and " + padded.toFixed(2) + " s of silence" : "") + " at " +
     kHz(state.info.sample_rate);
 }
