@@ -41,7 +41,8 @@ def _rf_text(model: nn.Module, info: LayerInfo, example: Any) -> str:
     except NeuronscopeError as err:
         log.info("no receptive field for %s: %s", info.name, err)
         return "?"
-    size = field_size(rf.size, getattr(input_spec(model), "kind", None))
+    spec = input_spec(model)
+    size = field_size(rf.size, getattr(spec, "kind", None), spec)
     stride = "x".join(str(s) for s in rf.stride)
     if not rf.exact:  # cut by the input's border, or recurrent: a lower bound
         return f"at least {size}, stride about {stride}"

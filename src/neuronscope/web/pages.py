@@ -64,7 +64,8 @@ def model_page(view: AtlasView) -> str:
         facts = entry.get("facts", {})
         rf = facts.get("receptive_field")
         rf_text = ("" if rf.get("exact", True) else ">= ") + \
-            field_size(rf["size"], input_kind(view)) if rf else ""
+            field_size(rf["size"], input_kind(view), m.get("model", {}).get("spec")) \
+            if rf else ""
         done = ", ".join([k for k, v in entry.items() if k != "facts" and "skipped" not in v]
                          + [s.name for s in page_sections() if s.demand_scope == "layer"
                             and s.name not in entry and view.entry(layer, s.name)])

@@ -95,9 +95,10 @@ class InputKind:
         where no picture stands for the unit (text); None: no brief."""
         return None
 
-    def field_size(self, size: Sequence[int]) -> str:
+    def field_size(self, size: Sequence[int], spec: Any = None) -> str:
         """A receptive field's `size` in this kind's units: pixels for 2-d inputs, steps
-        for sequences (a spectrogram kind says bands and frames)."""
+        for sequences (a spectrogram kind says bands or bins and frames). `spec`: the
+        model's InputSpec or its JSON dict, where known."""
         if len(size) >= 2:
             return "x".join(str(int(s)) for s in size) + " px"
         return f"{int(size[0]) if size else '?'} steps"
@@ -126,15 +127,18 @@ def kinds() -> list[str]:
     return list(_KINDS)
 
 
-def field_size(size: Sequence[int], kind: str | None = None) -> str:
+def field_size(size: Sequence[int], kind: str | None = None, spec: Any = None) -> str:
     """A receptive field's `size` in the units of the input kind named `kind` (any kind's
-    default units when it is not registered).
+    default units when it is not registered), for a model of InputSpec `spec` (or its
+    JSON dict) where known.
 
     Example:
         >>> field_size([38, 38], "image"), field_size([38, 20], "audio"), field_size([9])
         ('38x38 px', '38 bands x 20 frames', '9 steps')
+        >>> field_size([5, 3], "audio", {"extra": {"n_fft": 64, "hop": 16}})  # no bands
+        '5 frequency bins x 3 frames'
     """
-    return _KINDS.get(kind or "", InputKind()).field_size(size)
+    return _KINDS.get(kind or "", InputKind()).field_size(size, spec)
 
 
 def kind_for(spec: InputSpec | None, sample: Any) -> InputKind | None:

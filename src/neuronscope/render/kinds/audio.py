@@ -75,11 +75,15 @@ class AudioKind(InputKind):
         up by whole pixels to at least `side` pixels wide."""
         return spectrogram_image(x.float(), spec, scale=max(1, -(-side // x.shape[-1])))
 
-    def field_size(self, size: Sequence[int]) -> str:
-        """Bands (frequency, rows) by frames (time, columns)."""
+    def field_size(self, size: Sequence[int], spec: Any = None) -> str:
+        """Bands (frequency, rows) by frames (time, columns); frequency bins where the
+        spec's settings name no bands (rows of the STFT itself)."""
         if len(size) != 2:
-            return super().field_size(size)
-        return f"{int(size[0])} bands x {int(size[1])} frames"
+            return super().field_size(size, spec)
+        extra = (spec.get("extra") if isinstance(spec, dict) else getattr(spec, "extra", None)
+                 ) or {}
+        rows = "frequency bins" if extra and extra.get("band_edges") is None else "bands"
+        return f"{int(size[0])} {rows} x {int(size[1])} frames"
 
     def media(self, shown: Any) -> list[Media]:
         """Each example as a WAV clip: the dataset's waveform where it has one, else the
