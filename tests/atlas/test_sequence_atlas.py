@@ -94,6 +94,11 @@ def test_sound_units_keep_a_clip_per_example_once(tones_atlas: Path) -> None:
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 8000
     page = unit_page(tones_atlas, "conv1", 0)
     assert page.count("<audio controls") == 6
+    classes = tones_spec().class_names
+    for m, i in zip(first["media"]["top"], first["top"], strict=True):
+        label = ns.datasets.load("tones", split="test", n=24)[i][1]  # the fixture's data
+        assert m["title"] == f"item {i} ({classes[label]})"
+        assert f"title='{m['title']}'" in page and f">{m['title']}</div>" in page
 
 
 def test_a_browser_plays_the_clips_of_a_sound_unit(tones_atlas: Path) -> None:

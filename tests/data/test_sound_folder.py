@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import textwrap
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path
     clips = sorted((out / "examples" / "items").glob("*.wav"))  # the files' own clips
     assert clips and clips[0].read_bytes()[:4] == b"RIFF"
     assert np.isfinite(np.frombuffer(clips[0].read_bytes()[44:], "<i2")).all()
+    units = json.loads((out / "units" / "conv1" / "examples.json").read_text())["units"]
+    titles = [m["title"] for m in units[0]["media"]["top"]]  # each file and its folder's class
+    found = [re.fullmatch(r"(high|low)/\d\.wav \((high|low)\)", t) for t in titles]
+    assert len(titles) == 2 and all(f and f[1] == f[2] for f in found), titles
 
 
 PLUGIN = """

@@ -4,6 +4,7 @@ the examples section's drawing of whole layers in parts (`LayerDrawing`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..methods.examples.show import (
     Shown,
     display_inputs,
     field_of,
+    item_titles,
     spec_of,
     traces_table,
     unit_examples,
@@ -106,10 +108,17 @@ class ExampleDrawer:
                         *([] if bands is None else bands[u].flatten().tolist())] if i >= 0})
 
     def media(self, unit: int, bottom: bool = False) -> list[Media]:
-        """The files the kind keeps beside the examples' picture (`InputKind.media`)."""
+        """The files the kind keeps beside the examples' picture (`InputKind.media`), each
+        titled by its item and class (the unit's value is under its picture)."""
         if self.kind is None or type(self.kind).media is InputKind.media:
             return []
-        return self.kind.media(self.shown(unit, bottom))
+        shown = self.shown(unit, bottom)
+        files = self.kind.media(shown)
+        if files and len(files) == len(shown.indices):
+            names = item_titles(self.data, shown.indices, getattr(self.spec, "class_names", None))
+            files = [dataclasses.replace(m, title=name)
+                     for m, name in zip(files, names, strict=True)]
+        return files
 
     def brief(self, unit: int) -> str | None:
         """A few words' worth of the unit's top examples (`InputKind.brief`), or None."""
@@ -204,7 +213,8 @@ class LayerDrawing(Parted):
             if "media" in entry:  # kept as files: the units' JSON names them
                 entry["media"] = {side: [
                     {"file": self._keep(store, layer, u, f"{side}-{i}", m),
-                     "element": m.element, "mime": m.mime} for i, m in enumerate(files)]
+                     "element": m.element, "mime": m.mime, "title": m.title}
+                    for i, m in enumerate(files)]
                     for side, files in entry["media"].items()}
         for u, tag, picture in result["pictures"]:
             path = store.write_picture(store.unit_file(self.name, layer, u, tag, ""), picture,

@@ -87,6 +87,10 @@ class SoundFolder(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def item_name(self, i: int) -> str:
+        """Item `i`'s file, relative to the folder (what the atlas names its player by)."""
+        return self.files[check_index(i, len(self))].relative_to(self.root).as_posix()
+
     def waveform(self, i: int) -> torch.Tensor:
         """The clip of item `i` the model hears: float32 [n_samples] at its sample rate."""
         i = check_index(i, len(self))

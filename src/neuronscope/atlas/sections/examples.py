@@ -172,11 +172,17 @@ class Examples(Section):
 
 def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> str:
     """The files kept beside one side's examples (sound clips), each in its element under
-    its example (a row as wide as the strip of pictures), in the examples' order."""
-    rows = [f"<{m['element']} controls preload='none' title='example {i + 1}' "
+    its example (a row as wide as the strip of pictures), in the examples' order, with
+    its title (item and class) under it."""
+    rows = []
+    for i, m in enumerate(media.get(side, [])):
+        title = view.esc(m.get("title") or f"example {i + 1}")  # (atlases before titles)
+        rows.append(
+            f"<div class='player' style='flex: 1; min-width: 0; width: 0'>"
+            f"<{m['element']} controls preload='none' title='{title}' "
             f"src='{view.esc(view.file_url(m['file']))}' type='{view.esc(m['mime'])}' "
-            f"style='flex: 1; min-width: 0; width: 0'></{m['element']}>"
-            for i, m in enumerate(media.get(side, []))]
+            f"style='width: 100%'></{m['element']}><div class='muted' style='font-size: "
+            f"11px; overflow-wrap: anywhere'>{title}</div></div>")
     return (f"<div class='players' style='display: flex; gap: 3px; width: 0; "
             f"min-width: 100%'>{''.join(rows)}</div>" if rows else "")
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuronscope.core.data import as_dataset, item_input, run_model, wrapped
+from neuronscope.core.data import as_dataset, batch_labels, item_input, run_model, wrapped
 from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
@@ -89,6 +89,33 @@ def item_sources(data: Any, indices: list[int], method: str) -> list[Any] | None
         if subset is not None and hasattr(layer, "dataset"):
             indices = [int(subset[i]) for i in indices]
     return None
+
+
+def item_titles(data: Any, indices: list[int], class_names: list[str] | None = None
+                ) -> list[str]:
+    """A few words naming each item at `indices`: the dataset's own name for it (its
+    ``item_name(i)``, e.g. a file's path, through wrappers) else "item i", and its class
+    where the item has one: named by the data's own ``classes`` (through wrappers), else
+    by `class_names` (the model's).
+
+    Example:
+        >>> item_titles([(torch.zeros(2), 1), (torch.zeros(2), 0)], [1, 0], ["cat", "dog"])
+        ['item 1 (cat)', 'item 0 (dog)']
+    """
+    names = item_sources(data, indices, "item_name") or [f"item {i}" for i in indices]
+    classes = next((d.classes for d in wrapped(data)
+                    if getattr(d, "classes", None) is not None), None) or class_names
+    dataset, out = as_dataset(data), []
+    for i, name in zip(indices, names, strict=True):
+        try:
+            label = batch_labels(dataset[i])
+        except Exception:  # noqa: BLE001 - unlabelled items: the name alone
+            label = None
+        if label is not None and label.dim() == 0 and not label.is_floating_point():
+            c = int(label)
+            name = f"{name} ({classes[c] if classes and 0 <= c < len(classes) else f'class {c}'})"
+        out.append(str(name))
+    return out
 
 
 def field_of(model: nn.Module, ex: LayerExamples, data: Any) -> ReceptiveField:

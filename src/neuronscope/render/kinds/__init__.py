@@ -33,13 +33,15 @@ class Media:
     """A file of one example kept beside its picture: its bytes, file suffix, the HTML
     element that plays it (``audio``, ``video``) and its MIME type; ``key`` names a file
     that stands for the dataset item alone (kept once however many units show it), None
-    for one made for this unit."""
+    for one made for this unit; ``title``: a few words naming it (its item and class),
+    shown with its player."""
 
     data: bytes
     suffix: str
     element: str
     mime: str
     key: str | None = None
+    title: str = ""
 
 
 class InputKind:
