@@ -14,10 +14,11 @@ from neuronscope.render.weights import (
 def test_filter_grid_rgb_gray_and_pairs() -> None:
     rgb = filter_grid(torch.randn(6, 3, 5, 5), scale=4)
     assert rgb.mode == "RGB" and rgb.size == (3 * 21 + 1, 2 * 21 + 1)
-    gray = filter_grid(torch.randn(4, 1, 3, 3), scale=2)
-    assert gray.mode == "L" and gray.size == (2 * 7 + 1, 2 * 7 + 1)
+    assert np.asarray(rgb)[0, 0].tolist() == [255] * 3  # colour tiles: white gaps
+    gray = filter_grid(torch.randn(4, 1, 3, 3), scale=2)  # gray tiles, in RGB for the lattice
+    assert gray.mode == "RGB" and gray.size == (2 * 7 + 1, 2 * 7 + 1)
     pairs = filter_grid(torch.randn(4, 5, 3, 3), scale=2)  # a row per filter, a column per input
-    assert pairs.mode == "L" and pairs.size == (5 * 7 + 1, 4 * 7 + 1)
+    assert pairs.mode == "RGB" and pairs.size == (5 * 7 + 1, 4 * 7 + 1)
     capped = filter_grid(torch.randn(100, 20, 3, 3), scale=1, max_tiles=(64, 16))
     assert capped.size == (16 * 4 + 1, 64 * 4 + 1)
     assert filter_grid(torch.randn(3, 2, 7), scale=1).size == (2 * 8 + 1, 3 * 2 + 1)  # Conv1d
@@ -28,10 +29,22 @@ def test_filter_grid_symmetric_per_filter() -> None:
     w[0, 0] = torch.tensor([[-1.0, 0.0]])
     w[1, 4] = torch.tensor([[0.0, 100.0]])
     a = np.asarray(filter_grid(w, scale=1, pad=0))
-    assert a.shape == (2, 10)
+    assert a.shape == (2, 10, 3) and (a == a[..., :1]).all()  # gray levels
+    a = a[..., 0]
     assert a[0, :2].tolist() == [0, 128]  # filter 0: its own scale (max |w| = 1)
     assert a[1, 8:].tolist() == [128, 255]  # filter 1: max |w| = 100
     assert (a[0, 2:] == 128).all() and (a[1, :8] == 128).all()  # zeros are mid-gray
+
+
+def test_saturated_weights_are_never_the_colour_of_the_gaps() -> None:
+    w = torch.tensor([[[[1.0, -1.0], [0.0, 1.0]]]]).repeat(2, 1, 1, 1)  # white, black, gray
+    a = np.asarray(filter_grid(w, scale=1, pad=1))
+    gaps, tile = a[0], a[1:3, 1:3]
+    assert (gaps == gaps[0]).all() and (tile == tile[..., :1]).all()  # a colour; gray tiles
+    assert gaps[0].tolist() not in tile.reshape(-1, 3).tolist()
+    assert tile[0, 0].tolist() == [255] * 3 and tile[0, 1].tolist() == [0] * 3
+    t = np.asarray(linear_templates(torch.tensor([[1.0, -1.0, 0.5, 0.0]]), (1, 2, 2)))
+    assert t[0, 0].tolist() not in [[0] * 3, [255] * 3]
 
 
 def test_template_pattern_lands_at_the_right_pixels() -> None:
@@ -61,7 +74,7 @@ def test_templates_with_class_names() -> None:
     weight = torch.randn(3, 2 * 6)
     plain = linear_templates(weight, (2, 6), scale=4)
     named = linear_templates(weight, (2, 6), class_names=["cat", "dog", "car"], scale=4)
-    assert plain.mode == "L" and named.size[0] == plain.size[0]
+    assert plain.mode == "RGB" and named.size[0] == plain.size[0]
     assert named.size[1] > plain.size[1]
 
 
@@ -91,4 +104,4 @@ def test_weight_image_labels_only_one_row_per_class() -> None:
     hidden = weight_image(nn.Linear(64, 100), input_shape=(1, 8, 8), class_names=names)
     unlabelled = weight_image(nn.Linear(64, 10), input_shape=(1, 8, 8))
     assert classifier.height > unlabelled.height  # a line of labels under the tiles
-    assert hidden.mode == "L" and hidden.width >= 10 * 8 * 8  # templates, not a heatmap
+    assert hidden.mode == "RGB" and hidden.width >= 10 * 8 * 8  # templates, not a heatmap

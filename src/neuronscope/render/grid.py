@@ -95,7 +95,7 @@ def image_grid(
     pad: int = 1,
     scale: int = 1,
     normalize: str | None = "each",
-    pad_value: float = 1.0,
+    pad_value: float | tuple[float, float, float] = 1.0,
     labels: Sequence[str] | None = None,
 ) -> Image.Image:
     """Tile a batch of images [N, C, H, W] into one picture.
@@ -104,7 +104,9 @@ def image_grid(
     grayscale ("L") image, C = 3 an RGB one; any other C is shown as the channel
     mean in gray (pick channels before calling to see others). `normalize` is one of
     `normalize_images`' modes. Each tile is upscaled by `scale` (nearest neighbour);
-    `pad` pixels of gray level `pad_value` (0-1) separate tiles and surround the grid.
+    `pad` pixels of gray level `pad_value` (0-1), or of an RGB colour (gray tiles then
+    drawn in RGB), separate tiles and surround the grid; the last row's empty slots are
+    white.
     `labels` (one per image) are written under the tiles in the default font, cut to
     the tile width.
 
@@ -115,6 +117,8 @@ def image_grid(
         (19, 28)
     """
     x = normalize_images(_as_batch(images), normalize)
+    if not isinstance(pad_value, (int, float)) and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)  # gray tiles on a coloured lattice
     n, c, h, w = x.shape
     ncol = max(1, min(n, nrow if nrow is not None else math.ceil(math.sqrt(n))))
     nrows = math.ceil(n / ncol)
@@ -126,17 +130,22 @@ def image_grid(
     label_h = font.getbbox("Ag")[3] + 2 if font is not None else 0
     height = nrows * (th + pad + label_h) + pad
     width = ncol * (tw + pad) + pad
-    canvas = np.full((height, width, c), to_uint8(np.array(pad_value)), dtype=np.uint8)
+    canvas = np.empty((height, width, c), dtype=np.uint8)
+    canvas[...] = to_uint8(np.array(pad_value, dtype=np.float64))
     tiles = to_uint8(x.permute(0, 2, 3, 1))
     tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)
     for i in range(n):
         top = pad + (i // ncol) * (th + pad + label_h)
         left = pad + (i % ncol) * (tw + pad)
         canvas[top:top + th, left:left + tw] = tiles[i]
+    for i in range(n, nrows * ncol):  # the last row's empty slots: page white, no lattice
+        top = pad + (i // ncol) * (th + pad + label_h)
+        left = pad + (i % ncol) * (tw + pad)
+        canvas[top:, left:] = 255
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas, "L" if c == 1 else "RGB")
     if labels is not None and font is not None:
         draw = ImageDraw.Draw(image)
-        ink = 0 if pad_value >= 0.5 else 255
+        ink = 0 if float(np.mean(pad_value)) >= 0.5 else 255
         fill = ink if c == 1 else (ink, ink, ink)
         for i, text in enumerate(labels):
             top = pad + (i // ncol) * (th + pad + label_h) + th + 1

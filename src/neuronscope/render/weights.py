@@ -24,6 +24,15 @@ from .kinds import kind_for
 
 logger = logging.getLogger(__name__)
 
+# The lattice between gray weight tiles: a blue no gray level is, so that a filter's
+# saturated pixels (white or black) are never taken for the gaps between tiles. Colour
+# tiles keep white gaps (a pixel is white only where all three channels saturate).
+SEPARATOR = (0.3, 0.5, 0.85)
+
+
+def _gaps(channels: int) -> float | tuple[float, float, float]:
+    return 1.0 if channels == 3 else SEPARATOR
+
 
 def _weight(weight: torch.Tensor | nn.Parameter) -> torch.Tensor:
     return torch.as_tensor(weight).detach().cpu().float()
@@ -35,7 +44,8 @@ def filter_grid(
     max_tiles: tuple[int, int] = (64, 16),
     pad: int = 1,
 ) -> Image.Image:
-    """Conv filters ``[out, in, kh, kw]`` as one picture, zero at mid-gray.
+    """Conv filters ``[out, in, kh, kw]`` as one picture, zero at mid-gray, `pad` pixels
+    between tiles (`SEPARATOR` blue between gray tiles, white between colour ones).
 
     Each filter is scaled by its own max |weight| (symmetric normalization, shared by
     its input channels). ``in == 3``: one RGB tile per filter (first-layer filters of
@@ -58,14 +68,14 @@ def filter_grid(
     w = normalize_images(w, "symmetric")
     out, cin, kh, kw = w.shape
     if cin in (1, 3):
-        return image_grid(w, scale=scale, pad=pad, normalize=None)
+        return image_grid(w, scale=scale, pad=pad, normalize=None, pad_value=_gaps(cin))
     rows, cols = max_tiles
     if out > rows or cin > cols:
         logger.info("filter_grid: showing %d of %d filters x %d of %d input channels",
                     min(out, rows), out, min(cin, cols), cin)
     w = w[:rows, :cols]
     return image_grid(w.reshape(-1, 1, kh, kw), nrow=w.shape[1], scale=scale, pad=pad,
-                      normalize=None)
+                      normalize=None, pad_value=SEPARATOR)
 
 
 def _image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -88,8 +98,9 @@ def linear_templates(
     """The rows of a linear layer on raw pixels, as images (cs231n "classifier templates").
 
     ``weight`` is ``[out, C*H*W]``; row o becomes a ``[C, H, W]`` tile (flattened in
-    ``torch.flatten`` order), min-max scaled per template by default. `class_names`
-    label the tiles. All templates go in one row when there are at most 16.
+    ``torch.flatten`` order), min-max scaled per template by default, gray tiles on a
+    lattice of `SEPARATOR` blue. `class_names` label the tiles. All templates go in one row when
+    there are at most 16.
 
     Example:
         >>> linear_templates(torch.randn(10, 3 * 4 * 4), (3, 4, 4), scale=2).size
@@ -110,7 +121,8 @@ def linear_templates(
     if nrow is None and w.shape[0] <= 16:
         nrow = w.shape[0]
     return image_grid(w.reshape(-1, c, h, wd), nrow=nrow, scale=scale, normalize=normalize,
-                      labels=list(class_names) if class_names is not None else None)
+                      labels=list(class_names) if class_names is not None else None,
+                      pad_value=_gaps(c))
 
 
 def weight_heatmap(weight: torch.Tensor, cmap: str = "RdBu_r", scale: int | None = None
@@ -157,7 +169,7 @@ def weight_image(
 
     Example:
         >>> weight_image(nn.Linear(12, 2), input_shape=(2, 6)).mode
-        'L'
+        'RGB'
         >>> weight_image(nn.Linear(5, 3)).size
         (80, 48)
     """
