@@ -93,6 +93,12 @@ def main() -> None:
     string_cell, string_r = res.top_cells("in_string", 1)[0]
     print(f"best string cell: {LAYER}:{string_cell}, r = {string_r:+.2f} "
           f"(the issue's bar: |r| >= 0.6 -> {'PASS' if abs(string_r) >= 0.6 else 'FAIL'})")
+    string_best = res.best_tracks[string_cell]  # what the cell tracks best of all
+    if string_best != "in_string":
+        print(f"  but it tracks {string_best} better (r = "
+              f"{float(res.best_r[string_cell]):+.2f}): "
+              + ("a prose cell (on in strings and comments alike), not a string cell"
+                 if string_best == "in_prose" else f"more a {string_best} cell"))
     others = {}
     for layer in OTHERS:
         cell, r = explain_cells(model, text, "python", layer=layer, unknown="replace",
@@ -115,6 +121,9 @@ def main() -> None:
     for i, (cell, r, what) in enumerate([(string_cell, string_r, "in_string"),
                                          (struct[0], struct[1], struct[2])]):
         title = f"{LAYER}:{cell}, best for {what} (r = {r:+.2f})"
+        if res.best_tracks[cell] != what:
+            title += (f"; it tracks {res.best_tracks[cell]} better (r = "
+                      f"{float(res.best_r[cell]):+.2f})")
         body.append(cell_html(seg, shown[:, i], title=title))
         tops = values_over(model, text, 0, min(len(text), 60_000), [cell])[:, 0]
         side = "highest" if r > 0 else "lowest"  # the end of the cell that tracks the feature
@@ -124,6 +133,7 @@ def main() -> None:
     html_path = write_text(out / "index.html", page("Karpathy cells", "\n".join(body)))
     summary = {"metrics": metrics, "n_chars": len(text), "mode": res.mode, "notes": res.notes,
                "summary": s, "string_cell": [string_cell, string_r], "string_cell_as": others,
+               "string_cell_best_track": [string_best, float(res.best_r[string_cell])],
                "structure_cell": list(struct), "seconds": took}
     (out / "cells.json").write_text(json.dumps(summary, indent=1))
     print(f"-> {html_path}, {out / 'cells.json'}, {out / 'cells.safetensors'}")

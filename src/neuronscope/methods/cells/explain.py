@@ -9,7 +9,8 @@ inside a comment, bracket depth, position in the line... Tracks live in the regi
 
 - ``"python"``: the text is read by Python's own `tokenize`, which gives the exact
   ``in_string``, ``in_docstring``, ``in_code_string`` (a string literal that is not a
-  docstring), ``in_comment``, ``bracket_depth`` (brackets outside
+  docstring), ``in_comment``, ``in_prose`` (in a string or a comment: a cell on in
+  both is a prose cell, not a string cell), ``bracket_depth`` (brackets outside
   strings and comments), ``block_depth`` and ``after_keyword``, plus the character tracks
   ``column``, ``line_start`` and ``indent``;
 - ``"chars"``: character counting only, for any text: ``column``, ``line_start``,
