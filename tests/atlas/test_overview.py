@@ -28,7 +28,7 @@ def test_mlp_overview_shows_templates_and_classifier(tmp_path: Path) -> None:
     for name in images:
         assert f'src="{name}"' in page
     with Image.open(tmp_path / "weights-fc1.png") as im:  # 100 templates of 8x8
-        assert im.mode == "L" and im.width >= 10 * 8 * 8
+        assert im.mode == "RGB" and im.width >= 10 * 8 * 8  # gray tiles, a blue lattice
     rows = re.findall(r"<tr><td>(\w+)</td>", page)
     assert rows == ["flatten", "fc1", "relu1", "fc2", "relu2", "fc3"]
 

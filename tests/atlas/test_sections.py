@@ -79,7 +79,8 @@ def test_a_section_needing_labels_is_skipped_with_the_reason(tmp_path: Path) -> 
     images = tiny_data().tensors[0]
     atlas = build_atlas(tiny_model(), images, str(tmp_path), layers=["conv2"],
                         sections=("ablation",), progress=False)
-    assert atlas.manifest["layers"]["conv2"]["ablation"] == {"skipped": "the data has no labels"}
+    assert atlas.manifest["layers"]["conv2"]["ablation"] == {"skipped": "the data has no labels",
+                                                           "unmet": True}
 
 
 PLUGIN = '''

@@ -32,11 +32,15 @@ def unit_page(atlas: Path, layer: str, unit: int) -> str:
     return got.text
 
 
-@pytest.fixture(scope="module")
-def lstm_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_lstm() -> tuple[nn.Module, object]:
     data = ns.datasets.load("pysource", split="test", seq_len=32, max_chars=4_000)
     torch.manual_seed(0)
-    model = attach_spec(CharLSTM(len(data.vocab), embed=8, hidden=12).eval(), data.spec)
+    return attach_spec(CharLSTM(len(data.vocab), embed=8, hidden=12).eval(), data.spec), data
+
+
+@pytest.fixture(scope="module")
+def lstm_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model, data = tiny_lstm()
     out = tmp_path_factory.mktemp("lstm")
     build_atlas(model, data, str(out), sections=("examples", "ablation"), k=3, progress=False)
     return out
@@ -45,7 +49,7 @@ def lstm_atlas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_lstm_atlas_shows_cells_by_their_peak_with_context(lstm_atlas: Path) -> None:
     manifest = json.loads((lstm_atlas / "manifest.json").read_text())
     assert sorted(manifest["layers"]) == ["lstm.c", "lstm.h"]  # the model's study_layers
-    assert "one class per input" in manifest["layers"]["lstm.c"]["ablation"]["skipped"]
+    assert "skipped" not in manifest["layers"]["lstm.c"]["ablation"]  # named: computed
     units = json.loads((lstm_atlas / "units/lstm.c/examples.json").read_text())
     assert units["reduce"] == "max"  # the text kind ranks by the peak
     page = unit_page(lstm_atlas, "lstm.c", 3)
@@ -55,6 +59,32 @@ def test_the_lstm_atlas_shows_cells_by_their_peak_with_context(lstm_atlas: Path)
     assert "rgba(" in page and "&#8629;" in page  # shaded, line ends shown
     grid = TestClient(create_app(lstm_atlas), base_url="http://127.0.0.1").get("/layer/lstm.c")
     assert grid.text.count("class='peak'") == 12  # a brief per unit in the layer's grid
+
+
+def test_lesions_of_a_language_model_score_every_position_when_asked(
+        lstm_atlas: Path, tmp_path: Path) -> None:
+    model, data = tiny_lstm()
+    ab = json.loads((lstm_atlas / "units/lstm.c/ablation.json").read_text())
+    sweep = ns.unit_sweep(model, data, "lstm.c", progress=False)  # every window: n < 500
+    assert ab["per_position"] and ab["selectivity"] is None and ab["n"] == len(data)
+    assert ab["baseline"] == pytest.approx(sweep.baseline, abs=1e-6)
+    assert ab["importance"] == pytest.approx(sweep.importance.tolist(), abs=1e-6)
+    page = unit_page(lstm_atlas, "lstm.c", ab["by_importance"][0])
+    assert "silenced alone at every position, next-token accuracy changes by" in page
+    assert "rank 1 of 12 by importance" in page and "selectivity" not in page
+    # a build that names no sections leaves them out, saying how to ask; asked later: made
+    out = tmp_path / "atlas"
+    build_atlas(model, data, str(out), sections=None, k=2, progress=False,
+                layers=["lstm.c"])
+    skipped = json.loads((out / "manifest.json").read_text())["layers"]["lstm.c"]["ablation"]
+    assert "one class per input" in skipped["skipped"] and "--sections ablation" in \
+        skipped["skipped"]
+    build_atlas(model, data, str(out), sections=("ablation",), progress=False,
+                layers=["lstm.c"])
+    done = json.loads((out / "manifest.json").read_text())["layers"]["lstm.c"]["ablation"]
+    assert "skipped" not in done
+    assert json.loads((out / "units/lstm.c/ablation.json").read_text())["importance"] == \
+        ab["importance"]
 
 
 def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:

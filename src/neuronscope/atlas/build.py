@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 class Job:
     """What a section computes from: the model, the data, the atlas store, the layers, the
     build options (each section reads its own with `option`) and, when several processes
-    build the atlas, this process's `ranks` (rank 0 alone writes)."""
+    build the atlas, this process's `ranks` (rank 0 alone writes); `asked`: the sections
+    the caller named (none when it took the default, every section)."""
 
     model: nn.Module
     data: Any
@@ -49,6 +50,7 @@ class Job:
     progress: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     ranks: Ranks = field(default_factory=Ranks)
+    asked: tuple[str, ...] = ()
 
     @property
     def spec(self) -> InputSpec | None:
@@ -114,7 +116,7 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
             store = AtlasStore(out, writer=False)
         checked = CheckedData(dataset, store.read_digests(), f"the atlas in {store.root}")
         job = Job(model, checked, store, infos, example, progress and ranks.writer, options,
-                  ranks)
+                  ranks, tuple(sections or ()))
         try:
             for section in chosen_sections:
                 run_section(section, job, chosen)

@@ -60,7 +60,9 @@ class Section:
     (`compute_unit`), and a later build reuses that (see atlas/ondemand.py);
     ``demand_scope = "layer"``: any unit asks for the whole layer at once (one pass over
     the data serves every unit), recorded in `AtlasStore.layer_json` until a build
-    `adopts` it.
+    `adopts` it. ``per_position``: a section that needs labels also takes one label per
+    position ([T]: a language model's next tokens), when it is named in the build's
+    sections (slow work no default build should start).
     """
 
     name: ClassVar[str] = ""
@@ -73,6 +75,7 @@ class Section:
     distributed: ClassVar[bool] = False
     on_demand: ClassVar[bool] = False
     demand_scope: ClassVar[str] = "unit"
+    per_position: ClassVar[bool] = False
 
     # ------------------------------------------------------------ computing
 

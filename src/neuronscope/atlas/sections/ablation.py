@@ -1,5 +1,7 @@
 """The ablation section: each unit's importance (what silencing it alone costs) and its
-class selectivity; the layer page orders units by importance."""
+class selectivity; the layer page orders units by importance. For a language model (one
+label per position), named in the build's sections: the accuracy of every next-token
+prediction, and no class selectivity."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import Subset
 
+from ...core.data import batch_labels
 from ...methods.ablation import UnitSweep, unit_sweep
 from ...methods.selectivity import class_selectivity
 from ..parts import Parted, unit_chunks
@@ -24,6 +27,7 @@ class Ablation(Parted, Section):
     name, title, order = "ablation", "Lesion", 30
     options = {"ablation_n": 500, "unit_batch": 64}
     needs = ("labels",)
+    per_position = True
 
     def parts(self, job: Any, layer: str) -> list[Any]:
         """The selectivity (one pass), then the single-unit sweep `unit_batch` units at a
@@ -35,6 +39,8 @@ class Ablation(Parted, Section):
         n = job.option("ablation_n", self)
         subset = Subset(job.data, range(min(n, len(job.data))))
         if part == "selectivity":
+            if _per_position(job):  # next tokens: no class per input to be selective for
+                return {"selectivity": None}
             sel = class_selectivity(job.model, subset, layer, progress=job.progress)
             return {"selectivity": sel.selectivity.tolist()}
         sweep = unit_sweep(job.model, subset, layer, units=range(*part), progress=job.progress)
@@ -51,21 +57,26 @@ class Ablation(Parted, Section):
         order = sorted(range(len(importance)), key=lambda u: (-importance[u], u))
         units = job.store.write_json(job.store.units_json(layer, self.name), {
             "baseline": baseline, "n": sweeps[0]["n"], "importance": importance,
-            "selectivity": sel, "by_importance": order})
+            "selectivity": sel, "by_importance": order, "per_position": sel is None})
         return {"units": units}
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:
         ab = view.units(layer, self.name)
         if not ab:
             return ""
+        rank = (f"rank {ab['by_importance'].index(unit) + 1} of {view.n_units(layer)} by "
+                "importance.")
+        if ab["selectivity"] is None:  # a language model: every position scored
+            return (f"{view.heading(self)}<p>silenced alone at every position, next-token "
+                    f"accuracy changes by {-ab['importance'][unit]:+.4f} (baseline "
+                    f"{ab['baseline']:.4f} over every position of {ab['n']} sequences); "
+                    f"{rank}</p>")
         sel = ab["selectivity"][unit]
         caveat = ("" if 0 <= sel <= 1 else " (outside 0-1: this unit takes negative values, "
                   "and the index is meant for units that never do)")
         return (f"{view.heading(self)}<p>silenced alone, accuracy changes by "
                 f"{-ab['importance'][unit]:+.4f} (baseline {ab['baseline']:.4f} on {ab['n']} "
-                f"inputs); class selectivity {sel:.3f}{caveat}; rank "
-                f"{ab['by_importance'].index(unit) + 1} of {view.n_units(layer)} by "
-                "importance.</p>")
+                f"inputs); class selectivity {sel:.3f}{caveat}; {rank}</p>")
 
     def unit_order(self, view: Any, layer: str) -> tuple[list[int], str, list[str]] | None:
         ab = view.units(layer, self.name)
@@ -73,3 +84,8 @@ class Ablation(Parted, Section):
             return None
         notes = [f"({v:+.3f})" for v in ab["importance"]]
         return ab["by_importance"], "most important first (accuracy lost when silenced)", notes
+
+
+def _per_position(job: Any) -> bool:
+    """Whether the data's labels are one per position (a language model's next tokens)."""
+    return batch_labels(job.data[0]).dim() == 1
