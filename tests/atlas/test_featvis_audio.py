@@ -93,3 +93,18 @@ def test_the_model_page_speaks_of_bands_frames_and_sounds(atlas: Path) -> None:
     assert got.status_code == 200
     assert "3 bands x 3 frames" in got.text and "response to a sound" in got.text
     assert " px" not in got.text
+
+
+def test_the_model_page_of_an_stft_bin_model_speaks_of_frequency_bins(tmp_path: Path) -> None:
+    bins = InputSpec(shape=(1, 33, 11), kind="audio", extra={"sample_rate": 8000, "n_fft": 64,
+                                                            "hop": 16})  # no band_edges
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten())
+    data = TensorDataset(torch.rand(4, 1, 33, 11))
+    build_atlas(attach_spec(net.eval(), bins), data, str(tmp_path), layers=["2"],
+                sections=("ablation",), progress=False)
+    got = TestClient(create_app(tmp_path), base_url="http://127.0.0.1").get("/").text
+    assert "5 frequency bins x 5 frames" in got and "bands" not in got
+    # the section it could not compute, with the reason, on the model page
+    assert "<details id='not-computed'>" in got and "<b>ablation</b> (2): the data has no " \
+        "labels" in got

@@ -87,6 +87,23 @@ def test_lesions_of_a_language_model_score_every_position_when_asked(
         ab["importance"]
 
 
+def test_a_lesion_of_torch_rnn_output_says_what_it_does_not_reach() -> None:
+    from types import SimpleNamespace
+
+    from neuronscope.atlas.sections.ablation import _change, _note
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru, self.out = nn.GRU(3, 4, batch_first=True), nn.Linear(4, 2)
+
+    job = SimpleNamespace(model=Net())
+    assert "not its recurrence" in _note(job, "gru[0]") and "GRU" in _note(job, "gru[0]")
+    assert _note(job, "out") is None
+    assert (_change(0.0), _change(-0.01234), _change(2e-5)) == (
+        "0 (no prediction changed)", "-0.0123", "+2.0e-05")
+
+
 def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:
     lm = ns.zoo.load("minilm")
     data = ns.datasets.load("docstrings", split="test", model=lm, seq_len=24, max_chars=6_000)

@@ -79,6 +79,23 @@ def test_a_decibel_model_gets_its_own_value_range(folder: Path) -> None:
     assert torch.allclose(x, -80.0 + 80.0 * unit, atol=1e-4)
 
 
+def test_subfolders_named_by_the_model_classes_get_its_class_indices(folder: Path) -> None:
+    spec = dataclasses.replace(tones_spec(), class_names=["silence", "low", "high"])
+    ds = SoundFolder(folder, spec)
+    assert ds.classes == ["silence", "low", "high"] and ds.spec.class_names == ds.classes
+    assert [ds.classes[int(label)] for label in ds.labels] == [f.parent.name for f in ds.files]
+    assert SoundFolder(folder, tones_spec()).classes == ["high", "low"]  # others: sorted
+
+
+def test_a_normalized_stereo_model_gets_its_own_input(folder: Path) -> None:
+    spec = dataclasses.replace(tones_spec(), shape=(2, 64, 63), mean=(0.1, 0.2), std=(0.5, 0.25))
+    x, _ = SoundFolder(folder, spec)[0]
+    unit, _ = SoundFolder(folder, tones_spec())[0]
+    assert x.shape == (2, 64, 63)
+    assert torch.allclose(x[0], (unit[0] - 0.1) / 0.5, atol=1e-5)
+    assert torch.allclose(x[1], (unit[0] - 0.2) / 0.25, atol=1e-5)
+
+
 def test_bad_folders_and_files_are_named(folder: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -105,12 +122,16 @@ def test_a_file_cut_short_is_read_as_far_as_it_goes_with_a_warning(
     assert float(clip[:4000].abs().max()) > 0.3 and float(clip[4000:].abs().max()) == 0.0
 
 
-def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path) -> None:
+def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     net = tmp_path / "snd.py"
     net.write_text(textwrap.dedent(NET_FILE))
     out = tmp_path / "atlas"
     assert main(["atlas", f"{net}:build", "--data", f"folder:{folder}", "--split", "all",
-                 "--sections", "examples", "--k", "2", "--out", str(out)]) == 0
+                 "--sections", "examples,ablation", "--k", "2", "--out", str(out)]) == 0
+    said = capsys.readouterr().out  # lesions: the folder's classes are not the model's
+    assert "not computed: ablation (conv1, fc): the data's labels are its own 2 classes " \
+        "('high', 'low'), not the model's 6" in said, said
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["data"]["n"] == 10 and "skipped" not in manifest["layers"]["conv1"]["examples"]
     clips = sorted((out / "examples" / "items").glob("*.wav"))  # the files' own clips

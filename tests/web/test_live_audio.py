@@ -209,6 +209,10 @@ def test_a_wav_cut_short_is_heard_as_far_as_it_goes_and_says_so(client: TestClie
         assert info["declared_seconds"] == 1.0 and 0.45 < info["seconds"] < 0.55
         assert np.abs(samples - tone(8000, 1.0)[:len(samples)]).max() < 1e-4
         assert "declared_seconds" not in read_wav(whole)[1]
+        at = whole.index(b"data") + 4  # a streamed file: its length unknown, not cut short
+        streamed = whole[:at] + b"\xff\xff\xff\xff" + whole[at + 4:]
+        samples, info = read_wav(streamed)
+        assert "declared_seconds" not in info and info["seconds"] == 1.0
         assert live(client, cut)["input"]["declared_seconds"] == 1.0
 
 
@@ -226,7 +230,7 @@ def test_what_is_not_a_pcm_or_float_wav_is_refused_saying_what_is_read(client: T
              (mulaw_wav(tone(8000, 0.2)), 415, "mu-law samples, not PCM or float"),
              (float_wav(tone(8000, 0.2), bits=16), 400, "16-bit float"),
              (b"ID3\x04" + b"\x00" * 100, 415, "MP3"),
-             (wav(tone(8000, 0.5), 8000)[:30], 400, "broken"),
+             (wav(tone(8000, 0.5), 8000)[:30], 400, "ends inside its header"),
              (wav(np.zeros(0), 8000), 400, "no samples")]
     for body, status, words in cases:
         r = client.post("/api/live", content=body)
@@ -341,7 +345,8 @@ def test_browser_uploads_a_wav_a_float_wav_and_a_mulaw_wav(page: object, tmp_pat
     mulaw.write_bytes(mulaw_wav(tone(8000, 1.0)))
     page.set_input_files("#file", str(mulaw))  # type: ignore[attr-defined]
     maps_shown(page, 3)
-    assert "1 channel, 16-bit, 1.00 s" in page.inner_text("#input-note")  # type: ignore
+    assert "decoded by the browser and sent as 22.1 kHz, 1 channel, 16-bit, 1.00 s" in \
+        page.inner_text("#input-note")  # type: ignore[attr-defined]
     short = tmp_path / "short.wav"  # half a second: the model hears it and then silence
     short.write_bytes(wav(tone(8000, 0.5), 8000))
     page.set_input_files("#file", str(short))  # type: ignore[attr-defined]

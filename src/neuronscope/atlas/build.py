@@ -28,6 +28,7 @@ from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
 from ..core.spec import InputSpec, data_spec, input_spec, spec_mismatch
+from ..render.kinds import field_size
 from .schedule import run_section, save_digests
 from .sections import Section, get_section, sections
 from .store import AtlasStore
@@ -177,8 +178,10 @@ def _layer_facts(model: nn.Module, info: LayerInfo, example: torch.Tensor) -> di
     if info.unit_axis is not None and len(info.shape) >= 2:
         try:
             rf = receptive_field(model, info.name, example)
+            spec = input_spec(model)  # its size in the input's own words (bands, bins...)
             facts["receptive_field"] = {"size": list(rf.size), "stride": list(rf.stride),
-                                        "exact": rf.exact}
+                                        "exact": rf.exact, "in_words": field_size(
+                                            rf.size, getattr(spec, "kind", None), spec)}
         except Exception as exc:  # noqa: BLE001 - a missing field is shown as unknown
             logger.info("no receptive field for %s: %s", info.name, exc)
     return facts

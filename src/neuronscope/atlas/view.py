@@ -128,3 +128,26 @@ class AtlasView:
 
     def link(self, url: str, text: str) -> str:
         return f"<a href='{self.esc(url)}'>{self.esc(text)}</a>"
+
+
+def skipped_sections(manifest: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(section, reason, layers) for each reason a section was not computed, in layer
+    order (no layers: a model-wide section).
+
+    Example:
+        >>> skipped_sections({"order": ["a", "b"], "layers": {
+        ...     "a": {"facts": {}, "ablation": {"skipped": "no labels"}},
+        ...     "b": {"ablation": {"skipped": "no labels"}, "examples": {"units": "x"}}},
+        ...     "sections": {"weights": {"skipped": "no weights"}}})
+        [('ablation', 'no labels', ['a', 'b']), ('weights', 'no weights', [])]
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    layers = manifest.get("layers", {})
+    for layer in manifest.get("order", list(layers)):
+        for name, info in layers.get(layer, {}).items():
+            if name != "facts" and isinstance(info, dict) and "skipped" in info:
+                groups.setdefault((name, str(info["skipped"])), []).append(layer)
+    for name, info in manifest.get("sections", {}).items():
+        if isinstance(info, dict) and "skipped" in info:
+            groups.setdefault((name, str(info["skipped"])), [])
+    return [(name, why, where) for (name, why), where in groups.items()]

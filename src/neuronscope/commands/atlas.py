@@ -47,6 +47,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _report(args: argparse.Namespace, atlas: Any, n: int) -> None:
+    from ..atlas.view import skipped_sections
+
     layers = atlas.manifest["layers"]
     done = {layer: sorted(k for k, info in layers[layer].items()
                           if k != "facts" and "skipped" not in info)
@@ -58,6 +60,9 @@ def _report(args: argparse.Namespace, atlas: Any, n: int) -> None:
                    if isinstance(info, dict) and "skipped" not in info and k != "examples_plan")
     if whole:
         print(f"  {'(model)':<10} {', '.join(whole)}")
+    for name, why, where in skipped_sections(atlas.manifest):
+        print(f"  not computed: {name}" + (f" ({', '.join(where)})" if where else "")
+              + f": {why}")
     print(f"browse it: {serve_command(args)}")
 
 

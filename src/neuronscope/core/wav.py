@@ -85,7 +85,7 @@ def read_wav(body: bytes, max_seconds: float = math.inf, accepted: str = ACCEPTE
                             "give a clip of numbers")
     info = {"rate": rate, "channels": channels, "bits": 8 * width,
             "encoding": "float" if tag == FLOAT else "PCM", "seconds": seconds}
-    if declared > frames:  # cut short: read as far as it goes, and say so
+    if declared > frames and not _streamed(body):  # cut short: read what is there, say so
         info["declared_seconds"] = declared / rate
     return samples.reshape(frames, channels).mean(1), info
 
@@ -104,8 +104,8 @@ def _pcm_frames(body: bytes, accepted: str) -> tuple[int, int, int, bytes, int]:
                                 f"({exc}): {accepted}") from exc
         raise WavError(400, f"a broken WAV file ({exc}): {accepted}") from exc
     except (EOFError, ValueError, OverflowError, RuntimeError, struct.error) as exc:
-        raise WavError(400, f"a broken WAV file ({type(exc).__name__}: {exc}): "
-                            f"{accepted}") from exc
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else "it ends inside its header"
+        raise WavError(400, f"a broken WAV file ({why}): {accepted}") from exc
     if width not in (1, 2, 3, 4):
         raise WavError(400, f"a WAV file of {8 * width}-bit PCM samples: {accepted}")
     return channels, width, rate, raw, declared
@@ -166,6 +166,12 @@ def _chunks(body: bytes) -> list[tuple[bytes, int, int]]:
         out.append((body[at:at + 4], at + 8, size))
         at += 8 + size + (size & 1)
     return out
+
+
+def _streamed(body: bytes) -> bool:
+    """Whether the data chunk's size is 0xFFFFFFFF, what a program that streams a WAV out
+    writes when it cannot know the length (the file is then as long as it is)."""
+    return any(cid == b"data" and size == 0xFFFFFFFF for cid, _, size in _chunks(body))
 
 
 def _format_tag(body: bytes) -> int | None:

@@ -37,14 +37,16 @@ def wav_files(folder: Path, recursive: bool) -> list[Path]:
 
 class SoundFolder(Dataset):
     """WAV files as the inputs of an audio model of InputSpec `spec`: one class per
-    subfolder (their sorted names; files directly in the folder are then ignored), or a
-    flat folder of one class. Each file is read as PCM or float WAV (`neuronscope.core.wav`), mixed
-    to mono, cut at its own rate to its loudest window of the model's clip length
-    (zero-padded when shorter), resampled to the model's rate and made into the spectrogram
-    the spec describes (`neuronscope.core.audio.spectrogram`), in the spec's value range and
-    copied to each of its channels. `waveform(i)` is the clip the model hears, which the
-    atlas plays. Splits: "all" (default), or "train" / "test" (every 5th file of a class
-    is a test item). Files are read on first access and kept.
+    subfolder (files directly in the folder are then ignored), or a flat folder of one
+    class. Subfolders named by the model's classes are labelled with its class indices
+    (``classes`` is then the model's list); others by their sorted names. Each file is
+    read as PCM or float WAV (`neuronscope.core.wav`), mixed to mono, cut at its own rate
+    to its loudest window of the model's clip length (zero-padded when shorter), resampled
+    to the model's rate and made into the spectrogram the spec describes
+    (`neuronscope.core.audio.spectrogram`), in the spec's value range, copied to each of
+    its channels and normalized as the spec says. `waveform(i)` is the clip the model
+    hears, which the atlas plays. Splits: "all" (default), or "train" / "test" (every 5th
+    file of a class is a test item). Files are read on first access and kept.
 
     Example:
         >>> ds = SoundFolder("my_sounds/", spec)  # doctest: +SKIP
@@ -71,10 +73,15 @@ class SoundFolder(Dataset):
         if not per_class[0][1]:
             raise SoundFolderError(f"no .wav files in {str(self.root)!r} (in class subfolders "
                                    "or directly in the folder)")
-        self.classes = [name for name, _ in per_class]
+        names = [name for name, _ in per_class]
+        model_classes = list(spec.class_names or [])
+        if len(per_class) > 1 and set(names) <= set(model_classes):  # the model's classes
+            self.classes, numbers = model_classes, [model_classes.index(n) for n in names]
+        else:  # classes of their own, in sorted order
+            self.classes, numbers = names, list(range(len(names)))
         self.files: list[Path] = []
         labels = []
-        for label, (_, files) in enumerate(per_class):
+        for label, (_, files) in zip(numbers, per_class, strict=True):
             for k, f in enumerate(files):
                 if split == "all" or (k % TEST_EVERY == TEST_EVERY - 1) == (split == "test"):
                     self.files.append(f)
@@ -119,7 +126,7 @@ class SoundFolder(Dataset):
             raise SoundFolderError(f"the model's audio settings make spectrograms of shape "
                                    f"{tuple(x.shape)}, but it takes "
                                    f"{tuple(self.model_spec.shape)}")
-        return self.model_spec.to_model(x), int(self.labels[i])
+        return self.model_spec.to_model(x.unsqueeze(0))[0], int(self.labels[i])
 
     def __repr__(self) -> str:
         return (f"SoundFolder({str(self.root)!r}, split={self.split!r}, {len(self)} sounds, "

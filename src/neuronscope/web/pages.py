@@ -9,7 +9,7 @@ from collections.abc import Collection
 
 from ..atlas.schedule import model_unmet
 from ..atlas.sections import Section, page_sections
-from ..atlas.view import AtlasView
+from ..atlas.view import AtlasView, skipped_sections
 from ..core.spec import InputSpec
 from ..render.html import esc, page
 from ..render.kinds import field_size
@@ -64,8 +64,7 @@ def model_page(view: AtlasView) -> str:
         facts = entry.get("facts", {})
         rf = facts.get("receptive_field")
         rf_text = ("" if rf.get("exact", True) else ">= ") + \
-            field_size(rf["size"], input_kind(view), m.get("model", {}).get("spec")) \
-            if rf else ""
+            (rf.get("in_words") or field_size(rf["size"], input_kind(view))) if rf else ""
         done = ", ".join([k for k, v in entry.items() if k != "facts" and "skipped" not in v]
                          + [s.name for s in page_sections() if s.demand_scope == "layer"
                             and s.name not in entry and view.entry(layer, s.name)])
@@ -79,9 +78,21 @@ def model_page(view: AtlasView) -> str:
             f"{' of ' + esc(data['name']) if data.get('name') else ''}. Click a layer for its "
             f"units; {_probing(view)}.</p>"
             "<table id='layers'><tr><th>layer</th><th>kind</th><th>units</th><th>receptive "
-            f"field</th><th>sections</th></tr>{''.join(rows)}</table>"
+            f"field</th><th>sections</th></tr>{''.join(rows)}</table>" + _not_computed(m)
             + "".join(s.model_html(view) for s in page_sections()))
     return _shell(view, f"neuronscope: {model_name(m)}", body)
+
+
+def _not_computed(manifest: dict) -> str:
+    """The sections the build left out, each with its reason and layers (folded)."""
+    found = skipped_sections(manifest)
+    if not found:
+        return ""
+    items = "".join(f"<li><b>{esc(name)}</b>" + (f" ({esc(', '.join(where))})" if where else "")
+                    + f": {esc(why)}</li>" for name, why, where in found)
+    return (f"<details id='not-computed'><summary class='muted'>not computed: "
+            f"{esc(', '.join(dict.fromkeys(n for n, _, _ in found)))}</summary><ul>{items}</ul>"
+            "</details>")
 
 
 def _probing(view: AtlasView) -> str:

@@ -9,9 +9,11 @@ import logging
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import Subset
 
 from ...core.data import batch_labels
+from ...core.units import Unit, find_module
 from ...methods.ablation import UnitSweep, unit_sweep
 from ...methods.selectivity import class_selectivity
 from ..parts import Parted, unit_chunks
@@ -57,7 +59,8 @@ class Ablation(Parted, Section):
         order = sorted(range(len(importance)), key=lambda u: (-importance[u], u))
         units = job.store.write_json(job.store.units_json(layer, self.name), {
             "baseline": baseline, "n": sweeps[0]["n"], "importance": importance,
-            "selectivity": sel, "by_importance": order, "per_position": sel is None})
+            "selectivity": sel, "by_importance": order, "per_position": sel is None,
+            "note": _note(job, layer)})
         return {"units": units}
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:
@@ -65,17 +68,17 @@ class Ablation(Parted, Section):
         if not ab:
             return ""
         rank = (f"rank {ab['by_importance'].index(unit) + 1} of {view.n_units(layer)} by "
-                "importance.")
+                "importance." + (f" {view.esc(ab['note'])}" if ab.get("note") else ""))
         if ab["selectivity"] is None:  # a language model: every position scored
             return (f"{view.heading(self)}<p>silenced alone at every position, next-token "
-                    f"accuracy changes by {-ab['importance'][unit]:+.4f} (baseline "
+                    f"accuracy changes by {_change(-ab['importance'][unit])} (baseline "
                     f"{ab['baseline']:.4f} over every position of {ab['n']} sequences); "
                     f"{rank}</p>")
         sel = ab["selectivity"][unit]
         caveat = ("" if 0 <= sel <= 1 else " (outside 0-1: this unit takes negative values, "
                   "and the index is meant for units that never do)")
         return (f"{view.heading(self)}<p>silenced alone, accuracy changes by "
-                f"{-ab['importance'][unit]:+.4f} (baseline {ab['baseline']:.4f} on {ab['n']} "
+                f"{_change(-ab['importance'][unit])} (baseline {ab['baseline']:.4f} on {ab['n']} "
                 f"inputs); class selectivity {sel:.3f}{caveat}; {rank}</p>")
 
     def unit_order(self, view: Any, layer: str) -> tuple[list[int], str, list[str]] | None:
@@ -89,3 +92,21 @@ class Ablation(Parted, Section):
 def _per_position(job: Any) -> bool:
     """Whether the data's labels are one per position (a language model's next tokens)."""
     return batch_labels(job.data[0]).dim() == 1
+
+
+def _note(job: Any, layer: str) -> str | None:
+    """What a lesion of `layer` does not reach: torch's own RNN, GRU and LSTM step their
+    recurrence in their kernel, on the unsilenced values."""
+    module = find_module(job.model, Unit.parse(layer).module_path)
+    if not isinstance(module, nn.RNNBase):
+        return None
+    return (f"{layer} is the output of torch's own {type(module).__name__}: silencing a unit "
+            "changes what the layers after it see, not its recurrence, whose later steps run "
+            "on the unsilenced values.")
+
+
+def _change(delta: float) -> str:
+    """An accuracy change to four places; none at all, or too small to show, says so."""
+    if delta == 0:
+        return "0 (no prediction changed)"
+    return f"{delta:+.4f}" if abs(delta) >= 5e-5 else f"{delta:+.1e}"

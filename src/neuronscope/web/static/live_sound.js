@@ -7,6 +7,7 @@
 async function sendSound(file) {
   const bytes = await file.arrayBuffer(), secs = wavSeconds(bytes);
   if (secs !== null && secs <= state.info.max_seconds && bytes.byteLength <= state.info.max_bytes) {
+    state.converted = false;
     await sendWav(new Blob([bytes], { type: "audio/wav" }), "");  // the server reads it as is
     return;
   }
@@ -23,6 +24,7 @@ async function sendSound(file) {
     const d = audio.getChannelData(c);
     for (let i = 0; i < d.length; i++) mono[i] += d[i] / audio.numberOfChannels;
   }
+  state.converted = true;  // the note then speaks of the WAV sent, not of the file
   const most = Math.min(Math.floor(state.info.max_seconds * audio.sampleRate),
                         Math.floor((state.info.max_bytes - 44) / 2));
   await sendWav(wavBlob(mono.subarray(0, most), audio.sampleRate),
@@ -79,6 +81,7 @@ async function record() {
     source.disconnect(); node.disconnect();
     const all = new Float32Array(got);
     chunks.forEach((c, i) => all.set(c, i * 4096));
+    state.converted = false;
     await sendWav(wavBlob(all.subarray(0, want), ctx.sampleRate), "");
   } catch (err) { $("status").textContent = "recording failed: " + err.message; } finally {
     stream.getTracks().forEach((t) => t.stop()); ctx.close(); button.disabled = false;
@@ -129,7 +132,8 @@ function showInput(input) {  // what the server made of a sound: the spectrogram
   const kHz = (r) => (r / 1000).toFixed(r % 1000 ? 1 : 0) + " kHz";
   const end = Math.min(input.start + input.heard_seconds, input.seconds);
   const padded = input.heard_seconds - (end - input.start);  // silence added after a short clip
-  $("input-note").textContent = kHz(input.rate) + ", " + input.channels + " channel" +
+  $("input-note").textContent = (state.converted ? "decoded by the browser and sent as " : "") +
+    kHz(input.rate) + ", " + input.channels + " channel" +
     (input.channels > 1 ? "s" : "") + ", " + input.bits + "-bit" +
     (input.encoding === "float" ? " float" : "") + ", " + input.seconds.toFixed(2) + " s" +
     (input.declared_seconds ? " (the file is cut short: its header promised " +
