@@ -117,3 +117,13 @@ def test_corpus_text_is_whole_files_that_tokenize():
 def test_corpus_text_too_small_for_any_whole_file_says_so() -> None:
     with pytest.raises(ValueError, match="no whole file of the test split fits in 100"):
         corpus_text("test", 100)
+
+
+def test_a_model_gets_windows_as_long_as_its_input() -> None:
+    from neuronscope.core.spec import InputSpec
+
+    spec = InputSpec(shape=(32,), kind="text", vocab=VOCAB)
+    x, y = data.load("pysource", split="test", model=spec, max_chars=4_000)[0]
+    assert x.shape == y.shape == (32,)
+    longer = data.load("pysource", split="test", model=spec, max_chars=4_000, seq_len=64)
+    assert longer[0][0].shape == (64,)  # asked for: as asked

@@ -277,6 +277,8 @@ def test_live_page_of_a_text_model_points_to_the_probe(page: object, lstm_url: s
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => document.getElementById('status').textContent.length > 0")
     assert "needs an image or sound model" in page.inner_text("#status")  # type: ignore[attr-defined]
+    assert not page.locator("#mode").is_visible()  # no pickers  # type: ignore[attr-defined]
+    assert page.locator("nav >> text=live").count() == 0  # type: ignore[attr-defined]
     page.click("nav >> text=text probe")  # type: ignore[attr-defined]
     page.wait_for_selector(".probe-tokens, #probe-layer option", state="attached")  # type: ignore[attr-defined]
     assert page.url.endswith("/probe")  # type: ignore[attr-defined]

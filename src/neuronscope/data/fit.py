@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 RESIZABLE = ("photos",)  # built-ins that take size=, mean= and std= (as folder:PATH does)
 TOKENIZED = ("docstrings",)  # text cut by the model's own tokenizer: they take spec=
+WINDOWED = ("pysource",)  # characters cut into windows of seq_len: as long as the model's
 
 
 def tokenized(name: str) -> bool:
@@ -101,8 +102,9 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
     arguments override them); a folder whose subfolders are the model's WordNet ids
     (``spec.extra["wnids"]``) is labelled with the model's class indices. Other image data
     come in one size: 0-1 data are normalized with the spec's mean and std (a
-    :class:`Normalized` view), and a size other than the spec's is logged. A model without
-    an InputSpec gets the data as they come.
+    :class:`Normalized` view), and a size other than the spec's is logged. Character text
+    (pysource) comes in windows of the spec's length. A model without an InputSpec gets
+    the data as they come.
 
     Example:
         >>> spec = InputSpec(shape=(3, 32, 32), mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -118,6 +120,9 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
         return data.load(name, split, **kwargs)
     if tokenized(name):
         return data.load(name, split, spec=spec, **kwargs)
+    if name in WINDOWED and spec.kind == "text" and len(spec.shape) == 1 \
+            and "seq_len" not in kwargs:  # windows as long as the model's input
+        return data.load(name, split, seq_len=int(spec.shape[0]), **kwargs)
     if spec.kind == "audio" and name.startswith(FOLDER_PREFIX):  # a folder of sounds
         from neuronscope.data.sound_folder import sound_folder
 

@@ -17,13 +17,13 @@ from ..render.kinds import field_size
 
 def nav(view: AtlasView) -> str:
     """The links atop every page: every model (when the server serves several), this
-    model's atlas, its live page, and its text probe for a text model."""
+    model's atlas, and its live page, or its text probe for a text model."""
     models = f"<a href='{esc(view.home)}'>all models</a> · " if view.home else ""
     name = model_name(view.manifest) if view.home else ""
-    text = (f" · <a href='{esc(view.url('/probe'))}'>text probe</a>" if reads_text(view)
-            else "")
+    probe = (f"<a href='{esc(view.url('/probe'))}'>text probe</a>" if reads_text(view)
+             else f"<a href='{esc(view.url('/live'))}'>live</a>")
     return (f"<nav>{models}<a href='{esc(view.url('/'))}'>model{esc(' ' + name if name else '')}"
-            f"</a> · <a href='{esc(view.url('/live'))}'>live</a>{text}</nav>")
+            f"</a> · {probe}</nav>")
 
 
 def input_kind(view: AtlasView) -> str:

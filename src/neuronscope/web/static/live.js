@@ -13,7 +13,11 @@ const SOURCES = { photo: "bundled photo", webcam: "webcam", upload: "upload",
 
 async function init() {
   const info = await (await fetch(BASE + "/api/live/layers")).json();
-  if (!info.layers.length) { $("status").textContent = info.message; return; }
+  if (!info.layers.length) {  // nothing to probe live: the reason alone, no pickers
+    for (const el of $("source").children) if (el.id !== "status") el.hidden = true;
+    $("intro").hidden = true;
+    $("status").textContent = info.message; return;
+  }
   state.shape = info.shape; state.info = info;
   const view = $("input-view");
   view.width = state.shape[2]; view.height = state.shape[1];
