@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from neuronscope.core.layers import layers
+from neuronscope.core.layers import default_layers, layer_table, layers
 from neuronscope.core.spec import InputSpec, attach_spec
 
 from .models import ResNet, Shared, TupleNet
@@ -89,3 +89,20 @@ def test_unit_axis_follows_the_module_that_made_the_output() -> None:
 def test_example_input_takes_the_model_dtype() -> None:
     model = attach_spec(nn.Sequential(nn.Conv2d(3, 4, 3)).double(), InputSpec(shape=(3, 8, 8)))
     assert layers(model)[0].shape == (4, 6, 6)
+
+
+def test_layers_after_a_time_first_rnn_are_left_out_of_the_defaults() -> None:
+    class TimeFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.rnn, self.out = nn.Embedding(10, 4), nn.LSTM(4, 6), nn.Linear(6, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T], time-first inside
+            z, _ = self.rnn(self.emb(x).transpose(0, 1))
+            return self.out(z).transpose(0, 1)
+
+    m = TimeFirst()
+    table = layer_table(m, torch.zeros(2, 7, dtype=torch.long))
+    chosen, left = default_layers(m, table)
+    assert chosen == [] and table["out"].lead == (7, 2) and table["emb"].lead is None
+    assert "first axis has 7, not the traced batch of 2" in left["out"]

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from .axes import Flow, cached_axis
@@ -57,7 +58,9 @@ class LayerInfo:
 
     ``shape`` is the output shape without the batch axis; ``unit_axis`` the axis of
     the batched output that holds units (None for one unit per example); ``calls`` how
-    many times the module ran in one forward pass.
+    many times the module ran in one forward pass; ``lead``: the traced output's first
+    axis and the traced batch, where they differ (a layer that does not put the batch
+    first, such as one after a time-first RNN), else None.
     """
 
     name: str
@@ -67,6 +70,7 @@ class LayerInfo:
     module_type: str
     unit_axis: int | None
     calls: int = 1
+    lead: tuple[int, int] | None = None
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.module_type}) {self.shape}: {self.n_units} units"
@@ -135,6 +139,7 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
     flow = Flow(model)
     with _as_it_is(model) if model.training else eval_mode(model):
         calls = trace(model, *args, flow=flow, **kwargs)
+    batch = _batch_size(args, kwargs)
     count: dict[str, int] = {}
     for call in calls:
         count[call.name] = count.get(call.name, 0) + 1
@@ -152,8 +157,24 @@ def layers(model: nn.Module, example_input: Any = None) -> list[LayerInfo]:
                 shape=tuple(tensor.shape[1:]), n_units=n_units,
                 module_type=type(call.module).__name__, unit_axis=axis,
                 calls=count[call.name],
+                lead=_lead(tensor, batch),
             ))
     return infos
+
+
+def _lead(tensor: torch.Tensor, batch: int | None) -> tuple[int, int] | None:
+    """(first axis, batch) of an output whose first axis is not the batch's, else None."""
+    if batch is None or tensor.dim() == 0 or int(tensor.shape[0]) == batch:
+        return None
+    return int(tensor.shape[0]), batch
+
+
+def _batch_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """The batch size of a forward pass's arguments: the first axis of the first tensor."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return None
 
 
 def layer_table(model: nn.Module, example_input: Any = None) -> dict[str, LayerInfo]:
@@ -228,11 +249,14 @@ STUDIED_KINDS = ("conv", "linear", "recurrent")  # what methods study when no la
 def _batch_second(model: nn.Module, info: LayerInfo) -> str | None:
     """Why `info`, an output of torch's own RNN, GRU or LSTM, does not put the batch first
     (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
-    one built with batch_first=False: [time, batch, units]), or None."""
+    one built with batch_first=False: [time, batch, units]), or of any other layer whose
+    traced output's first axis is not the batch's; or None."""
     path, _, rest = info.name.partition("[")
     module = dict(model.named_modules()).get(path) if rest else None
     if not isinstance(module, nn.RNNBase):
-        return None
+        return None if info.lead is None else (
+            f"its output's first axis has {info.lead[0]}, not the traced batch of "
+            f"{info.lead[1]}: the batch is not first (after a time-first RNN?)")
     if not info.name.endswith(path + "[0]"):
         return f"a final state [layers, batch, units]: {path}[0] holds every step"
     if not module.batch_first:
