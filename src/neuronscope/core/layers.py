@@ -73,7 +73,10 @@ class LayerInfo:
     lead: tuple[int, int] | None = None
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind}, {self.module_type}) {self.shape}: {self.n_units} units"
+        lead = (f" (its first axis, {self.lead[0]}, is not the batch of {self.lead[1]}: the "
+                f"batch is in the shape)" if self.lead else "")
+        return (f"{self.name} ({self.kind}, {self.module_type}) {self.shape}: {self.n_units} "
+                f"units{lead}")
 
 
 @contextmanager

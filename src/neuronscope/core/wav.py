@@ -26,7 +26,8 @@ __all__ = ["ACCEPTED", "WavError", "read_wav", "what_is"]
 ACCEPTED = "give a .wav file (PCM of 8, 16, 24 or 32 bits, or 32- or 64-bit float)"
 MAGIC = [(b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"%PDF", "PDF"),
          (b"OggS", "Ogg"), (b"ID3", "MP3"), (b"fLaC", "FLAC"), (b"\x1aE\xdf\xa3", "WebM"),
-         (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF")]
+         (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF"),
+         (b"RF64", "RF64 (a WAV of over 4 GB)")]
 FORMATS = {3: "IEEE float", 6: "A-law", 7: "mu-law", 2: "Microsoft ADPCM", 17: "IMA ADPCM",
            85: "MP3"}
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE

@@ -56,9 +56,10 @@ def _in_comment(p: Parsed) -> np.ndarray:
     return _spans(len(p.chars), spans)
 
 
-@register_track("in_prose", "inside a string literal or a comment: text for people, not "
-                "code (a cell on in both tracks this better than either: a prose cell, not "
-                "a string or comment cell)", modes=["python"])
+@register_track("in_prose", "inside a string literal or a comment: mostly text for "
+                "people (also f-string fields, bytes and patterns); a cell on in both tracks "
+                "this better than either: a prose cell, not a string or comment cell",
+                modes=["python"])
 def _in_prose(p: Parsed) -> np.ndarray:
     return np.maximum(_in_string(p), _in_comment(p))
 
