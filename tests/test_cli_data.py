@@ -38,6 +38,11 @@ def bare():
 def halves():
     return _net(), InputSpec(shape=(3, 64, 64), mean=(0.5,) * 3, std=(0.25,) * 3)
 
+def chars32():  # a character model that reads windows of 32
+    from neuronscope.data.pysource import VOCAB
+    return nn.Sequential(nn.Embedding(len(VOCAB), 4)), InputSpec(shape=(32,), kind="text",
+                                                                 vocab=VOCAB)
+
 def tagged():  # an ImageNet-style model of 8 classes with WordNet ids
     spec = imagenet_spec([f"class{i}" for i in range(8)])
     spec.extra["wnids"] = [f"n0000000{i}" for i in range(8)]
@@ -60,6 +65,12 @@ def fitted(argv: list[str]) -> tuple[torch.nn.Module, object]:
     args = build_parser().parse_args(argv)
     model = load(args, need_spec=False)
     return model, load_data(args, model)
+
+
+def test_character_text_comes_in_windows_of_the_model_length(where: Path) -> None:
+    _, ds = fitted(["atlas", f"{where}/nets.py:chars32", "--data", "pysource"])
+    x, y = ds[0]
+    assert x.shape == y.shape == (32,)
 
 
 def test_folder_data_take_size_and_normalization_from_the_model(where: Path) -> None:

@@ -101,7 +101,7 @@ def test_a_lesion_of_torch_rnn_output_says_what_it_does_not_reach() -> None:
     assert "not its recurrence" in _note(job, "gru[0]") and "GRU" in _note(job, "gru[0]")
     assert _note(job, "out") is None
     assert (_change(0.0), _change(-0.01234), _change(2e-5)) == (
-        "0 (no prediction changed)", "-0.0123", "+2.0e-05")
+        "0", "-0.0123", "+2.0e-05")
 
 
 def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:

@@ -85,6 +85,11 @@ def test_subfolders_named_by_the_model_classes_get_its_class_indices(folder: Pat
     assert ds.classes == ["silence", "low", "high"] and ds.spec.class_names == ds.classes
     assert [ds.classes[int(label)] for label in ds.labels] == [f.parent.name for f in ds.files]
     assert SoundFolder(folder, tones_spec()).classes == ["high", "low"]  # others: sorted
+    one = folder.parent / "one"
+    (one / "low").mkdir(parents=True)
+    (one / "low" / "a.wav").write_bytes((folder / "low" / "0.wav").read_bytes())
+    alone = SoundFolder(one, spec)  # a single class of the model's: still its index
+    assert alone.classes == spec.class_names and alone.labels.tolist() == [1]
 
 
 def test_a_normalized_stereo_model_gets_its_own_input(folder: Path) -> None:

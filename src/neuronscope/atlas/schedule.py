@@ -173,8 +173,9 @@ def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:
     if list(classes) == list(spec.class_names):
         return None
     shown = ", ".join(repr(c) for c in list(classes)[:3]) + (", ..." if len(classes) > 3 else "")
-    return (f"the data's labels are its own {len(classes)} classes ({shown}), not the "
-            f"model's {len(spec.class_names)}")
+    own = f"{len(classes)} class{'es' if len(classes) != 1 else ''}"
+    return f"the data's labels are its own {own} ({shown}), not the model's " \
+        f"{len(spec.class_names)}"
 
 
 def save_digests(job: Job, checked: CheckedData) -> None:

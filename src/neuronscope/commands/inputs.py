@@ -42,7 +42,7 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
 def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
     """``args.data`` as the model needs it; a model without an InputSpec gets the data's."""
     from .. import data
-    from ..data.fit import fit_options, for_model, resizable, tokenized, warn_unmapped
+    from ..data.fit import fit_options, for_model, resizable, tokenized, warn_unmapped, windowed
 
     spec = input_spec(model)
     mean, std = _normalization(args, spec)
@@ -52,6 +52,8 @@ def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
             raise NeuronscopeError("--image-size, --mean and --std apply to images; a folder of "
                                    "sounds is read by the model's audio settings")
         dataset = for_model(args.data, model, args.split)
+    elif windowed(args.data) and spec is not None and spec.kind == "text":
+        dataset = for_model(args.data, model, args.split)  # windows as long as its input
     elif resizable(args.data):
         kwargs = fit_options(args.data, spec, size=args.image_size, mean=mean, std=std)
         dataset = data.load(args.data, split=args.split, **kwargs)

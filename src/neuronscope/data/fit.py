@@ -33,6 +33,17 @@ def tokenized(name: str) -> bool:
     return name in TOKENIZED
 
 
+def windowed(name: str) -> bool:
+    """Whether dataset `name` is characters cut into windows of any length (``seq_len=``),
+    which a text model gets as long as its input.
+
+    Example:
+        >>> windowed("pysource"), windowed("docstrings")
+        (True, False)
+    """
+    return name in WINDOWED
+
+
 def resizable(name: str) -> bool:
     """Whether dataset `name` is read at any size and normalization (photos, folder:PATH).
 
@@ -120,7 +131,7 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
         return data.load(name, split, **kwargs)
     if tokenized(name):
         return data.load(name, split, spec=spec, **kwargs)
-    if name in WINDOWED and spec.kind == "text" and len(spec.shape) == 1 \
+    if windowed(name) and spec.kind == "text" and len(spec.shape) == 1 \
             and "seq_len" not in kwargs:  # windows as long as the model's input
         return data.load(name, split, seq_len=int(spec.shape[0]), **kwargs)
     if spec.kind == "audio" and name.startswith(FOLDER_PREFIX):  # a folder of sounds

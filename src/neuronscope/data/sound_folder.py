@@ -75,7 +75,7 @@ class SoundFolder(Dataset):
                                    "or directly in the folder)")
         names = [name for name, _ in per_class]
         model_classes = list(spec.class_names or [])
-        if len(per_class) > 1 and set(names) <= set(model_classes):  # the model's classes
+        if set(names) <= set(model_classes):  # named by the model's classes: its indices
             self.classes, numbers = model_classes, [model_classes.index(n) for n in names]
         else:  # classes of their own, in sorted order
             self.classes, numbers = names, list(range(len(names)))

@@ -106,7 +106,8 @@ def _note(job: Any, layer: str) -> str | None:
 
 
 def _change(delta: float) -> str:
-    """An accuracy change to four places; none at all, or too small to show, says so."""
+    """An accuracy change to four places ("0" for none; one too small to show in
+    scientific notation)."""
     if delta == 0:
-        return "0 (no prediction changed)"
+        return "0"
     return f"{delta:+.4f}" if abs(delta) >= 5e-5 else f"{delta:+.1e}"
