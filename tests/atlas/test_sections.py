@@ -193,3 +193,27 @@ def test_unit_pages_of_a_linear_unit_say_what_their_numbers_are(tmp_path: Path) 
     assert "measured by the unit's value" in page and "mean over positions" not in page
     selectivity = float(page.split("class selectivity ")[1].split()[0].rstrip(";"))
     assert (0 <= selectivity <= 1) != ("takes negative values" in page)
+
+
+def test_a_named_layer_that_does_not_put_the_batch_first_is_refused_before_writing(
+        tmp_path: Path) -> None:
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from neuronscope import NeuronscopeError
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(3, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.gru(x)[0]
+
+    data = TensorDataset(torch.rand(6, 5, 3))
+    with pytest.raises(NeuronscopeError, match=r"gru\[1\]: a final state"):
+        build_atlas(Net(), data, str(tmp_path / "a"), layers=["gru[0]", "gru[1]"],
+                    sections=("examples",), progress=False)
+    assert not (tmp_path / "a").exists()
+    build_atlas(Net(), data, str(tmp_path / "a"), layers=["gru[0]"], sections=("examples",),
+                progress=False)

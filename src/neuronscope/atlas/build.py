@@ -23,7 +23,14 @@ from ..core.data import as_dataset, first_batch
 from ..core.datacheck import CheckedData, DataChangedError
 from ..core.errors import NeuronscopeError
 from ..core.fingerprint import model_fingerprint, quick_fingerprint
-from ..core.layers import LayerInfo, default_layers, eval_mode, find_layer, layer_table
+from ..core.layers import (
+    LayerInfo,
+    batch_not_first,
+    default_layers,
+    eval_mode,
+    find_layer,
+    layer_table,
+)
 from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
@@ -151,8 +158,14 @@ def _layers(model: nn.Module, infos: dict[str, LayerInfo], layers: list[str] | N
     `neuronscope.core.layers.default_layers`: those the model declares, else every conv,
     linear and recurrent layer that runs once per pass."""
     if layers:
-        return [find_layer(model, infos, name, single_call=True, layer_only=True).name
-                for name in layers]
+        named = [find_layer(model, infos, name, single_call=True, layer_only=True)
+                 for name in layers]
+        for info in named:  # refused before anything is written (a plan would keep it)
+            why = batch_not_first(model, info)
+            if why:
+                raise NeuronscopeError(f"{info.name}: {why}; the atlas studies layers that put "
+                                       "the batch first")
+        return [info.name for info in named]
     chosen, left = default_layers(model, infos)
     told = [f"{n} ({why})" for n, why in left.items() if "final state" not in why]
     if told:

@@ -95,7 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         _, model, data = served[0]
         app = create_app(args.atlas[0], model=model, hosts=hosts, read_timeout=args.timeout,
                          data=data)
-        print(f"neuronscope microscope: http://{args.host}:{args.port}/  (live: /live)")
+        probe = "text probe: /probe" if app.state.microscope.reads_text else "live: /live"
+        print(f"neuronscope microscope: http://{args.host}:{args.port}/  ({probe})")
     else:
         app = create_multi_app(served, hosts=hosts,
                                read_timeout=args.timeout,

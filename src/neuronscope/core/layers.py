@@ -249,7 +249,7 @@ def resolve_layer(model: nn.Module, address: Any, example_input: Any = None, *,
 STUDIED_KINDS = ("conv", "linear", "recurrent")  # what methods study when no layer is named
 
 
-def _batch_second(model: nn.Module, info: LayerInfo) -> str | None:
+def batch_not_first(model: nn.Module, info: LayerInfo) -> str | None:
     """Why `info`, an output of torch's own RNN, GRU or LSTM, does not put the batch first
     (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
     one built with batch_first=False: [time, batch, units]), or of any other layer whose
@@ -288,7 +288,7 @@ def default_layers(model: nn.Module, table: dict[str, LayerInfo], *,
                 for name in declared], {}
     chosen, left = [], {}
     for info in (i for i in table.values() if i.kind in kinds):
-        why = _batch_second(model, info) or (
+        why = batch_not_first(model, info) or (
             f"it runs {info.calls} times per forward pass" if info.calls > 1 else None)
         if why:
             left[info.name] = why

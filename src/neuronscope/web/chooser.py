@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..atlas.sections import page_sections
 from ..atlas.view import AtlasView
 from ..render.html import esc, page
-from .pages import css, model_name
+from .pages import css, model_name, reads_text
 
 
 def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "",
@@ -24,6 +24,10 @@ def chooser_page(atlases: Sequence[tuple[AtlasView, bool]], base: str = "",
         >>> store.manifest["model"] = {"name": "zoo:shapes-cnn"}
         >>> html = chooser_page([(AtlasView(store, base="/models/shapes-cnn"), True)])
         >>> "href='/models/shapes-cnn/live'" in html and ">shapes-cnn<" in html
+        True
+        >>> store.manifest["model"] = {"name": "zoo:pysource-lstm", "spec": {"kind": "text"}}
+        >>> html = chooser_page([(AtlasView(store, base="/models/lstm"), False)])
+        >>> "href='/models/lstm/probe'>text probe<" in html
         True
     """
     told = (list(descriptions) + [""] * len(atlases))[:len(atlases)]
@@ -44,6 +48,8 @@ def _card(view: AtlasView, live: bool, description: str = "") -> str:
     links = [f"<a href='{esc(view.url('/'))}'>atlas</a>"]
     if live:
         links.append(f"<a href='{esc(view.url('/live'))}'>live</a>")
+    elif reads_text(view):
+        links.append(f"<a href='{esc(view.url('/probe'))}'>text probe</a>")
     links += [f"<a href='{esc(view.section_url(s.name))}'>{esc(s.title.lower())}</a>"
               for s in page_sections() if s.page_html(view)]
     return (f"<div class='model-card'><a class='thumb' href='{esc(view.url('/'))}'>{picture}"
@@ -73,7 +79,7 @@ def _facts(view: AtlasView, live: bool) -> str:
                 done.append(key)
     titles = [s.title for s in page_sections() if s.name in done]
     n = data.get("n")
-    atlas = (f"{len(layers)} layers, {units:,} units, on "
+    atlas = (f"{len(layers)} layer{'s' if len(layers) != 1 else ''}, {units:,} units, on "
              f"{f'{n:,}' if isinstance(n, int) else '?'} inputs"
              f"{' of ' + data['name'] if data.get('name') else ''}")
     open_ = [s.title for s in page_sections() if s.on_demand

@@ -101,7 +101,10 @@ function wavSeconds(bytes) {  // the length of a PCM or float WAV (what the serv
       read = sub === 1 || (sub === 3 && [32, 64].includes(v.getUint16(at + 22, true)));
       byteRate = v.getUint32(at + 16, true);
     }
-    if (tag(at) === "data") return read && byteRate ? size / byteRate : null;
+    if (tag(at) === "data") {  // 0xFFFFFFFF: streamed out, as long as the file is
+      const bytes = size === 0xFFFFFFFF ? n - at - 8 : size;
+      return read && byteRate ? bytes / byteRate : null;
+    }
   }
   return null;
 }
