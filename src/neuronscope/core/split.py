@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 # fn(layer output [B, ...]) -> M variants stacked: [M * B, ...] (variant-major)
 Variants = Callable[[torch.Tensor], torch.Tensor]
+Single = Callable[[torch.Tensor, int], torch.Tensor]  # (layer output, i) -> variant i
 
 
 class _Tracer(fx.Tracer):
@@ -86,16 +87,21 @@ class LayerSplit:
         self._needed = {a for n in self._above for a in n.all_input_nodes if a not in above}
         self.fast, self._checked = True, False
 
-    def _fallback(self, x: Any, variants: Variants, m: int) -> torch.Tensor:
+    def _fallback(self, x: Any, variants: Variants, m: int,
+                  single: Single | None = None) -> torch.Tensor:
         outputs = []
         # the layer's output is the same in every pass: make the M variants once, not once
         # per pass; but a layer called again within a pass on other values (a recurrent
-        # state that settles, see zoo/cell_lstm.py) gets variants of what it is called on
+        # state that settles, see zoo/cell_lstm.py) gets variants of what it is called on:
+        # `single(t, i)` makes variant i alone, else all M are made again
         made: list[tuple[torch.Tensor, torch.Tensor]] = []
         for i in range(m):
             def one(t: torch.Tensor, i: int = i) -> torch.Tensor:
-                if not made or not (made[0][0] is t or torch.equal(made[0][0], t)):
-                    made[:] = [(t, variants(t).view(m, *t.shape))]
+                if made and (made[0][0] is t or torch.equal(made[0][0], t)):
+                    return made[0][1][i]
+                if made and single is not None:
+                    return single(t, i)
+                made[:] = [(t, variants(t).view(m, *t.shape))]
                 return made[0][1][i]
 
             with patch(self.model, self.layer, one):
@@ -103,15 +109,16 @@ class LayerSplit:
         return _cat(outputs)
 
     @torch.no_grad()
-    def run(self, x: Any, variants: Variants, m: int) -> Any:
+    def run(self, x: Any, variants: Variants, m: int, single: Single | None = None) -> Any:
         """The model's outputs [M * B, ...] for the M variants of the layer (variant-major;
         for a dict or tuple output, each of its tensors stacked so).
 
         `variants` maps the layer's output [B, ...] to the M variants stacked along
-        the batch axis [M * B, ...].
+        the batch axis [M * B, ...]; `single(t, i)`, where given, makes variant i alone
+        (equal to ``variants(t)[i]``), for a layer run again within a pass.
         """
         if not self.fast or isinstance(x, dict):  # keyword inputs: whole passes
-            return self._fallback(x, variants, m)
+            return self._fallback(x, variants, m, single)
         kept, layer_out = self._below(x)
         if not self._checked:  # the split must give the model's own output
             self._checked = True
@@ -119,7 +126,7 @@ class LayerSplit:
             if not _close(same, run_model(self.model, x)):
                 self.fast, self.why = False, "the split did not reproduce the model's output"
                 logger.info("LayerSplit(%s): %s; using full forward passes", self.layer, self.why)
-                return self._fallback(x, variants, m)
+                return self._fallback(x, variants, m, single)
         return self._above_run(kept, variants(layer_out), m)
 
     def _below(self, x: Any) -> tuple[dict[fx.Node, Any], torch.Tensor]:

@@ -133,8 +133,10 @@ class Sweep:
                 for start in range(0, len(keep), self.chunk):
                     k, s = keep[start:start + self.chunk], scales[start:start + self.chunk]
                     seed = self.seed * 100003 + b * 1009 + start
+                    single = None if bool((s > 0).any()) else (  # (noise: drawn for all)
+                        lambda t, i, k=k, s=s: self.variants(t, k[i:i + 1], s[i:i + 1], 0))
                     out = self.split.run(x, lambda t, k=k, s=s, seed=seed: self.variants(
-                        t, k, s, seed), len(k))
+                        t, k, s, seed), len(k), single)
                     for i in range(len(k)):
                         rows = slice(i * len(y), (i + 1) * len(y))  # variant i's part of the output
                         got, count = self.sums(map_tensors(lambda t, r=rows: t[r], out), y)
