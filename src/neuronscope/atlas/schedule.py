@@ -104,8 +104,8 @@ def unmet(section: Section, job: Job) -> str | None:
                 return (f"the data's labels are not one class per input (each item's label "
                         f"has shape {list(label.shape)})" + (
                             f"; scoring a language model at every position runs the whole "
-                            f"model once per unit (pysource-lstm: 3.5 s per cell over 500 "
-                            f"windows on 2 CPU cores, 15 min a layer): name the section to "
+                            f"model once per unit (pysource-lstm: 1.1 s per cell over 500 "
+                            f"windows on 2 CPU cores, 5 min a layer): name the section to "
                             f"compute it (--sections {section.name})" if section.per_position and
                             label.dim() == 1 else ""))
             why = foreign_labels(job.data, spec)
