@@ -51,6 +51,7 @@ class ExampleDrawer:
         self.kind: InputKind | None = kind_for(self.spec, sample)
         self.photo = self.kind is not None and self.kind.photographic(sample)  # JPEG
         self.field, self.kept = None, {}
+        self.titles: dict[int, str] = {}  # item -> its title (`media`)
         self.table, self.table_units, self.table_rows = None, [], {}
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
@@ -115,9 +116,12 @@ class ExampleDrawer:
         shown = self.shown(unit, bottom)
         files = self.kind.media(shown)
         if files and len(files) == len(shown.indices):
-            names = item_titles(self.data, shown.indices, getattr(self.spec, "class_names", None))
-            files = [dataclasses.replace(m, title=name)
-                     for m, name in zip(files, names, strict=True)]
+            new = [i for i in dict.fromkeys(shown.indices) if i not in self.titles]
+            if new:  # each item read for its label once, however many units show it
+                self.titles.update(zip(new, item_titles(
+                    self.data, new, getattr(self.spec, "class_names", None)), strict=True))
+            files = [dataclasses.replace(m, title=self.titles[i])
+                     for m, i in zip(files, shown.indices, strict=True)]
         return files
 
     def brief(self, unit: int) -> str | None:

@@ -28,8 +28,7 @@ MAGIC = [(b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"%P
          (b"OggS", "Ogg"), (b"ID3", "MP3"), (b"fLaC", "FLAC"), (b"\x1aE\xdf\xa3", "WebM"),
          (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF"),
          (b"RF64", "RF64 (a WAV of over 4 GB)")]
-FORMATS = {3: "IEEE float", 6: "A-law", 7: "mu-law", 2: "Microsoft ADPCM", 17: "IMA ADPCM",
-           85: "MP3"}
+FORMATS = {6: "A-law", 7: "mu-law", 2: "Microsoft ADPCM", 17: "IMA ADPCM", 85: "MP3"}
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
 GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # of KSDATAFORMAT_SUBTYPE_*
 

@@ -99,8 +99,8 @@ def linear_templates(
 
     ``weight`` is ``[out, C*H*W]``; row o becomes a ``[C, H, W]`` tile (flattened in
     ``torch.flatten`` order), min-max scaled per template by default, gray tiles on a
-    lattice of `SEPARATOR` blue. `class_names` label the tiles. All templates go in one row when
-    there are at most 16.
+    lattice of `SEPARATOR` blue. `class_names` label the tiles. All templates go in one
+    row when there are at most 16.
 
     Example:
         >>> linear_templates(torch.randn(10, 3 * 4 * 4), (3, 4, 4), scale=2).size
