@@ -140,12 +140,17 @@ def test_sound_units_keep_a_clip_per_example_once(tones_atlas: Path) -> None:
     wav = items[0].read_bytes()
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) == 44 + 2 * 8000
     page = unit_page(tones_atlas, "conv1", 0)
-    assert page.count("<audio controls") == 6
+    random = [i for band in first["bands"] for i in band if i >= 0]  # by quantile band
+    assert first["random"] and len(first["media"]["random"]) == len(random) > 0
+    assert page.count("<audio controls") == 6 + len(random)
+    assert "grid-template-columns: repeat(2, 1fr)" in page  # like the random pictures
     classes = tones_spec().class_names
-    for m, i in zip(first["media"]["top"], first["top"], strict=True):
-        label = ns.datasets.load("tones", split="test", n=24)[i][1]  # the fixture's data
-        assert m["title"] == f"item {i} ({classes[label]})"
-        assert f"title='{m['title']}'" in page and f">{m['title']}</div>" in page
+    fixture = ns.datasets.load("tones", split="test", n=24)
+    for side, shown in (("top", first["top"]), ("random", random)):
+        for m, i in zip(first["media"][side], shown, strict=True):
+            assert m["title"] == f"item {i} ({classes[fixture[i][1]]})"
+            assert f"title='{m['title']}'" in page and f">{m['title']}</div>" in page
+            assert m["file"] == f"examples/items/item-{i:06d}.wav"  # kept once
 
 
 def test_a_browser_plays_the_clips_of_a_sound_unit(tones_atlas: Path) -> None:

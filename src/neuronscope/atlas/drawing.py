@@ -18,6 +18,7 @@ from ..methods.examples.show import (
     Shown,
     display_inputs,
     field_of,
+    item_sources,
     item_titles,
     spec_of,
     traces_table,
@@ -114,14 +115,28 @@ class ExampleDrawer:
         if self.kind is None or type(self.kind).media is InputKind.media:
             return []
         shown = self.shown(unit, bottom)
-        files = self.kind.media(shown)
-        if files and len(files) == len(shown.indices):
-            new = [i for i in dict.fromkeys(shown.indices) if i not in self.titles]
+        return self._titled(self.kind.media(shown), shown.indices)
+
+    def sample_media(self, indices: list[int]) -> list[Media]:
+        """`media` of the inputs at `indices` (the random examples by quantile band)."""
+        if self.kind is None or type(self.kind).media is InputKind.media or not indices:
+            return []
+        sources = (item_sources(self.data, indices, self.kind.sources)
+                   if self.kind.sources else None)
+        shown = Shown(self.ex.layer, -1, False, list(indices), [],
+                      display_inputs(self.model, self.data, indices), [], spec=self.spec,
+                      sources=sources)
+        return self._titled(self.kind.media(shown), indices)
+
+    def _titled(self, files: list[Media], indices: list[int]) -> list[Media]:
+        """`files` (one per item at `indices`) titled by their items."""
+        if files and len(files) == len(indices):
+            new = [i for i in dict.fromkeys(indices) if i not in self.titles]
             if new:  # each item read for its label once, however many units show it
                 self.titles.update(zip(new, item_titles(
                     self.data, new, getattr(self.spec, "class_names", None)), strict=True))
             files = [dataclasses.replace(m, title=self.titles[i])
-                     for m, i in zip(files, shown.indices, strict=True)]
+                     for m, i in zip(files, indices, strict=True)]
         return files
 
     def brief(self, unit: int) -> str | None:
@@ -195,6 +210,7 @@ class LayerDrawing(Parted):
             sample = drawer.samples(picked, u)
             if sample is not None:
                 pictures.append((u, "random", sample))
+                media["random"] = drawer.sample_media(picked)
             units.append({
                 "top": ex.indices[u].tolist(), "top_values": ex.values[u].tolist(),
                 "bottom": ex.bottom_indices[u].tolist(),

@@ -133,7 +133,8 @@ class Examples(Section):
                  for side, caption in (("top", "highest"), ("bottom", "lowest"))]
         if ex["units"][unit].get("random", True):
             parts.append(view.figure(view.picture(file(self.name, layer, unit, "random", ext),
-                                                  "random examples"),
+                                                  "random examples")
+                                     + _players(view, media, "random", columns=2),
                                      "random, by quantile band (low to high)"))
         return "".join(parts)
 
@@ -170,21 +171,25 @@ class Examples(Section):
                 if ext in IMAGES else None}
 
 
-def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> str:
+def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str,
+             columns: int = 0) -> str:
     """The files kept beside one side's examples (sound clips), each in its element under
-    its example (a row as wide as the strip of pictures), in the examples' order, with
-    its title (item and class) under it."""
+    its example, in the examples' order, with its title (item and class) under it: in a
+    row as wide as the strip of pictures, or in a grid of `columns` like the pictures."""
+    cell = "min-width: 0" if columns else "flex: 1; min-width: 0; width: 0"
     rows = []
     for i, m in enumerate(media.get(side, [])):
         title = view.esc(m.get("title") or f"example {i + 1}")  # (atlases before titles)
         rows.append(
-            f"<div class='player' style='flex: 1; min-width: 0; width: 0'>"
+            f"<div class='player' style='{cell}'>"
             f"<{m['element']} controls preload='none' title='{title}' "
             f"src='{view.esc(view.file_url(m['file']))}' type='{view.esc(m['mime'])}' "
             f"style='width: 100%'></{m['element']}><div class='muted' style='font-size: "
             f"11px; overflow-wrap: anywhere'>{title}</div></div>")
-    return (f"<div class='players' style='display: flex; gap: 3px; width: 0; "
-            f"min-width: 100%'>{''.join(rows)}</div>" if rows else "")
+    layout = (f"display: grid; grid-template-columns: repeat({columns}, 1fr)" if columns
+              else "display: flex")
+    return (f"<div class='players' style='{layout}; gap: 3px; width: 0; min-width: 100%'>"
+            f"{''.join(rows)}</div>" if rows else "")
 
 
 def _reduce(job: Any, section: Section) -> str:
