@@ -131,6 +131,7 @@ def test_the_page_learns_the_kind_and_what_to_accept(client: TestClient) -> None
     assert info["kind"] == "audio" and info["accept"] == "audio/*" and info["flip_rows"]
     assert info["sources"] == ["upload", "microphone"] and info["photos"] == []
     assert info["sample_rate"] == 8000 and info["record_seconds"] == 1.0
+    assert "file picker" in info["accepted"]  # the advice the page replaces with its own
     assert client.get("/live").status_code == 200
 
 
@@ -312,7 +313,9 @@ def upload_a_picture(page: object, tmp_path: Path) -> None:
     page.set_input_files("#file", str(bad))  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => document.getElementById('status').textContent.includes('PNG')")
-    assert "upload a .wav" in page.inner_text("#status")  # type: ignore[attr-defined]
+    status = page.inner_text("#status")  # type: ignore[attr-defined]
+    assert "this browser cannot play it either; pick a WAV" in status, status
+    assert "file picker" not in status  # the server's advice to other clients
 
 
 @chromium
@@ -389,6 +392,19 @@ def test_browser_clears_the_last_sound_when_an_upload_is_refused(page: object,
     assert page.locator("#sound").is_visible()  # type: ignore[attr-defined]
     assert page.inner_text("#status") == ""  # type: ignore[attr-defined]
     assert "8 kHz, 1 channel" in page.inner_text("#input-note")  # type: ignore
+
+
+@chromium
+def test_browser_names_a_broken_wav_it_cannot_play_either(page: object, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(wav(tone(8000, 1.0), 8000)[:30])  # cut inside its header
+    page.set_input_files("#file", str(broken))  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('status').textContent.includes('header')")
+    status = page.inner_text("#status")  # type: ignore[attr-defined]
+    assert "a broken WAV file" in status and "ends inside its header" in status, status
+    assert status.endswith("this browser cannot play it either; pick a WAV, or any sound "
+                           "this browser plays"), status
 
 
 @pytest.fixture(scope="module")

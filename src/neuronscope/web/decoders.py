@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..core.audio import settings
 from .images import image_tensor
-from .sounds import MAX_SECONDS, audio_tensor
+from .sounds import ACCEPTED, MAX_SECONDS, audio_tensor
 from .uploads import MAX_PIXELS
 
 
@@ -68,7 +68,7 @@ class Decoder:
             except ValueError:
                 n = rate
             info.update(sample_rate=rate, max_seconds=limits.max_seconds,
-                        record_seconds=n / rate)
+                        record_seconds=n / rate, accepted=ACCEPTED)
         return info
 
 

@@ -16,7 +16,7 @@ async function sendSound(file) {
     const rate = Math.max(state.info.sample_rate || 0, 22050);
     audio = await new OfflineAudioContext(1, 1, rate).decodeAudioData(bytes);
   } catch (err) {  // not a sound this browser plays: the server says what it is
-    await send(file, "application/octet-stream");
+    if (!(await send(file, "application/octet-stream"))) unplayable();
     return;
   }
   const mono = new Float32Array(audio.length);
@@ -30,6 +30,14 @@ async function sendSound(file) {
   await sendWav(wavBlob(mono.subarray(0, most), audio.sampleRate),
                 mono.length > most ? "sent the first " + (most / audio.sampleRate).toFixed(1)
                   + " s of " + audio.duration.toFixed(1) + " s" : "");
+}
+
+function unplayable() {  // the server's advice is for other clients: this is the picker
+  const status = $("status"), advice = ": " + state.info.accepted;
+  if (state.info.accepted && status.textContent.endsWith(advice)) {
+    status.textContent = status.textContent.slice(0, -advice.length) +
+      ": this browser cannot play it either; pick a WAV, or any sound this browser plays";
+  }
 }
 
 async function sendWav(blob, note) {
