@@ -231,6 +231,8 @@ def test_what_is_not_a_pcm_or_float_wav_is_refused_saying_what_is_read(client: T
              (mulaw_wav(tone(8000, 0.2)), 415, "mu-law samples, not PCM or float"),
              (float_wav(tone(8000, 0.2), bits=16), 400, "16-bit float"),
              (b"ID3\x04" + b"\x00" * 100, 415, "MP3"),
+             (b"RF64" + wav(tone(8000, 0.2), 8000)[4:], 415,
+              "an RF64 file (the 64-bit form of WAV, made for sounds over 4 GB)"),
              (wav(tone(8000, 0.5), 8000)[:30], 400, "ends inside its header"),
              (wav(np.zeros(0), 8000), 400, "no samples")]
     for body, status, words in cases:

@@ -26,8 +26,7 @@ __all__ = ["ACCEPTED", "WavError", "read_wav", "what_is"]
 ACCEPTED = "give a .wav file (PCM of 8, 16, 24 or 32 bits, or 32- or 64-bit float)"
 MAGIC = [(b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"%PDF", "PDF"),
          (b"OggS", "Ogg"), (b"ID3", "MP3"), (b"fLaC", "FLAC"), (b"\x1aE\xdf\xa3", "WebM"),
-         (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF"),
-         (b"RF64", "RF64 (a WAV of over 4 GB)")]
+         (b"PK\x03\x04", "ZIP"), (b"BM", "BMP"), (b"FORM", "AIFF"), (b"RF64", "RF64")]
 FORMATS = {6: "A-law", 7: "mu-law", 2: "Microsoft ADPCM", 17: "IMA ADPCM", 85: "MP3"}
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
 GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # of KSDATAFORMAT_SUBTYPE_*
@@ -57,6 +56,9 @@ def read_wav(body: bytes, max_seconds: float = math.inf, accepted: str = ACCEPTE
         >>> len(samples), round(float(samples[0]), 3), info["bits"]
         (800, 0.5, 16)
     """
+    if body[:4] == b"RF64":
+        raise WavError(415, "an RF64 file (the 64-bit form of WAV, made for sounds over 4 GB), "
+                            f"which is not read here: {accepted}")
     if body[:4] != b"RIFF" or body[8:12] != b"WAVE":
         raise WavError(415, f"not a WAV file ({what_is(body)}): {accepted}")
     tag = _format_tag(body)
