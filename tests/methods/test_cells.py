@@ -203,6 +203,33 @@ def test_bad_text_gets_a_clear_error(model) -> None:
         explain_cells(pooled, "x = 1\n", vocab=VOCAB, layer="1", progress=False)
 
 
+class CharConv(torch.nn.Module):
+    """Character ids [B, T] -> a Conv1d over the embeddings: [B, units, T]."""
+
+    def __init__(self, padding: int = 2) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(len(VOCAB), 6)
+        self.conv = torch.nn.Conv1d(6, 5, 5, padding=padding)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.embed(ids).transpose(1, 2))
+
+
+@torch.no_grad()
+def test_a_convolution_over_characters_is_read_with_units_on_axis_1() -> None:
+    torch.manual_seed(0)
+    net = CharConv().eval()
+    res = explain_cells(net, CODE, vocab=VOCAB, layer="conv", window=len(CODE),
+                        keep_values=True, progress=False)
+    expected = net(encode_text(CODE, VOCAB)[None])[0].T  # [T, units]
+    assert res.values.shape == (len(CODE), 5)
+    assert torch.allclose(res.values, expected, atol=1e-6)  # not [units, T] read as [T, units]
+    with pytest.raises(ns.NeuronscopeError, match=r"\[batch, units, characters\] after a "
+                                                  r"convolution.*\(1, 5, 80\)"):
+        explain_cells(CharConv(padding=0), CODE[:84], vocab=VOCAB, layer="conv", window=84,
+                      progress=False)  # 4 characters fewer out than in
+
+
 def test_a_1mb_paste_runs_in_windows_in_bounded_time(model, monkeypatch) -> None:
     base = corpus_text("test", 60_000)  # whole files: Python that tokenizes
     text = base * (1_000_000 // len(base) + 1)

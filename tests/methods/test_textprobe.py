@@ -100,6 +100,31 @@ def test_text_layers_and_models_that_are_not_text(lstm: nn.Module) -> None:
         probe_text(image, "ab", "0", unit=0)
 
 
+class CharConv(nn.Module):
+    """Character ids [B, T] -> a same-length Conv1d over the embeddings: [B, units, T];
+    as many units as the probe's short check has tokens, so only the unit axis tells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(VOCAB), 4)
+        self.conv = nn.Conv1d(4, 7, 3, padding=1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.embed(ids).transpose(1, 2))
+
+
+def test_a_convolution_over_characters_shades_by_its_channels() -> None:
+    torch.manual_seed(0)
+    conv = attach_spec(CharConv().eval(), InputSpec(shape=(16,), kind="text", vocab=VOCAB))
+    assert "conv" in [i.name for i in text_layers(conv)]
+    text = "def f(x):\n  return x\n"
+    res = probe_text(conv, text, "conv", unit=2)
+    ids = [VOCAB.index(c) for c in text]
+    out = direct(conv, ids, "conv")  # [units, T]
+    assert res.values.shape == (len(text),)
+    assert torch.allclose(res.values, out[2])  # channel 2 along the text, not token 2
+
+
 def test_saved_and_loaded(lstm: nn.Module) -> None:
     res = probe_text(lstm, "ab!", "lstm.c", unit=1)
     back = TextProbe.load(res.save(tempfile.mkdtemp() + "/p.safetensors"))

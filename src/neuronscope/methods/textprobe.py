@@ -85,7 +85,8 @@ def text_codec(model: nn.Module) -> TextCodec:
 
 def text_layers(model: nn.Module) -> list[LayerInfo]:
     """The layers the probe can shade text by: one value per token and unit ([batch,
-    tokens, units], run once per pass), in the order they run.
+    tokens, units], or [batch, units, tokens] after a Conv1d; run once per pass), in the
+    order they run.
 
     Example:
         >>> from neuronscope.core.spec import InputSpec, attach_spec
@@ -130,8 +131,9 @@ def probe_text(model: nn.Module, text: str, layer: str, *, unit: int | None = No
         raise TextInputError("the model's tokenizer reads no token in this text: type some "
                              "words")
     windows, keep, notes = _windows(codec, text, enc)
-    _check_layer(model, address, windows[0])
-    values = _run(model, address.layer, windows).movedim(-1, 0)  # [units, windows, T]
+    info = _check_layer(model, address, windows[0])
+    values = _run(model, address.layer, windows, info.unit_axis)
+    values = values.movedim(-1, 0)  # [units, windows, T]
     joined = torch.cat([values[:, w, a:b] for w, a, b in keep], dim=1).T  # [tokens, units]
     if address.channel is not None:
         joined = joined[:, address.channel]
@@ -215,8 +217,10 @@ def _example(codec: TextCodec, ids: list[int]) -> torch.Tensor:
 
 
 def _per_token(info: LayerInfo, tokens: int) -> bool:
-    return (len(info.shape) == 2 and info.shape[0] == tokens and info.unit_axis == 2
-            and info.calls == 1)
+    """One value per token and unit: [batch, tokens, units], or [batch, units, tokens]
+    where the units lie on axis 1 (a Conv1d's output)."""
+    return (len(info.shape) == 2 and info.calls == 1 and info.unit_axis in (1, 2)
+            and info.shape[2 - info.unit_axis] == tokens)
 
 
 def _check_layer(model: nn.Module, address: Unit, window: list[int]) -> LayerInfo:
@@ -226,14 +230,17 @@ def _check_layer(model: nn.Module, address: Unit, window: list[int]) -> LayerInf
     if not _per_token(info, ids.shape[1]):
         raise NeuronscopeError(
             f"{info.name} gives {tuple(info.shape)} (without batch) for {ids.shape[1]} tokens;"
-            f" the text probe needs one value per token and unit, [batch, tokens, units]: "
+            f" the text probe needs one value per token and unit ([batch, tokens, units], or "
+            f"[batch, units, tokens] after a convolution): "
             f"{', '.join(i.name for i in text_layers(model)[:8])}, ...")
     return info
 
 
 @torch.no_grad()
-def _run(model: nn.Module, layer: str, windows: list[list[int]]) -> torch.Tensor:
-    """The layer's values [windows, tokens, units] for equal-length token windows."""
+def _run(model: nn.Module, layer: str, windows: list[list[int]], axis: int | None = 2
+         ) -> torch.Tensor:
+    """The layer's values [windows, tokens, units] for equal-length token windows (the
+    units on `axis` of the layer's output)."""
     device, out = model_device(model), []
     with eval_mode(model):
         for b in range(0, len(windows), BATCH):
@@ -249,6 +256,8 @@ def _run(model: nn.Module, layer: str, windows: list[list[int]]) -> torch.Tensor
                     "extra['max_length'] = N (longer text is then read in windows of N)"
                 ) from None
             v = rec[layer]
+            if v.dim() == 3 and axis == 1:  # [batch, units, tokens]
+                v = v.transpose(1, 2)
             if v.dim() != 3 or tuple(v.shape[:2]) != tuple(x.shape):
                 raise NeuronscopeError(f"{layer} gave {tuple(v.shape)} for {tuple(x.shape)} "
                                        "token ids: the probe needs [batch, tokens, units]")
