@@ -21,22 +21,22 @@ With ``tracks="python"``, text that does not tokenize (a fragment cut inside a
 multi-line string, a bad dedent) degrades to the ``"chars"`` tracks; the result says so
 (`CellExplanation.mode`, `.notes`) and the log warns.
 
-How the text is fed (any model that takes character ids [B, T] and whose layer gives [B,
-T, units], or [B, units, T] where its unit axis is 1, as after a Conv1d): in windows,
-not one long pass. The text is cut into windows of ``window`` characters (default the
-model's input length, 128 for ``pysource-lstm``) that overlap by ``context`` characters
-(default half a window); each window runs from a zero state and keeps only the values of
-its last ``window - context`` characters (the first window keeps all), so every
-character is seen with ``context`` to ``window - 1`` characters before it (the text's
-first characters with fewer), and windows run in batches, which is fast on a CPU where
-one long pass would be a Python loop over every character. Measured on pysource-lstm
-over the test split, windows of 128 with 64 of context give the same best correlations
-(to 0.01) as windows of 8,192 with 4,096: its cells hold nothing from further back that
-the tracks see. Memory is one batch of windows plus the tracks [characters, tracks]; the
-cells' values are never held for the whole text (correlations are accumulated as sums)
-unless ``keep_values=True``. The whole test split of pysource (1.03M characters) took 27
-s with pysource-lstm's 256 cells on 2 CPU cores, the process's peak memory growing by
-240 MB.
+How the text is fed (any model that takes character ids [B, T] and whose layer gives
+[B, T, units], or [B, units, T] where its unit axis is 1, as after a Conv1d): in
+windows, not one long pass. The text is cut into windows of ``window`` characters
+(default the model's input length, 128 for ``pysource-lstm``) that overlap by
+``context`` characters (default half a window); each window runs from a zero state and
+keeps only the values of its last ``window - context`` characters (the first window
+keeps all), so every character is seen with ``context`` to ``window - 1`` characters
+before it (the text's first characters with fewer), and windows run in batches, which is
+fast on a CPU where one long pass would be a Python loop over every character. Measured
+on pysource-lstm over the test split, windows of 128 with 64 of context give the same
+best correlations (to 0.01) as windows of 8,192 with 4,096: its cells hold nothing from
+further back that the tracks see. Memory is one batch of windows plus the tracks
+[characters, tracks]; the cells' values are never held for the whole text (correlations
+are accumulated as sums) unless ``keep_values=True``. The whole test split of pysource
+(1.03M characters) took 27 s with pysource-lstm's 256 cells on 2 CPU cores, the
+process's peak memory growing by 240 MB.
 
 Characters outside the model's vocabulary are an error that names them, unless
 ``unknown="replace"`` reads them as the vocabulary's U+FFFD (said in `.notes`).
