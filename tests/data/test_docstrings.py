@@ -21,6 +21,12 @@ def test_windows_of_characters_cover_the_prose_without_padding() -> None:
         {ord(c): "\ufffd" for c in set(text[:64]) if c not in CHARS.vocab})
 
 
+def test_windows_are_as_long_as_a_character_models_input_by_default() -> None:
+    assert Docstrings("test", spec=CHARS, max_chars=2_000).seq_len == 32  # the spec's
+    lm = ns.zoo.load("minilm")  # reads up to 256 tokens: a shorter default
+    assert ns.datasets.load("docstrings", split="test", model=lm, max_chars=2_000).seq_len == 64
+
+
 def test_a_wordpiece_model_gets_framed_windows_it_reads_whole() -> None:
     lm = ns.zoo.load("minilm")
     ds = ns.datasets.load("docstrings", split="test", model=lm, seq_len=16, max_chars=3_000)

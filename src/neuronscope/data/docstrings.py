@@ -6,6 +6,9 @@ with ``data.load("docstrings", model=model)`` (or ``spec=``), and its tokenizer
 (`neuronscope.core.text.codec_for`) cuts the docstrings, joined by blank lines, into
 windows of ``seq_len`` tokens that the model takes whole (a BERT's [CLS] and [SEP]
 around each), with no padding. Items are LongTensors [seq_len]; there are no labels.
+``seq_len`` defaults to the model's input length where its tokenizer reads any length (a
+character model such as pysource-lstm: 128), else to 64 (below a BERT's limit, 256 for
+MiniLM, which it may be raised to).
 
 Example:
     >>> from neuronscope.core.spec import InputSpec
@@ -70,7 +73,7 @@ class Docstrings(Dataset):
     (its InputSpec: `spec`); ``text(i)`` is window i as text, ``codec`` the tokenizer."""
 
     def __init__(self, split: str = "train", spec: InputSpec | None = None,
-                 seq_len: int = SEQ_LEN, max_chars: int | None = None) -> None:
+                 seq_len: int | None = None, max_chars: int | None = None) -> None:
         codec = codec_for(spec)
         if codec is None:
             raise NeuronscopeError(
@@ -80,6 +83,10 @@ class Docstrings(Dataset):
                 f"the model's InputSpec (kind {spec.kind!r}) names no tokenizer neuronscope "
                 "knows: a text model needs a vocab or extra['tokenizer'] (see "
                 "neuronscope.core.text)")
+        if seq_len is None:  # a character model's own length; a tokenizer's 64
+            assert spec is not None
+            seq_len = (int(spec.shape[0]) if codec.max_tokens is None and len(spec.shape) == 1
+                       else SEQ_LEN)
         framed = len(codec.frame([]))
         limit = codec.max_tokens or seq_len
         if not framed < seq_len <= limit:
