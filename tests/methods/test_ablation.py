@@ -160,3 +160,29 @@ def test_memorizing_network_degrades_faster() -> None:
     true, shuffled = res["true labels"], res["shuffled labels"]
     assert true["train accuracy"] == 1.0 and shuffled["train accuracy"] >= 0.95
     assert shuffled["relu1 area"] < true["relu1 area"] - 0.1
+
+
+def test_data_the_model_cannot_read_are_refused_and_foreign_labels_said(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import copy
+    import dataclasses
+
+    from neuronscope.core.spec import attach_spec
+    from neuronscope.data.tones import tones_spec
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(3, 6)).eval()  # runs on any size: only the specs tell
+    forty = attach_spec(copy.deepcopy(net), dataclasses.replace(tones_spec(), shape=(1, 40, 63)))
+    tones = ns.datasets.load("tones", split="test", n=12)  # 64 bands
+    with pytest.raises(ns.NeuronscopeError, match=r"spectrograms \[1, 64, 63\].*\[1, 40, 63\]"):
+        ns.unit_sweep(forty, tones, "1", progress=False)
+    with pytest.raises(ns.NeuronscopeError, match="cannot read these data"):
+        ns.top_examples(forty, tones, ["1"], progress=False)
+    with pytest.raises(ns.NeuronscopeError, match="cannot read tones"):
+        ns.datasets.load("tones", split="test", model=forty, n=12)
+    renamed = attach_spec(net, dataclasses.replace(
+        tones_spec(), class_names=[f"c{i}" for i in range(6)]))
+    with caplog.at_level(logging.WARNING):
+        ns.unit_sweep(renamed, tones, "1", progress=False)  # runs, and says so
+    assert "labels are its own 6 classes" in caplog.text and "accuracy compares" in caplog.text

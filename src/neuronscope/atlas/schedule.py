@@ -10,11 +10,10 @@ items they read are merged and rank 0 keeps them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..core.data import wrapped
 from ..core.datacheck import CheckedData, merge_digests
-from ..core.spec import InputSpec
+from ..core.spec import InputSpec, foreign_labels
 from .parts import Parted, run_parts
 from .sections import Section
 
@@ -150,32 +149,6 @@ def _not_drawn(spec: InputSpec | None) -> str:
     if spec.kind in DRAWN_KINDS:
         return f"the model takes {spec.kind} input of shape {list(spec.shape)}: {wanted}"
     return f"the model reads {spec.kind}: {wanted}"
-
-
-def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:
-    """Why the labels of `data` are not the model's classes, or None: a dataset that names
-    its classes (``classes``, through wrappers' ``dataset``) other than the model's
-    InputSpec's (the photos dataset labels each photo by its own name, so accuracy against
-    an ImageNet model's predictions would mean nothing).
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> photos = SimpleNamespace(classes=["astronaut", "camera"])
-        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8), class_names=["cat", "dog"]))
-        "the data's labels are its own 2 classes ('astronaut', 'camera'), not the model's 2"
-        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8))) is None
-        True
-    """
-    classes = next((d.classes for d in wrapped(data)  # CheckedData, Subset ... wrap others
-                    if getattr(d, "classes", None) is not None), None)
-    if classes is None or spec is None or not spec.class_names:
-        return None
-    if list(classes) == list(spec.class_names):
-        return None
-    shown = ", ".join(repr(c) for c in list(classes)[:3]) + (", ..." if len(classes) > 3 else "")
-    own = f"{len(classes)} class{'es' if len(classes) != 1 else ''}"
-    return f"the data's labels are its own {own} ({shown}), not the model's " \
-        f"{len(spec.class_names)}"
 
 
 def save_digests(job: Job, checked: CheckedData) -> None:

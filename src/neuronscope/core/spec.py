@@ -152,6 +152,54 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
         rates = (model.extra.get("sample_rate"), data.extra.get("sample_rate"))
         if tuple(model.shape) != tuple(data.shape) or (None not in rates
                                                        and rates[0] != rates[1]):
-            return (f"the data are spectrograms {list(data.shape)} at {rates[1]} Hz; the "
-                    f"model takes {list(model.shape)} at {rates[0]} Hz")
+            at = [f" at {r} Hz" if r is not None else "" for r in rates]
+            return (f"the data are spectrograms {list(data.shape)}{at[1]}; the model takes "
+                    f"{list(model.shape)}{at[0]}")
     return None
+
+
+def refuse_unreadable(model: nn.Module, data: Any) -> None:
+    """Raise a `NeuronscopeError` when `data` say they are inputs `model` cannot read
+    (`spec_mismatch`: another vocabulary, other spectrograms), before a method runs the
+    model on them and reports numbers that mean nothing.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> m = attach_spec(nn.Identity(), InputSpec((1, 40, 63), "audio"))
+        >>> try:
+        ...     refuse_unreadable(m, SimpleNamespace(spec=InputSpec((1, 64, 63), "audio")))
+        ... except Exception as exc:
+        ...     print(str(exc).split(": ", 1)[1])
+        the data are spectrograms [1, 64, 63]; the model takes [1, 40, 63]
+    """
+    from .errors import NeuronscopeError
+
+    why = spec_mismatch(input_spec(model), data_spec(data))
+    if why:
+        raise NeuronscopeError(f"the model cannot read these data: {why}")
+
+
+def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:
+    """Why the labels of `data` are not the model's classes, or None: a dataset that names
+    its classes (``classes``, through wrappers' ``dataset``) other than the model's
+    InputSpec's (the photos dataset labels each photo by its own name, so accuracy against
+    an ImageNet model's predictions would mean nothing).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> photos = SimpleNamespace(classes=["astronaut", "camera"])
+        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8), class_names=["cat", "dog"]))
+        "the data's labels are its own 2 classes ('astronaut', 'camera'), not the model's 2"
+        >>> foreign_labels(photos, InputSpec(shape=(3, 8, 8))) is None
+        True
+    """
+    classes = next((d.classes for d in wrapped(data)  # CheckedData, Subset ... wrap others
+                    if getattr(d, "classes", None) is not None), None)
+    if classes is None or spec is None or not spec.class_names:
+        return None
+    if list(classes) == list(spec.class_names):
+        return None
+    shown = ", ".join(repr(c) for c in list(classes)[:3]) + (", ..." if len(classes) > 3 else "")
+    own = f"{len(classes)} class{'es' if len(classes) != 1 else ''}"
+    return f"the data's labels are its own {own} ({shown}), not the model's " \
+        f"{len(spec.class_names)}"

@@ -11,7 +11,8 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from neuronscope.core.spec import InputSpec, input_spec
+from neuronscope.core.errors import NeuronscopeError
+from neuronscope.core.spec import InputSpec, data_spec, input_spec, spec_mismatch
 from neuronscope.data import FOLDER_PREFIX
 from neuronscope.data.normalize import Normalized
 from neuronscope.data.wnids import looks_like_wnids
@@ -145,7 +146,11 @@ def for_model(name: str, model: nn.Module | InputSpec, split: str | None = None,
         dataset = data.load(name, split, **options)
         warn_unmapped(dataset, spec, name)
         return dataset
-    return normalized(data.load(name, split, **kwargs), spec, name)
+    dataset = data.load(name, split, **kwargs)
+    why = spec_mismatch(spec, data_spec(dataset))
+    if why:
+        raise NeuronscopeError(f"the model cannot read {name}: {why}")
+    return normalized(dataset, spec, name)
 
 
 def normalized(dataset: Dataset, spec: InputSpec, name: str) -> Dataset:

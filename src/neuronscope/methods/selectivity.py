@@ -29,6 +29,7 @@ from neuronscope.core.hooks import tap
 from neuronscope.core.layers import eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device
 from neuronscope.core.result import Result
+from neuronscope.core.spec import refuse_unreadable
 from neuronscope.core.stats import spearman
 from neuronscope.core.units import per_unit
 
@@ -87,6 +88,7 @@ def class_selectivity(model: nn.Module, data: Any, layer: str, *, batch_size: in
     from tqdm.auto import tqdm
 
     dataset = as_dataset(data)
+    refuse_unreadable(model, dataset)
     device = model_device(model)
     sums = torch.zeros(0, 0, dtype=torch.float64)
     counts = torch.zeros(0, dtype=torch.float64)

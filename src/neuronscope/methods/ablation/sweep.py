@@ -26,11 +26,13 @@ from neuronscope.core.data import (
 )
 from neuronscope.core.layers import find_layer, layer_table
 from neuronscope.core.model import logits_of, model_device
+from neuronscope.core.spec import foreign_labels, input_spec, refuse_unreadable
 from neuronscope.core.split import LayerSplit
 from neuronscope.core.stats import unit_stats
 
 logger = logging.getLogger(__name__)
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
+METRICS = ("accuracy", "loss")  # by name: against the data's labels as class indices
 
 
 def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], tuple[float, int]]:
@@ -48,7 +50,7 @@ def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], tuple[flo
         ...      torch.tensor([[2, 2, 0]]))
         (2.0, 3)
     """
-    if metric in ("accuracy", "loss"):
+    if metric in METRICS:
         def sums(out: Any, y: torch.Tensor) -> tuple[float, int]:
             logits = _class_last(logits_of(out), y)
             if metric == "accuracy":
@@ -86,6 +88,11 @@ class Sweep:
 
     def __init__(self, model: nn.Module, dataset: Any, layer: str, metric: str | Metric,
                  value: Any, batch_size: int, chunk: int, seed: int, progress: bool) -> None:
+        refuse_unreadable(model, dataset)
+        foreign = foreign_labels(dataset, input_spec(model)) if metric in METRICS else None
+        if foreign:  # the metric compares the model's class indices with the data's labels
+            logger.warning("ablation: %s: the %s compares the model's class indices with "
+                           "them, which means nothing unless they match", foreign, metric)
         self.dataset, self.batch_size, self.chunk, self.seed = dataset, batch_size, chunk, seed
         self.device, self.progress, self.sums = model_device(model), progress, metric_sums(metric)
         self.info = find_layer(model, layer_table(model, first_batch(dataset, self.device)),

@@ -34,7 +34,7 @@ from neuronscope.core.fingerprint import ContentHash, model_fingerprint, quick_f
 from neuronscope.core.hooks import tap
 from neuronscope.core.layers import LayerInfo, default_layers, eval_mode, find_layer, layer_table
 from neuronscope.core.model import model_device, model_dtype
-from neuronscope.core.spec import input_spec
+from neuronscope.core.spec import input_spec, refuse_unreadable
 from neuronscope.core.units import Unit
 
 from . import runs
@@ -107,6 +107,7 @@ def top_examples(
     if k < 1 or batch_size < 1:
         raise ValueError(f"k and batch_size must be positive, got k={k}, batch_size={batch_size}")
     dataset = as_dataset(data)
+    refuse_unreadable(model, dataset)
     n = len(dataset)
     device = model_device(model)
     example = first_batch(dataset, device)
