@@ -92,6 +92,22 @@ def test_subfolders_named_by_the_model_classes_get_its_class_indices(folder: Pat
     assert alone.classes == spec.class_names and alone.labels.tolist() == [1]
 
 
+def test_a_folder_with_a_class_the_model_lacks_says_labels_are_its_own(
+        folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spec = dataclasses.replace(tones_spec(), class_names=["silence", "low", "high"])
+    (folder / "chirp").mkdir()
+    (folder / "chirp" / "a.wav").write_bytes((folder / "low" / "0.wav").read_bytes())
+    with caplog.at_level(logging.WARNING):
+        ds = SoundFolder(folder, spec)
+    assert ds.classes == ["chirp", "high", "low"]  # its own, sorted: said, not silent
+    assert "but 'chirp' is not" in caplog.text and "'high' is 1 here, 2 for the model" in \
+        caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        SoundFolder(folder, tones_spec())  # no class of the model's among them: no warning
+    assert "model's classes" not in caplog.text
+
+
 def test_a_normalized_stereo_model_gets_its_own_input(folder: Path) -> None:
     spec = dataclasses.replace(tones_spec(), shape=(2, 64, 63), mean=(0.1, 0.2), std=(0.5, 0.25))
     x, _ = SoundFolder(folder, spec)[0]

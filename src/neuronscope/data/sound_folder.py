@@ -79,6 +79,7 @@ class SoundFolder(Dataset):
             self.classes, numbers = model_classes, [model_classes.index(n) for n in names]
         else:  # classes of their own, in sorted order
             self.classes, numbers = names, list(range(len(names)))
+            _warn_mixed(names, model_classes, self.root)
         self.files: list[Path] = []
         labels = []
         for label, (_, files) in zip(numbers, per_class, strict=True):
@@ -131,6 +132,23 @@ class SoundFolder(Dataset):
     def __repr__(self) -> str:
         return (f"SoundFolder({str(self.root)!r}, split={self.split!r}, {len(self)} sounds, "
                 f"{len(self.classes)} classes)")
+
+
+def _warn_mixed(names: list[str], model_classes: list[str], root: Path) -> None:
+    """Warn when some subfolders are named by the model's classes and others are not: the
+    labels are then the folders' sorted order, not the model's class indices."""
+    known = [n for n in names if n in model_classes]
+    if not known:
+        return
+    other = [n for n in names if n not in model_classes]
+    moved = [f"{n!r} is {names.index(n)} here, {model_classes.index(n)} for the model"
+             for n in known if names.index(n) != model_classes.index(n)]
+    logger.warning(
+        "%s: %d subfolder(s) are the model's classes but %s %s not, so every subfolder is "
+        "labelled by its sorted place%s; accuracy and lesions against the model's predictions "
+        "need the model's class names only (move or rename the others)", root, len(known),
+        ", ".join(repr(n) for n in other), "is" if len(other) == 1 else "are",
+        f" ({'; '.join(moved[:3])}{'; ...' if len(moved) > 3 else ''})" if moved else "")
 
 
 def sound_folder(name: str, spec: InputSpec, split: str | None = None, **kwargs: Any
