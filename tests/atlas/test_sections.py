@@ -145,6 +145,15 @@ def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> 
     assert "&lt;" in page  # the text is escaped
     assert re.search(r"rgba\((220, 40, 40|40, 90, 220), (0\.[1-9]|1\.00)", page)  # shaded
     assert "Lesion" in page
+    assert "same value on every input" not in page
+    with torch.no_grad():  # a dead unit: the same value on every input
+        model.head.weight[1] = 0.0
+        model.head.bias[1] = -1.0
+    build_atlas(model, TensorDataset(tokens, torch.arange(20) % 2), str(tmp_path / "dead"),
+                layers=["head"], sections=("examples",), k=2, progress=False)
+    dead = TestClient(create_app(tmp_path / "dead"), base_url="http://127.0.0.1")
+    assert "same value on every input" in dead.get("/layer/head/unit/1").text
+    assert "same value on every input" not in dead.get("/layer/head/unit/0").text
 
 
 def test_a_unit_address_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -84,6 +84,32 @@ def test_text_examples_are_shaded_snippets(tmp_path: Path) -> None:
     assert "rgba(220, 40, 40" in page
 
 
+class CharClassifier(nn.Module):
+    """Character ids [B, 40] -> two logits: units with one value per input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 4)
+        self.head = nn.Linear(4 * 40, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.emb(x).flatten(1))
+
+
+def test_text_units_without_positions_show_each_input_from_its_start() -> None:
+    torch.manual_seed(0)
+    model = attach_spec(CharClassifier().eval(),
+                        InputSpec(shape=(40,), kind="text", vocab="abcd\n"))
+    tokens = torch.randint(0, 5, (12, 40))
+    res = ns.top_examples(model, tokens, layers=["head"], k=2, progress=False)
+    shown = unit_examples(model, tokens, res["head"], 1, traces=True)
+    page = kind_for(model.input_spec, shown.inputs[0]).examples(shown)
+    assert "class='peak'" not in page  # no position: no peak to outline
+    first = "".join("abcd\n"[int(i)] for i in shown.inputs[0])
+    text = re.sub(r"<[^>]+>", "", page).replace("&#8629;", "\n")
+    assert first in text  # the whole input, not 25 characters around a made-up peak
+
+
 def test_examples_command_writes_grids_and_a_page(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "ex"
     code = main(["examples", "digits-cnn", "--data", "digits", "--layer", "conv2",

@@ -146,7 +146,10 @@ class Examples(Section):
         shape = view.manifest["layers"].get(layer, {}).get("facts", {}).get("shape", [0, 0])
         measure = (_MEASURE.get(ex["reduce"], view.esc(ex["reduce"])) if len(shape) > 1
                    else "value")  # a unit without positions
-        return (f"{view.heading(self)}{self._pictures(view, layer, unit, ex)}"
+        same = ("<p class='muted'>This unit takes the same value on every input (saturated "
+                "or dead): its highest and lowest examples are in no particular order.</p>"
+                if u["std"] <= 1e-6 * max(1.0, abs(u["mean"])) else "")
+        return (f"{view.heading(self)}{same}{self._pictures(view, layer, unit, ex)}"
                 f"<h2>Activation ({measure} per input)</h2>"
                 f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
                 f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")

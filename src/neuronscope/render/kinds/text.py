@@ -67,15 +67,19 @@ def _snippets(codec: Any, inputs: list[torch.Tensor], traces: torch.Tensor | Non
               context: tuple[int, int] | None = None, spec: Any = None) -> str:
     """Each input as a snippet of `context` (before, after) around its peak (the recorded
     position, else the trace's maximum over the tokens that carry text), shaded by the
-    trace, the peak outlined."""
+    trace, the peak outlined; an input whose trace is the same at every step (a unit with
+    one value per input) from its start, with no peak."""
     before, after = context or _context(codec)
     snippets, rows, marks = [], [], []
     for i, ids in enumerate(inputs):
         pieces = codec.pieces(ids.tolist())
         trace = traces[i].tolist() if traces is not None else [0.0] * len(pieces)
-        peak = _peak(positions[i] if i < len(positions) else (), trace,
-                     set(ignored_ids(spec)), ids.tolist())
-        lo, hi = max(0, peak - before), min(len(pieces), peak + after + 1)
+        position = positions[i] if i < len(positions) else ()
+        if not position and len(set(trace)) <= 1:  # no peak (a unit without positions)
+            peak, lo, hi = -1, 0, min(len(pieces), before + after + 1)  # from the start
+        else:
+            peak = _peak(position, trace, set(ignored_ids(spec)), ids.tolist())
+            lo, hi = max(0, peak - before), min(len(pieces), peak + after + 1)
         kept = [j for j in range(lo, hi) if pieces[j]]  # padding shows as nothing
         snippets.append([pieces[j] for j in kept])
         rows.append([trace[j] for j in kept])
