@@ -134,7 +134,7 @@ class Examples(Section):
         if ex["units"][unit].get("random", True):
             parts.append(view.figure(view.picture(file(self.name, layer, unit, "random", ext),
                                                   "random examples")
-                                     + _players(view, media, "random", columns=2),
+                                     + _players(view, media, "random"),
                                      "random, by quantile band (low to high)"))
         return "".join(parts)
 
@@ -174,25 +174,21 @@ class Examples(Section):
                 if ext in IMAGES else None}
 
 
-def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str,
-             columns: int = 0) -> str:
+def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> str:
     """The files kept beside one side's examples (sound clips), each in its element under
-    its example, in the examples' order, with its title (item and class) under it: in a
-    row as wide as the strip of pictures, or in a grid of `columns` like the pictures."""
-    cell = "min-width: 0" if columns else "flex: 1; min-width: 0; width: 0"
+    its example (a row as wide as the strip of pictures), in the examples' order, with
+    its title (item and class) under it."""
     rows = []
     for i, m in enumerate(media.get(side, [])):
         title = view.esc(m.get("title") or f"example {i + 1}")  # (atlases before titles)
         rows.append(
-            f"<div class='player' style='{cell}'>"
+            f"<div class='player' style='flex: 1; min-width: 0; width: 0'>"
             f"<{m['element']} controls preload='none' title='{title}' "
             f"src='{view.esc(view.file_url(m['file']))}' type='{view.esc(m['mime'])}' "
             f"style='width: 100%'></{m['element']}><div class='muted' style='font-size: "
             f"11px; overflow-wrap: anywhere'>{title}</div></div>")
-    layout = (f"display: grid; grid-template-columns: repeat({columns}, 1fr)" if columns
-              else "display: flex")
-    return (f"<div class='players' style='{layout}; gap: 3px; width: 0; min-width: 100%'>"
-            f"{''.join(rows)}</div>" if rows else "")
+    return (f"<div class='players' style='display: flex; gap: 3px; width: 0; "
+            f"min-width: 100%'>{''.join(rows)}</div>" if rows else "")
 
 
 def _reduce(job: Any, section: Section) -> str:

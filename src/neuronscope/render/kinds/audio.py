@@ -68,7 +68,7 @@ class AudioKind(InputKind):
     def samples(self, inputs: list[torch.Tensor], spec: Any,
                 traces: torch.Tensor | None = None) -> Picture:
         return _grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
-                     [None] * len(inputs), nrow=2)
+                     [None] * len(inputs), nrow=len(inputs))  # one row: a player under each
 
     def stimulus(self, x: torch.Tensor, spec: Any, side: int = 96) -> Picture:
         """One spectrogram [1, F, T] coloured (low bands at the bottom), each cell scaled
