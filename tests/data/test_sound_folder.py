@@ -148,13 +148,14 @@ def test_the_atlas_command_takes_a_folder_of_sounds(folder: Path, tmp_path: Path
     net = tmp_path / "snd.py"
     net.write_text(textwrap.dedent(NET_FILE))
     out = tmp_path / "atlas"
-    assert main(["atlas", f"{net}:build", "--data", f"folder:{folder}", "--split", "all",
+    assert main(["atlas", f"{net}:build", "--data", f"folder:{folder}",  # split: all of it
                  "--sections", "examples,ablation", "--k", "2", "--out", str(out)]) == 0
     said = capsys.readouterr().out  # lesions: the folder's classes are not the model's
     assert "not computed: ablation (conv1, fc): the data's labels are its own 2 classes " \
         "('high', 'low'), not the model's 6" in said, said
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["data"]["n"] == 10 and "skipped" not in manifest["layers"]["conv1"]["examples"]
+    assert manifest["data"]["name"].endswith(":all")
     clips = sorted((out / "examples" / "items").glob("*.wav"))  # the files' own clips
     assert clips and clips[0].read_bytes()[:4] == b"RIFF"
     assert np.isfinite(np.frombuffer(clips[0].read_bytes()[44:], "<i2")).all()

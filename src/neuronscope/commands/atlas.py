@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.errors import NeuronscopeError
 from .common import load, model_args, nonnegative_int, plugin_arg, positive_int, writable_folder
-from .inputs import data_args, data_source, load_data, source_loader
+from .inputs import data_args, data_source, load_data, source_loader, split_of
 from .launch import device_name, pick_device, processes
 
 
@@ -31,7 +31,7 @@ def cmd_atlas(args: argparse.Namespace) -> None:
         model, dataset = loaded or _load(args)  # and cache the model for the others
         atlas = build_atlas(model.to(device), dataset, args.out, layers=args.layers,
                             sections=sections, name=args.model,
-                            data_name=f"{args.data}:{args.split}",
+                            data_name=f"{args.data}:{split_of(args)}",
                             data_source=data_source(args), k=args.k, steps=args.steps,
                             unit_batch=args.unit_batch, gallery=tuple(args.gallery or ()),
                             gallery_settings=({} if args.gallery_steps is None

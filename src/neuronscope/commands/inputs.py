@@ -28,7 +28,8 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
     """--data, --split, and how folder images become tensors: --image-size, --mean, --std;
     --plugin (a file may register the dataset)."""
     p.add_argument("--data", required=True, help=data_help)
-    p.add_argument("--split", default="test", choices=SPLITS, help="default test")
+    p.add_argument("--split", choices=SPLITS,
+                   help="default test; all for folder:PATH (every file of yours)")
     p.add_argument("--image-size", type=positive_int, metavar="N",
                    help="folder:PATH images and photos are resized to N x N (default: the "
                    "model's input size, else 64 for folders and 224 for photos)")
@@ -39,8 +40,22 @@ def data_args(p: argparse.ArgumentParser, data_help: str) -> None:
     plugin_arg(p)
 
 
+def split_of(args: argparse.Namespace) -> str:
+    """The split asked for (``--split``), else ``all`` for a folder of the user's own files
+    and ``test`` for built-in data (held out from the zoo's training); sets ``args.split``.
+
+    Example:
+        >>> split_of(argparse.Namespace(data="folder:sounds", split=None))
+        'all'
+    """
+    if getattr(args, "split", None) is None:
+        args.split = "all" if args.data.startswith("folder:") else "test"
+    return args.split
+
+
 def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
     """``args.data`` as the model needs it; a model without an InputSpec gets the data's."""
+    split_of(args)
     from .. import data
     from ..data.fit import fit_options, for_model, resizable, tokenized, warn_unmapped, windowed
 
@@ -79,7 +94,7 @@ def data_source(args: argparse.Namespace) -> dict[str, Any]:
     name = args.data
     if name.startswith("folder:"):
         name = "folder:" + str(Path(name.removeprefix("folder:")).expanduser().resolve())
-    return {"data": name, "split": args.split, "image_size": args.image_size,
+    return {"data": name, "split": split_of(args), "image_size": args.image_size,
             "mean": list(args.mean) if args.mean else None,
             "std": list(args.std) if args.std else None}
 
