@@ -186,3 +186,55 @@ def test_data_the_model_cannot_read_are_refused_and_foreign_labels_said(
     with caplog.at_level(logging.WARNING):
         ns.unit_sweep(renamed, tones, "1", progress=False)  # runs, and says so
     assert "labels are its own 6 classes" in caplog.text and "accuracy compares" in caplog.text
+
+
+class Twice(nn.Module):
+    """The same Linear called twice in one pass: no single place to split at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.head = nn.Linear(4, 4), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lin(torch.relu(self.lin(x))))
+
+
+class Pair(nn.Module):
+    """A layer whose output is a tuple: its first element is split from nowhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.head = nn.Linear(4, 4), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.lin(x)
+        return h, h.sum(1)
+
+
+class PairNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair, self.head = Pair(), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.pair(x)[0]))
+
+
+def test_a_layer_without_a_split_says_why_once_and_gives_the_same_numbers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    torch.manual_seed(0)
+    assert LayerSplit(Twice(), "lin").why == "lin is called 2 times in one pass"
+    model = PairNet().eval()
+    data = TensorDataset(torch.randn(16, 4), torch.randint(0, 3, (16,)))
+    with caplog.at_level(logging.WARNING):
+        ns.unit_sweep(model, data, "head", progress=False)  # split: nothing said
+        assert "cannot run only the layers above" not in caplog.text
+        first = ns.unit_sweep(model, data, "pair[0]", progress=False, chunk=2)
+        again = ns.unit_sweep(model, data, "pair[0]", progress=False)
+    assert caplog.text.count("cannot run only the layers above pair[0] (pair[0] is an "
+                             "element of a module's output)") == 1, caplog.text
+    assert torch.equal(first.ablated, again.ablated)
+    for u in range(4):  # the whole model with unit u silenced, by hand
+        with ns.ablate(model, f"pair[0]:{u}"), torch.no_grad():
+            hit = (model(data.tensors[0]).argmax(1) == data.tensors[1]).float().mean()
+        assert float(first.ablated[u]) == pytest.approx(float(hit))

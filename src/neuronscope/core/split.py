@@ -74,8 +74,12 @@ class LayerSplit:
             self.why = f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__})"
             return
         nodes = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == unit.layer]
-        if len(nodes) != 1:
-            self.why = f"{self.layer} is called {len(nodes)} times in the traced graph"
+        if not nodes:
+            self.why = (f"{self.layer} is not among the calls torch.fx traced (it runs inside "
+                        "a module the trace keeps whole, or on a path the trace did not take)")
+            return
+        if len(nodes) > 1:
+            self.why = f"{self.layer} is called {len(nodes)} times in one pass"
             return
         self._graph, self._node = gm, nodes[0]
         order = list(gm.graph.nodes)

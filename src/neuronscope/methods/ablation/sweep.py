@@ -33,6 +33,7 @@ from neuronscope.core.stats import unit_stats
 logger = logging.getLogger(__name__)
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 METRICS = ("accuracy", "loss")  # by name: against the data's labels as class indices
+_SAID: set[tuple[int, str]] = set()  # (model, layer) whose slow path was told, once each
 
 
 def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], tuple[float, int]]:
@@ -101,8 +102,11 @@ class Sweep:
                                     progress=progress)
         self.fill = _fill(value, mean).view(1, -1)
         self.split = LayerSplit(model, self.info.name)
-        if not self.split.fast:
-            logger.warning("ablation: %s; every variant runs the whole model", self.split.why)
+        if not self.split.fast and (id(model), self.info.name) not in _SAID:
+            _SAID.add((id(model), self.info.name))
+            logger.warning("ablation cannot run only the layers above %s (%s): every variant "
+                           "runs the whole model, which is slower and gives the same numbers",
+                           self.info.name, self.split.why)
 
     def view(self, t: torch.Tensor, per_unit: torch.Tensor) -> torch.Tensor:
         """Per-unit values [M, U] shaped to broadcast against [M, *t.shape]."""
