@@ -60,13 +60,16 @@ class Fixed(nn.Module):
         return self.out(self.embed(x) + self.pos[: x.shape[1]])
 
 
-def test_a_fixed_length_model_says_how_to_declare_it_then_reads_windows() -> None:
+def test_a_fixed_length_model_is_read_in_windows_of_its_length_and_says_how_to_declare_it(
+        ) -> None:
     model = attach_spec(Fixed(), InputSpec(shape=(8,), kind="text", vocab=V))
-    with pytest.raises(NeuronscopeError, match=r"failed on 20 tokens.*max_length"):
-        ns.probe_text(model, "abc " * 5, "out", unit=0)
+    res = ns.probe_text(model, "abc " * 5, "out", unit=0)  # fails whole: windows of 8
+    assert res.values.shape == (20,) and "windows of 8" in res.notes[-1], res.notes
+    assert "failed on the whole text of 20" in res.notes[-1]
+    assert "extra['max_length'] = 8" in res.notes[-1]
     attach_spec(model, InputSpec(shape=(8,), kind="text", vocab=V, extra={"max_length": 8}))
-    res = ns.probe_text(model, "abc " * 5, "out", unit=0)
-    assert res.values.shape == (20,) and "windows" in res.notes[0]
+    declared = ns.probe_text(model, "abc " * 5, "out", unit=0)
+    assert torch.equal(declared.values, res.values) and "windows" in declared.notes[0]
 
 
 def test_data_over_another_vocabulary_is_refused_before_an_atlas(tmp_path) -> None:

@@ -15,10 +15,13 @@ from neuronscope.core.errors import AddressError, NeuronscopeError
 from neuronscope.core.spec import InputSpec, attach_spec
 from neuronscope.core.text import TextInputError, codec_for
 from neuronscope.methods.textprobe import (
+    CODE_SAMPLE,
     MAX_CHARS,
+    PROSE_SAMPLE,
     TextProbe,
     TextTooLongError,
     probe_text,
+    sample_text,
     text_layers,
 )
 from neuronscope.zoo.charlm import char_lstm
@@ -151,6 +154,12 @@ def test_minilm_without_a_time_axis(minilm: nn.Module) -> None:
         probe_text(minilm, "hello", "pooling", unit=0)
 
 
+def test_the_shape_check_says_it_ran_on_a_sample(minilm: nn.Module) -> None:
+    with pytest.raises(NeuronscopeError) as err:
+        probe_text(minilm, "a much longer text than seven tokens, " * 5, "pooling", unit=0)
+    assert "pooling gives (384,) (without batch) for a sample of 7 tokens" in str(err.value)
+
+
 def test_minilm_long_text_in_full_windows(minilm: nn.Module) -> None:
     layer = "encoder.layer.0.intermediate"
     text = " ".join(f"word{i} is here." for i in range(110))
@@ -191,3 +200,57 @@ def test_nan_values_are_said_and_left_out_of_the_scale() -> None:
     res = probe_text(nan_model(), "abca", "out", unit=0)
     assert res.values[2].isnan() and "1 token(s) gave NaN" in res.notes[-1]
     assert res.vmax == pytest.approx(float(res.values[[0, 1, 3]].abs().max()))
+
+
+class FixedPositions(nn.Module):
+    """A character Transformer with a learned table of `positions` positions: it reads any
+    text up to that length, and raises on a longer one (adding [T, d] to [positions, d])."""
+
+    def __init__(self, positions: int, vocab_size: int = len(VOCAB)) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, 8)
+        self.pos = nn.Parameter(torch.randn(positions, 8))
+        self.block = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.out = nn.Linear(8, 5)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.block(self.embed(ids) + self.pos[:ids.shape[1]]))
+
+
+def fixed(positions: int, spec_length: int) -> nn.Module:
+    torch.manual_seed(0)
+    return attach_spec(FixedPositions(positions).eval(),
+                       InputSpec(shape=(spec_length,), kind="text", vocab=VOCAB))
+
+
+def test_a_fixed_length_model_reads_a_long_text_in_windows_of_its_spec() -> None:
+    model, text = fixed(16, 16), ("def f(x):\n  return x\n" * 2)[:40]
+    ids = [VOCAB.index(c) for c in text]
+    res = probe_text(model, text, "block", unit=3)
+    assert res.values.shape == (40,) and res.pieces == list(text)
+    for start, keep in ((0, range(0, 16)), (16, range(16, 32)), (24, range(32, 40))):
+        window = direct(model, ids[start:start + 16], "block")[:, 3]
+        assert torch.allclose(res.values[list(keep)], window[[t - start for t in keep]],
+                              atol=1e-5)
+    note = res.notes[-1]
+    assert "3 windows of 16 characters" in note and "failed on the whole text" in note
+    assert "max_length'] = 16" in note
+    short = probe_text(model, text[:16], "out")  # within the spec: one pass, no note
+    assert torch.allclose(short.values, direct(model, ids[:16], "out")) and short.notes == []
+
+
+def test_a_model_that_fails_within_its_spec_gets_the_clear_error() -> None:
+    with pytest.raises(NeuronscopeError, match=r"whole text of 40 tokens and on windows of "
+                                               r"32 tokens.*size of tensor"):
+        probe_text(fixed(16, 32), "abcd" * 10, "block", unit=0)
+    with pytest.raises(NeuronscopeError, match=r"failed on 20 tokens.*max_length"):
+        probe_text(fixed(16, 32), "abcd" * 5, "block", unit=0)  # not over the spec
+
+
+def test_sample_text_by_vocabulary(lstm: nn.Module, minilm: nn.Module) -> None:
+    code = attach_spec(nn.Identity(), InputSpec((8,), "text", vocab=CODE_SAMPLE + "TPFA"))
+    assert sample_text(code) == CODE_SAMPLE
+    prose = attach_spec(nn.Identity(), InputSpec((8,), "text", vocab=PROSE_SAMPLE + "?!"))
+    assert sample_text(prose) == PROSE_SAMPLE  # no brackets or quotes: not Python's
+    assert sample_text(lstm) == CODE_SAMPLE  # as many characters missing from each
+    assert sample_text(minilm) == PROSE_SAMPLE  # tokens, not characters

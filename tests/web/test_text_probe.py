@@ -20,9 +20,9 @@ from torch import nn
 import neuronscope as ns
 import neuronscope.atlas.sections.probe  # noqa: F401 - registers the section (the box)
 from neuronscope.atlas.build import build_atlas
-from neuronscope.core.spec import attach_spec
+from neuronscope.core.spec import InputSpec, attach_spec
 from neuronscope.data.pysource import VOCAB, PySource
-from neuronscope.methods.textprobe import probe_text
+from neuronscope.methods.textprobe import CODE_SAMPLE, PROSE_SAMPLE, probe_text
 from neuronscope.web.app import create_app
 from neuronscope.web.multi import create_multi_app
 from neuronscope.zoo.charlm import char_lstm
@@ -112,6 +112,39 @@ def test_layers_listed(lstm_url: str, minilm_url: str) -> None:
     info = json.load(urllib.request.urlopen(minilm_url + "/api/text/layers"))
     assert {"name": "encoder.layer.3.intermediate", "units": 1536} in info["layers"]
     assert info["unit_name"] == "token" and info["max_tokens"] == 256
+
+
+def test_the_page_starts_with_a_sample_the_model_can_read(lstm_url: str, minilm_url: str,
+                                                          tmp_path: Path) -> None:
+    import urllib.request
+
+    assert json.load(urllib.request.urlopen(lstm_url + "/api/text/layers"))["sample"] \
+        == CODE_SAMPLE  # a vocabulary of Python source
+    assert json.load(urllib.request.urlopen(minilm_url + "/api/text/layers"))["sample"] \
+        == PROSE_SAMPLE  # WordPiece tokens
+    prose = attach_spec(nn.Sequential(nn.Embedding(30, 4), nn.Linear(4, 3)),
+                        InputSpec((32,), "text", vocab="abcdefghijklmnopqrstuvwxyz .,\ufffd"))
+    client = TestClient(create_app(make_atlas(tmp_path / "atlas"), model=prose),
+                        base_url="http://127.0.0.1")
+    assert client.get("/api/text/layers").json()["sample"] == PROSE_SAMPLE
+
+
+def test_a_fixed_length_transformer_reads_the_sample_in_windows(tmp_path: Path) -> None:
+    from tests.methods.test_textprobe import FixedPositions
+
+    torch.manual_seed(0)
+    model = attach_spec(FixedPositions(64, len(VOCAB)).eval(),
+                        InputSpec(shape=(64,), kind="text", vocab=VOCAB))
+    client = TestClient(create_app(make_atlas(tmp_path / "atlas"), model=model),
+                        base_url="http://127.0.0.1")
+    sample = client.get("/api/text/layers").json()["sample"]
+    assert len(sample) == 72  # the page's own text, over the model's 64 positions
+    r = client.post("/api/text/block/2", json={"text": sample})
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["values"] == pytest.approx(probe_text(model, sample, "block", unit=2)
+                                          .values.tolist(), rel=1e-5, abs=1e-6)
+    assert "2 windows of 64 characters" in res["notes"][-1]
 
 
 def test_minilm_values_match_the_method(minilm: nn.Module, minilm_url: str) -> None:
@@ -230,6 +263,7 @@ def test_probe_page_in_chromium(page: object, minilm: nn.Module, minilm_url: str
     layer = "encoder.layer.3.intermediate"
     page.goto(minilm_url + "/probe")  # type: ignore[attr-defined]
     page.wait_for_selector(f"#probe-layer option[value='{layer}']", state="attached")  # type: ignore[attr-defined]
+    assert page.input_value(".probe-text") == PROSE_SAMPLE  # type: ignore[attr-defined]
     page.select_option("#probe-layer", layer)  # type: ignore[attr-defined]
     page.fill("#probe-unit", "100")  # type: ignore[attr-defined]
     page.fill(".probe-text", "")  # type: ignore[attr-defined]
@@ -246,6 +280,16 @@ def test_probe_page_in_chromium(page: object, minilm: nn.Module, minilm_url: str
     page.wait_for_selector(".probe-status.error")  # type: ignore[attr-defined]
     assert "type some text" in page.inner_text(".probe-status")  # type: ignore[attr-defined]
     assert page.locator(".probe-tokens .tok").count() == 0  # type: ignore[attr-defined]
+    page.fill(".probe-text", SENTENCE + " 😀")  # type: ignore[attr-defined]
+    page.click(".probe-run")  # type: ignore[attr-defined]
+    page.wait_for_selector(".probe-tokens .tok")  # type: ignore[attr-defined]
+    assert page.locator(".probe-notes li").count() == 1  # the [UNK]  # type: ignore[attr-defined]
+    page.fill("#probe-unit", "1536")  # type: ignore[attr-defined]
+    page.click(".probe-run")  # type: ignore[attr-defined]
+    page.wait_for_selector(".probe-status.error")  # type: ignore[attr-defined]
+    assert "whole number from 0 to 1535" in page.inner_text(".probe-status")  # type: ignore[attr-defined]
+    assert page.locator(".probe-tokens .tok").count() == 0  # no shading left from before  # type: ignore[attr-defined]
+    assert page.locator(".probe-notes li").count() == 0  # type: ignore[attr-defined]
 
 
 def test_unit_page_box_in_chromium(page: object, lstm: nn.Module, lstm_url: str) -> None:

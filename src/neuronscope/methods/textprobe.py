@@ -9,7 +9,11 @@ its input (a recurrent one) reads the whole text in one pass. A model that reads
 each window is ``max_tokens - 2`` tokens of the text framed by [CLS] and [SEP], the last
 window overlaps the one before it so that every window is full (no padding, no mask), and
 each token's value comes from the first window that holds it; so a token sees only the
-text of its own window (said in the notes).
+text of its own window (said in the notes). A model that gives no ``max_tokens`` but fails
+on a text longer than its InputSpec's length (``spec.shape[0]``: a Transformer with a
+fixed table of positions) is read the same way in windows of that length, and the notes
+say so; a model that reads any length (a recurrent one) never fails, so it still reads
+the whole text in one pass.
 
 The text is capped at `MAX_CHARS` characters: the probe answers a page in about a second
 (20,000 characters took 0.8 s with pysource-lstm, 1.4 to 2 s with MiniLM: 4,500 to 5,600
@@ -31,16 +35,32 @@ from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
 from neuronscope.core.result import Result
 from neuronscope.core.spec import input_spec
-from neuronscope.core.text import Encoded, TextCodec, TextInputError, codec_for
+from neuronscope.core.text import (
+    Encoded,
+    TextCodec,
+    TextInputError,
+    codec_for,
+    outside_vocab,
+)
 from neuronscope.core.units import Unit
 
 MAX_CHARS = 20_000  # the live probe answers in about a second (module docstring)
 BATCH = 16  # windows run at once
 PROBE_LENGTH = 7  # tokens of the short pass that checks the layer's shape
+CODE_SAMPLE = 'def greet(name):\n    """Say hello."""\n    return "hello, " + name  # hi\n'
+PROSE_SAMPLE = "The cat sat on the mat. Paris is the capital of France, and it rains in April."
 
 
 class TextTooLongError(TextInputError):
     """Text over the probe's limit of characters."""
+
+
+class _ModelFailed(NeuronscopeError):
+    """The model raised on a batch of windows; ``first`` is the first line of its error."""
+
+    def __init__(self, message: str, first: str) -> None:
+        super().__init__(message)
+        self.first = first
 
 
 @dataclass
@@ -95,11 +115,30 @@ def text_layers(model: nn.Module) -> list[LayerInfo]:
         >>> [i.name for i in text_layers(m)], text_layers(m)[-1].n_units
         (['embed', 'lstm', 'lstm.c', 'lstm.tanh_c', 'lstm.h', 'decoder'], 3)
     """
-    ids = _example(text_codec(model), [0])
+    ids = _example(model, [0])
     with eval_mode(model), torch.no_grad():
         infos = layers(model, ids)
     return [i for i in infos if _per_token(i, ids.shape[1])
             and i.kind not in ("dropout", "reshape")]  # copies of the layer before
+
+
+def sample_text(model: nn.Module) -> str:
+    """A text to start the probe page with: `CODE_SAMPLE` (a few lines of Python) for a
+    character model whose vocabulary lacks no more of its characters than of
+    `PROSE_SAMPLE`'s (an English sentence), else the sentence: for a tokenizer model
+    (MiniLM), or a vocabulary without the code's brackets and quotes (a prose model).
+
+    Example:
+        >>> from neuronscope.core.spec import InputSpec, attach_spec
+        >>> prose = "abcdefghijklmnopqrstuvwxyz .,"
+        >>> sample_text(attach_spec(nn.Identity(), InputSpec((64,), "text", vocab=prose)))
+        'The cat sat on the mat. Paris is the capital of France, and it rains in April.'
+    """
+    vocab = getattr(text_codec(model), "vocab", None)
+    if vocab is None:
+        return PROSE_SAMPLE
+    code, prose = (len(outside_vocab(s, vocab)) for s in (CODE_SAMPLE, PROSE_SAMPLE))
+    return CODE_SAMPLE if code <= prose else PROSE_SAMPLE
 
 
 def probe_text(model: nn.Module, text: str, layer: str, *, unit: int | None = None,
@@ -130,9 +169,8 @@ def probe_text(model: nn.Module, text: str, layer: str, *, unit: int | None = No
     if not any(not s for s in enc.special):
         raise TextInputError("the model's tokenizer reads no token in this text: type some "
                              "words")
-    windows, keep, notes = _windows(codec, text, enc)
-    info = _check_layer(model, address, windows[0])
-    values = _run(model, address.layer, windows, info.unit_axis)
+    info = _check_layer(model, address, enc.ids)
+    values, keep, notes = _read(model, codec, text, enc, address.layer, info.unit_axis)
     values = values.movedim(-1, 0)  # [units, windows, T]
     joined = torch.cat([values[:, w, a:b] for w, a, b in keep], dim=1).T  # [tokens, units]
     if address.channel is not None:
@@ -178,11 +216,51 @@ def _address(layer: str, unit: int | None) -> Unit:
     return address
 
 
-def _windows(codec: TextCodec, text: str, enc: Encoded
+def _spec_length(model: nn.Module) -> int | None:
+    """The number of tokens a text model's InputSpec gives (``shape[0]`` of a 1-D spec): a
+    length the model says it reads; None for other specs."""
+    spec = input_spec(model)
+    if spec is None or spec.kind != "text" or len(spec.shape) != 1:
+        return None
+    return int(spec.shape[0]) if int(spec.shape[0]) > 0 else None
+
+
+def _read(model: nn.Module, codec: TextCodec, text: str, enc: Encoded, layer: str,
+          axis: int | None) -> tuple[torch.Tensor, list[tuple[int, int, int]], list[str]]:
+    """The layer's values [windows, T, units], which part of each window to keep (see
+    `_windows`) and the notes: in windows of ``codec.max_tokens`` where the model gives
+    one; else in one pass, and in windows of the InputSpec's length only if that pass
+    fails on a text longer than it (a model that reads any length never gets there)."""
+    windows, keep, notes = _windows(codec, text, enc, codec.max_tokens)
+    length = _spec_length(model)
+    try:
+        return _run(model, layer, windows, axis), keep, notes
+    except _ModelFailed as whole:
+        if codec.max_tokens is not None or length is None or len(enc.ids) <= length:
+            raise
+        why = (f"the model failed on the whole text of {len(enc.ids):,} {codec.unit_name}s "
+               f"({whole.first}), longer than its InputSpec's {length}, which gives no "
+               "extra['max_length']")
+        windows, keep, notes = _windows(codec, text, enc, length, why)
+        try:
+            values = _run(model, layer, windows, axis)
+        except _ModelFailed as part:
+            raise NeuronscopeError(
+                f"the model failed on the whole text of {len(enc.ids)} tokens and on windows "
+                f"of {length} tokens, its InputSpec's length ({part.first}): check that it "
+                "runs on an input of its InputSpec's shape, and give the most tokens it "
+                "reads at once in InputSpec.extra['max_length']") from None
+    notes[-1] += (f"; InputSpec.extra['max_length'] = {length} reads it so without trying "
+                  "the whole text first")
+    return values, keep, notes
+
+
+def _windows(codec: TextCodec, text: str, enc: Encoded, limit: int | None,
+             why: str | None = None
              ) -> tuple[list[list[int]], list[tuple[int, int, int]], list[str]]:
-    """The sequences to run and, in the order of `enc`'s tokens, (window, start, end) of
-    the values each gives; and a note when the text took several windows."""
-    limit = codec.max_tokens
+    """The sequences of at most `limit` tokens to run and, in the order of `enc`'s
+    tokens, (window, start, end) of the values each gives; and a note when the text took
+    several windows, starting with `why` (by default: the text is over `limit`)."""
     if limit is None or len(enc.ids) <= limit:
         return [enc.ids], [(0, 0, len(enc.ids))], []
     marked = codec.frame([-1])
@@ -203,16 +281,20 @@ def _windows(codec: TextCodec, text: str, enc: Encoded
         keep.append((n, pre + done - s, pre + min(s + w, len(stream)) - s))
         done = min(s + w, len(stream))
     keep.append((len(starts) - 1, pre + w, pre + w + post))
-    note = (f"the text is {len(stream):,} {codec.unit_name}s, over the {limit} this model "
-            f"reads at once: it was read in {len(windows)} windows of {w} framed as one "
-            "sequence each (the last overlapping the one before); each token sees only its "
-            "own window")
+    if why is None:
+        why = (f"the text is {len(stream):,} {codec.unit_name}s, over the {limit} this "
+               "model reads at once")
+    framed = " framed as one sequence each" if pre + post else ""
+    note = (f"{why}: it was read in {len(windows)} windows of {w} {codec.unit_name}s{framed} "
+            "(the last overlapping the one before); each token sees only its own window")
     return windows, keep, [note]
 
 
-def _example(codec: TextCodec, ids: list[int]) -> torch.Tensor:
-    """A short batch of one made of `ids` repeated (`PROBE_LENGTH` tokens), for shapes."""
-    n = PROBE_LENGTH if codec.max_tokens is None else min(PROBE_LENGTH, codec.max_tokens)
+def _example(model: nn.Module, ids: list[int]) -> torch.Tensor:
+    """A short batch of one made of `ids` repeated, for shapes: `PROBE_LENGTH` tokens, or
+    fewer where the model reads fewer (its codec's ``max_tokens``, its InputSpec's length)."""
+    limits = [text_codec(model).max_tokens, _spec_length(model)]
+    n = min([PROBE_LENGTH, *(n for n in limits if n is not None)])
     return torch.tensor([[ids[i % len(ids)] for i in range(n)]], dtype=torch.long)
 
 
@@ -224,14 +306,15 @@ def _per_token(info: LayerInfo, tokens: int) -> bool:
 
 
 def _check_layer(model: nn.Module, address: Unit, window: list[int]) -> LayerInfo:
-    ids = _example(text_codec(model), window).to(model_device(model))
+    ids = _example(model, window).to(model_device(model))
     with eval_mode(model), torch.no_grad():
         info = find_layer(model, layer_table(model, ids), address, single_call=True)
     if not _per_token(info, ids.shape[1]):
         raise NeuronscopeError(
-            f"{info.name} gives {tuple(info.shape)} (without batch) for {ids.shape[1]} tokens;"
-            f" the text probe needs one value per token and unit ([batch, tokens, units], or "
-            f"[batch, units, tokens] after a convolution): "
+            f"{info.name} gives {tuple(info.shape)} (without batch) for a sample of "
+            f"{ids.shape[1]} tokens (the probe checks the layer's shape on a short sample): "
+            "the text probe needs one value per token and unit ([batch, tokens, units], or "
+            "[batch, units, tokens] after a convolution); layers that give that: "
             f"{', '.join(i.name for i in text_layers(model)[:8])}, ...")
     return info
 
@@ -250,11 +333,11 @@ def _run(model: nn.Module, layer: str, windows: list[list[int]], axis: int | Non
                     model(x)
             except (RuntimeError, ValueError, IndexError) as exc:  # the model's own, on one line
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise NeuronscopeError(
+                raise _ModelFailed(
                     f"the model failed on {x.shape[1]} tokens ({first}); a model that reads "
                     "a fixed or limited number of tokens says so in its InputSpec: "
-                    "extra['max_length'] = N (longer text is then read in windows of N)"
-                ) from None
+                    "extra['max_length'] = N (longer text is then read in windows of N)",
+                    first) from None
             v = rec[layer]
             if v.dim() == 3 and axis == 1:  # [batch, units, tokens]
                 v = v.transpose(1, 2)

@@ -6,6 +6,9 @@ other sites' pages cannot post without a CORS preflight, which this server never
 and answers the text's pieces, the unit's values and the scale to shade them by. A body
 longer than `MAX_CHARS` characters can take is refused (413) from its Content-Length,
 before it is read; bad text is a 400, an unknown layer a 404 with the closest names.
+
+``GET /api/text/layers`` lists the layers the probe can shade by, the one to start with,
+and a sample text for the page (`neuronscope.methods.textprobe.sample_text`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..core.errors import LayerNotFoundError, NeuronscopeError, UnitOutOfRangeError
 from ..core.text import TextInputError
-from ..methods.textprobe import MAX_CHARS, TextTooLongError, probe_text, text_codec, text_layers
+from ..methods.textprobe import (
+    MAX_CHARS,
+    TextTooLongError,
+    probe_text,
+    sample_text,
+    text_codec,
+    text_layers,
+)
 from . import pages
 from .state import Microscope, base_of
 from .uploads import CLOSE
@@ -72,7 +82,7 @@ def text_routes(scope: Microscope) -> APIRouter:
         codec = text_codec(model)
         return {"layers": [{"name": i.name, "units": i.n_units} for i in infos],
                 "default": default, "unit_name": codec.unit_name, "max_chars": MAX_CHARS,
-                "max_tokens": codec.max_tokens}
+                "max_tokens": codec.max_tokens, "sample": sample_text(model)}
 
     @router.post("/api/text/{layer}/{unit}")
     async def probe(layer: str, unit: int, request: Request) -> dict[str, Any]:

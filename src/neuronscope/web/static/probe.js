@@ -5,10 +5,6 @@
 (() => {
   // the path the server serves this model at ("" alone, "/models/NAME" beside others)
   const BASE = document.documentElement.dataset.base || "";
-  const SAMPLES = {
-    character: 'def greet(name):\n    """Say hello."""\n    return "hello, " + name  # hi\n',
-    token: "The cat sat on the mat. Paris is the capital of France, and it rains in April.",
-  };
 
   // red positive, blue negative, white 0: the atlas's text snippets (render/examples.py)
   function shade(value, vmax) {
@@ -22,6 +18,13 @@
     const status = part(box, "status");
     status.textContent = text;
     status.classList.toggle("error", error);
+  }
+
+  // an error: the old shading goes with it, so nothing on the page is from another request
+  function fail(box, text) {
+    part(box, "tokens").replaceChildren();
+    part(box, "notes").replaceChildren();
+    say(box, text, true);
   }
 
   function draw(box, res, ms) {
@@ -57,14 +60,12 @@
       const res = await r.json().catch(() => ({ detail: r.statusText }));
       if (!r.ok) {
         const why = typeof res.detail === "string" ? res.detail : JSON.stringify(res.detail);
-        part(box, "tokens").replaceChildren();
-        part(box, "notes").replaceChildren();
-        say(box, `${r.status}: ${why}`, true);
+        fail(box, `${r.status}: ${why}`);
         return;
       }
       draw(box, res, performance.now() - start);
     } catch (err) {
-      say(box, "the server did not answer: " + err, true);
+      fail(box, "the server did not answer: " + err);
     } finally {
       button.disabled = false;
     }
@@ -99,7 +100,7 @@
     unit.value = query.get("unit") || "0";
     const text = part(box, "text");
     if (query.get("text")) text.value = query.get("text");
-    else if (!text.value.trim()) text.value = SAMPLES[info.unit_name] || SAMPLES.token;
+    else if (!text.value.trim()) text.value = info.sample || "";  // code or prose, by the model
     const limits = () => {
       const n = units[layer.value] || 0;
       unit.max = String(Math.max(0, n - 1));
@@ -108,16 +109,18 @@
         info.unit_name;
     };
     limits();
+    let asked = false;  // the user has run the probe: a new layer or unit runs it again
     const url = () => {
+      asked = true;
       const n = Number(unit.value), max = (units[layer.value] || 0) - 1;
       if (!Number.isInteger(n) || n < 0 || n > max) {
-        say(box, `the unit is a whole number from 0 to ${max}`, true);
+        fail(box, `the unit is a whole number from 0 to ${max}`);
         return null;
       }
       history.replaceState(null, "", `?layer=${encodeURIComponent(layer.value)}&unit=${n}`);
       return `${BASE}/api/text/${encodeURIComponent(layer.value)}/${n}`;
     };
-    const again = () => { limits(); if (part(box, "tokens").childElementCount) run(box, url()); };
+    const again = () => { limits(); if (asked) run(box, url()); };
     layer.addEventListener("change", again);
     unit.addEventListener("change", again);
     wire(box, url);
