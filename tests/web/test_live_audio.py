@@ -481,3 +481,17 @@ def test_browser_says_so_when_the_microphone_is_refused(server: str) -> None:
         page.wait_for_function(  # type: ignore[attr-defined]
             "() => document.getElementById('status').textContent.startsWith('no microphone')")
         assert "refused" in page.inner_text("#status")  # type: ignore[attr-defined]
+
+
+def test_a_waveform_model_is_told_what_the_live_page_takes(tmp_path: Path) -> None:
+    from neuronscope.core.spec import InputSpec
+
+    net = nn.Sequential(nn.Conv1d(1, 4, 9, stride=4), nn.ReLU(), nn.AdaptiveAvgPool1d(1),
+                        nn.Flatten(), nn.Linear(4, 3))
+    model = attach_spec(net, InputSpec(shape=(1, 8000), kind="audio",
+                                       extra={"sample_rate": 8000}))
+    client = TestClient(create_app(tmp_path, model=model), base_url="http://127.0.0.1")
+    info = client.get("/api/live/layers").json()
+    assert info["layers"] == [] and info["message"] == (
+        "the live probe takes images and spectrograms [C, H, W]; this model takes audio of "
+        "shape [1, 8000] (a waveform, not a spectrogram)")

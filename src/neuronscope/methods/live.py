@@ -20,7 +20,7 @@ from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.layers import LayerInfo, eval_mode, layer_kind, layers
 from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
-from neuronscope.core.spec import input_spec
+from neuronscope.core.spec import InputSpec, input_spec
 
 KINDS = ("conv", "linear")
 logger = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ class LiveProbe:
     def __init__(self, model: nn.Module, kinds: tuple[str, ...] = KINDS) -> None:
         spec = input_spec(model)
         if spec is None or spec.kind not in ("image", "audio") or len(spec.shape) != 3:
-            raise NotLiveModelError("the live probe needs an image or sound (spectrogram) "
-                                    "model with an InputSpec (shape C, H, W)")
+            raise NotLiveModelError(_not_live(spec))
         self.model, self.spec, self.device = model, spec, model_device(model)
         with eval_mode(model):
             infos = {i.name: i for i in layers(model, spec.example(device=self.device))}
@@ -133,3 +132,17 @@ def main_layers(model: nn.Module, kinds: tuple[str, ...] = KINDS) -> list[str]:
 
     visit(model, "")
     return out
+
+
+def _not_live(spec: InputSpec | None) -> str:
+    """Why the live probe cannot take a model of InputSpec `spec`, in words.
+
+    Example:
+        >>> _not_live(InputSpec(shape=(1, 8000), kind="audio")).split("; ")[1]
+        'this model takes audio of shape [1, 8000] (a waveform, not a spectrogram)'
+    """
+    wanted = "the live probe takes images and spectrograms [C, H, W]"
+    if spec is None:
+        return f"{wanted}; this model carries no InputSpec that says what it takes"
+    what = " (a waveform, not a spectrogram)" if spec.kind == "audio" else ""
+    return f"{wanted}; this model takes {spec.kind} of shape {list(spec.shape)}{what}"

@@ -101,6 +101,10 @@ def _probing(view: AtlasView) -> str:
         return (f"the <a href='{esc(view.url('/probe'))}'>text probe</a> shades every token of "
                 "a text you type by one unit")
     heard = input_kind(view) == "audio"
+    shape = view.manifest.get("model", {}).get("spec", {}).get("shape")
+    if shape is not None and len(shape) != 3:  # a waveform, a vector: not drawn live
+        return (f"<a href='{esc(view.url('/live'))}'>live</a> takes images and spectrograms "
+                f"[C, H, W], not this model's input of shape {esc(str(list(shape)))}")
     return (f"<a href='{esc(view.url('/live'))}'>live</a> shows every layer's response to "
             f"{'a sound' if heard else 'an image'}")
 

@@ -107,6 +107,6 @@ class Microscope:
         if self.model is None:
             return "no model: start the server with --model for live probing"
         if not self.reads_text:
-            return f"{self.not_live}; this server's model is not one"
+            return self.not_live
         return (f"the live page needs an image or sound model; this server's model reads "
                 f"text: type some into the text probe at {base}/probe")
