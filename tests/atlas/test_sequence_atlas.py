@@ -104,6 +104,17 @@ def test_a_lesion_of_torch_rnn_output_says_what_it_does_not_reach() -> None:
         "0", "-0.0123", "+2.0e-05")
 
 
+def test_lesions_on_part_of_the_data_say_so() -> None:
+    from types import SimpleNamespace
+
+    from neuronscope.atlas.sections.ablation import _scored
+
+    view = SimpleNamespace(manifest={"data": {"n": 1200}})
+    assert _scored(view, 500, "inputs") == \
+        "the first 500 of 1,200 inputs: lesions take at most --ablation-n"
+    assert _scored(view, 1200, "inputs") == "1,200 inputs"
+
+
 def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:
     lm = ns.zoo.load("minilm")
     data = ns.datasets.load("docstrings", split="test", model=lm, seq_len=24, max_chars=6_000)

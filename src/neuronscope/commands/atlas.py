@@ -33,7 +33,8 @@ def cmd_atlas(args: argparse.Namespace) -> None:
                             sections=sections, name=args.model,
                             data_name=f"{args.data}:{split_of(args)}",
                             data_source=data_source(args), k=args.k, steps=args.steps,
-                            unit_batch=args.unit_batch, gallery=tuple(args.gallery or ()),
+                            unit_batch=args.unit_batch, ablation_n=args.ablation_n,
+                            gallery=tuple(args.gallery or ()),
                             gallery_settings=({} if args.gallery_steps is None
                                               else {"steps": args.gallery_steps}),
                             lca=args.lca)
@@ -225,6 +226,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--unit-batch", type=positive_int, default=64, metavar="N",
                    help="units computed together (feature visualizations, lesions, "
                    "pictures): the parts that processes share (default: 64)")
+    p.add_argument("--ablation-n", type=positive_int, default=500, metavar="N",
+                   help="inputs lesions are scored on: the data's first N (default: 500)")
     p.add_argument("--gallery", nargs="+", metavar="TARGET",
                    help="the gallery's targets, visualized once for the model at its input "
                    "size: classes of the output layer (fc:779) and units (block12:5)")

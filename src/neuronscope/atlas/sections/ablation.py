@@ -72,14 +72,15 @@ class Ablation(Parted, Section):
         if ab["selectivity"] is None:  # a language model: every position scored
             return (f"{view.heading(self)}<p>silenced alone at every position, next-token "
                     f"accuracy changes by {_change(-ab['importance'][unit])} (baseline "
-                    f"{ab['baseline']:.4f} over every position of {ab['n']} sequences); "
-                    f"{rank}</p>")
+                    f"{ab['baseline']:.4f} over every position of "
+                    f"{_scored(view, ab['n'], 'sequences')}); {rank}</p>")
         sel = ab["selectivity"][unit]
         caveat = ("" if 0 <= sel <= 1 else " (outside 0-1: this unit takes negative values, "
                   "and the index is meant for units that never do)")
         return (f"{view.heading(self)}<p>silenced alone, accuracy changes by "
-                f"{_change(-ab['importance'][unit])} (baseline {ab['baseline']:.4f} on {ab['n']} "
-                f"inputs); class selectivity {sel:.3f}{caveat}; {rank}</p>")
+                f"{_change(-ab['importance'][unit])} (baseline {ab['baseline']:.4f} on "
+                f"{_scored(view, ab['n'], 'inputs')}); class selectivity {sel:.3f}{caveat}; "
+                f"{rank}</p>")
 
     def unit_order(self, view: Any, layer: str) -> tuple[list[int], str, list[str]] | None:
         ab = view.units(layer, self.name)
@@ -111,3 +112,12 @@ def _change(delta: float) -> str:
     if delta == 0:
         return "0"
     return f"{delta:+.4f}" if abs(delta) >= 5e-5 else f"{delta:+.1e}"
+
+
+def _scored(view: Any, n: int, noun: str) -> str:
+    """How many inputs the lesions were scored on, and that they are the first of more
+    where the data hold more (``ablation_n``: ``--ablation-n`` on the command line)."""
+    total = view.manifest.get("data", {}).get("n")
+    if isinstance(total, int) and total > n:
+        return f"the first {n:,} of {total:,} {noun}: lesions take at most --ablation-n"
+    return f"{n:,} {noun}"
