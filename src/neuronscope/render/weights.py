@@ -51,14 +51,16 @@ def filter_grid(
     its input channels). ``in == 3``: one RGB tile per filter (first-layer filters of
     an RGB network, as in AlexNet's conv1); ``in == 1``: one gray tile per filter;
     otherwise one gray tile per (out, in) pair, a row per output filter, capped at
-    `max_tiles` = (rows, columns). Conv1d weights ``[out, in, k]`` give 1 x k tiles.
+    `max_tiles` = (rows, columns). Conv1d weights ``[out, in, k]`` give 1 x k tiles, one
+    filter per row.
 
     Example:
         >>> filter_grid(torch.randn(8, 3, 5, 5), scale=2).size
         (34, 34)
     """
     w = _weight(weight)
-    if w.dim() == 3:
+    one_d = w.dim() == 3  # Conv1d: each filter a row of k taps, one under the other
+    if one_d:
         w = w.unsqueeze(2)
     if w.dim() != 4 or w.numel() == 0:
         raise ValueError(
@@ -68,7 +70,8 @@ def filter_grid(
     w = normalize_images(w, "symmetric")
     out, cin, kh, kw = w.shape
     if cin in (1, 3):
-        return image_grid(w, scale=scale, pad=pad, normalize=None, pad_value=_gaps(cin))
+        return image_grid(w, nrow=1 if one_d else None, scale=scale, pad=pad, normalize=None,
+                          pad_value=_gaps(cin))
     rows, cols = max_tiles
     if out > rows or cin > cols:
         logger.info("filter_grid: showing %d of %d filters x %d of %d input channels",

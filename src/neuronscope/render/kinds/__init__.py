@@ -157,3 +157,4 @@ def kind_for(spec: InputSpec | None, sample: Any) -> InputKind | None:
 from . import audio as _audio  # noqa: E402,F401 - the built-in kinds register themselves
 from . import image as _image  # noqa: E402,F401
 from . import text as _text  # noqa: E402,F401
+from . import waveform as _waveform  # noqa: E402,F401

@@ -63,11 +63,11 @@ class AudioKind(InputKind):
         boxes = [_field_box(shown.field, pos) for pos in shown.positions]
         images = colorize(torch.stack([x.float() for x in shown.inputs]), shown.spec) \
             if shown.inputs else torch.zeros(0, 3, 1, 1)
-        return _grid(images, [f"{v:.3g}" for v in shown.values], boxes)
+        return spectrogram_grid(images, [f"{v:.3g}" for v in shown.values], boxes)
 
     def samples(self, inputs: list[torch.Tensor], spec: Any,
                 traces: torch.Tensor | None = None) -> Picture:
-        return _grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
+        return spectrogram_grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
                      [None] * len(inputs), nrow=len(inputs))  # one row: a player under each
 
     def stimulus(self, x: torch.Tensor, spec: Any, side: int = 96) -> Picture:
@@ -78,10 +78,12 @@ class AudioKind(InputKind):
     def field_size(self, size: Sequence[int], spec: Any = None) -> str:
         """Bands (frequency, rows) by frames (time, columns); frequency bins where the
         spec's settings name no bands (rows of the STFT itself)."""
-        if len(size) != 2:
-            return super().field_size(size, spec)
         extra = (spec.get("extra") if isinstance(spec, dict) else getattr(spec, "extra", None)
                  ) or {}
+        if len(size) == 1:  # a waveform's samples
+            return samples_size(int(size[0]), extra.get("sample_rate"))
+        if len(size) != 2:
+            return super().field_size(size, spec)
         rows = "frequency bins" if extra and extra.get("band_edges") is None else "bands"
         return f"{int(size[0])} {rows} x {int(size[1])} frames"
 
@@ -112,6 +114,16 @@ class AudioKind(InputKind):
             waveform = spectrogram_to_waveform(x, spec)
         extra = dict(getattr(spec, "extra", None) or {})
         return wav_bytes(waveform, int(extra.get("sample_rate", 8000)))
+
+
+def samples_size(n: int, rate: float | None = None) -> str:
+    """`n` samples of a waveform in words, with milliseconds where the `rate` is known.
+
+    Example:
+        >>> samples_size(64, 8000), samples_size(9)
+        ('64 samples (8 ms)', '9 samples')
+    """
+    return f"{n} samples" + (f" ({1000 * n / float(rate):.3g} ms)" if rate else "")
 
 
 def _silent(exc: SilentError) -> list[Media]:
@@ -176,7 +188,7 @@ def _field_box(field: Any, pos: Sequence[int]) -> tuple[int, int, int, int] | No
     return tuple(int(v) for v in field.box(*pos))  # type: ignore[return-value]
 
 
-def _grid(images: torch.Tensor, labels: list[str] | None,
+def spectrogram_grid(images: torch.Tensor, labels: list[str] | None,
           boxes: Sequence[tuple[int, int, int, int] | None], nrow: int | None = None,
           outline: tuple[float, float, float] = (0.3, 1.0, 1.0)) -> Image.Image:
     """Coloured spectrograms [k, 3, F, T] in a grid, `boxes` outlined (clipped to each)."""
