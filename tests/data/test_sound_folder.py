@@ -108,6 +108,23 @@ def test_a_folder_with_a_class_the_model_lacks_says_labels_are_its_own(
     assert "model's classes" not in caplog.text
 
 
+def test_a_waveform_model_gets_the_clip_itself(folder: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from neuronscope.core.spec import InputSpec
+
+    spec = InputSpec((1, 4000), kind="audio", value_range=(-1.0, 1.0),
+                     extra={"sample_rate": 8000})
+    ds = data.load(f"folder:{folder}", model=spec)
+    x, label = ds[3]
+    assert x.shape == (1, 4000) and torch.allclose(x[0], ds.waveform(3), atol=1e-6)
+    assert float(x.abs().max()) > 0.3  # the loudest half second of a 0.4-amplitude tone
+    with caplog.at_level(logging.WARNING):
+        unit, _ = SoundFolder(folder, dataclasses.replace(spec, value_range=(0.0, 1.0)))[3]
+    assert torch.allclose(unit, (x + 1) / 2, atol=1e-6) and "default value range" in caplog.text
+    with pytest.raises(SoundFolderError, match="sample_rate"):
+        SoundFolder(folder, InputSpec((1, 4000), kind="audio"))
+
+
 def test_a_normalized_stereo_model_gets_its_own_input(folder: Path) -> None:
     spec = dataclasses.replace(tones_spec(), shape=(2, 64, 63), mean=(0.1, 0.2), std=(0.5, 0.25))
     x, _ = SoundFolder(folder, spec)[0]

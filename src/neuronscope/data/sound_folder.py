@@ -44,7 +44,9 @@ class SoundFolder(Dataset):
     to its loudest window of the model's clip length (zero-padded when shorter), resampled
     to the model's rate and made into the spectrogram the spec describes
     (`neuronscope.core.audio.spectrogram`), in the spec's value range, copied to each of
-    its channels and normalized as the spec says. `waveform(i)` is the clip the model
+    its channels and normalized as the spec says. A waveform model (InputSpec shape
+    ``(C, N)``, ``extra["sample_rate"]``) gets the clip itself, N samples, its [-1, 1]
+    mapped to the spec's value range. `waveform(i)` is the clip the model
     hears, which the atlas plays. Splits: "all" (default), or "train" / "test" (every 5th
     file of a class is a test item). Files are read on first access and kept.
 
@@ -59,11 +61,8 @@ class SoundFolder(Dataset):
         self.root = Path(path).expanduser()
         if not self.root.is_dir():
             raise SoundFolderError(f"sound folder {str(self.root)!r} is not a folder")
-        try:
-            self.settings = settings(spec)
-        except ValueError as exc:
-            raise SoundFolderError(f"the model's input cannot be made from a sound: {exc}"
-                                   ) from exc
+        self.raw = len(spec.shape) == 2  # a waveform model [C, N]: the clip is the input
+        self.settings = _waveform_settings(spec) if self.raw else _settings(spec)
         self.model_spec = spec
         subdirs = sorted(d for d in self.root.iterdir()
                          if d.is_dir() and not d.name.startswith("."))
@@ -120,9 +119,13 @@ class SoundFolder(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         i = check_index(i, len(self))
-        unit = spectrogram(self.waveform(i), self.settings)  # [1, F, T] in [0, 1]
+        if self.raw:  # samples in [-1, 1], as [1, N] in [0, 1]
+            unit = ((self.waveform(i) + 1) / 2)[None]
+        else:
+            unit = spectrogram(self.waveform(i), self.settings)  # [1, F, T] in [0, 1]
         lo, hi = self.model_spec.value_range
-        x = (lo + (hi - lo) * unit).expand(self.model_spec.shape[0], -1, -1).contiguous()
+        x = (lo + (hi - lo) * unit).expand(self.model_spec.shape[0], *unit.shape[1:])
+        x = x.contiguous()
         if tuple(x.shape) != tuple(self.model_spec.shape):
             raise SoundFolderError(f"the model's audio settings make spectrograms of shape "
                                    f"{tuple(x.shape)}, but it takes "
@@ -132,6 +135,29 @@ class SoundFolder(Dataset):
     def __repr__(self) -> str:
         return (f"SoundFolder({str(self.root)!r}, split={self.split!r}, {len(self)} sounds, "
                 f"{len(self.classes)} classes)")
+
+
+def _settings(spec: InputSpec) -> dict[str, Any]:
+    """A spectrogram model's audio settings (`neuronscope.core.audio.settings`)."""
+    try:
+        return settings(spec)
+    except ValueError as exc:
+        raise SoundFolderError(f"the model's input cannot be made from a sound: {exc}"
+                               ) from exc
+
+
+def _waveform_settings(spec: InputSpec) -> dict[str, Any]:
+    """A waveform model's rate and clip length (its InputSpec's shape (C, N)); a warning
+    when its value range is the default (0, 1), which samples in [-1, 1] are mapped to."""
+    rate = (spec.extra or {}).get("sample_rate")
+    if not rate:
+        raise SoundFolderError("the model takes waveforms (InputSpec shape (C, N)) but its "
+                               "InputSpec gives no extra['sample_rate'] to resample sounds to")
+    if tuple(spec.value_range) == (0.0, 1.0):
+        logger.warning("the model's InputSpec gives the default value range (0, 1): each "
+                       "sound's samples in [-1, 1] are mapped to it; give value_range=(-1, 1) "
+                       "if the model takes samples as they are")
+    return {"sample_rate": int(rate), "n_samples": int(spec.shape[-1])}
 
 
 def _warn_mixed(names: list[str], model_classes: list[str], root: Path) -> None:
