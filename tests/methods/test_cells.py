@@ -3,7 +3,16 @@ correlations, bad input; the trained pysource-lstm's string cell (when cached)."
 
 from __future__ import annotations
 
+import ast
+import codecs
+import contextlib
+import email
+import io
+import random
+import re
 import time
+import tokenize
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +32,8 @@ from neuronscope.methods.cells import (
     track_names,
     windows,
 )
+from neuronscope.methods.cells.parse import _tokens
+from neuronscope.methods.cells.pycheck import python_lines
 from neuronscope.zoo.cache import entry_paths, recipe_hash
 from neuronscope.zoo.charlm import char_lstm
 
@@ -100,6 +111,113 @@ def test_text_that_is_not_python_falls_back_to_character_tracks(
         compute_tracks("x", ["colum"])
     with pytest.raises(ValueError, match="python"):
         compute_tracks("x", "pyhton")
+
+
+def zen_of_python() -> str:
+    """The Zen of Python (`import this` prints it; its text is rot13 in `this.s`)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import this
+    return codecs.decode(this.s, "rot13")
+
+
+def email_docstrings() -> str:
+    """The docstrings of the `email` package's modules that tokenize alone, joined."""
+    docs = []
+    for path in sorted(Path(email.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node)
+                try:
+                    list(tokenize.generate_tokens(io.StringIO(f"{doc}\n").readline))
+                except (tokenize.TokenError, SyntaxError):
+                    continue  # on Python 3.12+ an apostrophe does not tokenize
+                if doc:
+                    docs.append(doc)
+    return "\n\n".join(docs) + "\n"
+
+
+README_PARAGRAPH = (
+    "neuronscope finds what the units of a trained network respond to. It doesn't train\n"
+    "anything you haven't asked for: the zoo's models are trained once, cached, and read\n"
+    "back. If a layer isn't found, the error says which layers there are. That's all.\n")
+
+
+def test_prose_that_tokenizes_is_not_read_as_python(caplog: pytest.LogCaptureFixture
+                                                     ) -> None:
+    # tokenize reads English (on Python 3.11 even "aren't"): its lines must parse too
+    for name, text in [("zen", zen_of_python()), ("email", email_docstrings()),
+                       ("readme", README_PARAGRAPH)]:
+        values, mode, notes = compute_tracks(text, "python")
+        assert mode == "chars" and list(values) == track_names("chars"), name
+        assert len(notes) == 1 and "character tracks used instead" in notes[0], name
+        assert notes[0].split(";")[0] in caplog.text  # the log warns
+        found = re.search(r"the text does not read as Python \(only (\d+) of ([\d,]+) "
+                          r"lines parse as Python statements\)", notes[0])
+        if found:  # on Python 3.12+ an apostrophe does not tokenize: the older note
+            assert int(found[1]) < 0.2 * int(found[2].replace(",", "")), (name, notes)
+        else:
+            assert "does not tokenize" in notes[0] and "'" in text, (name, notes)
+    prose = README_PARAGRAPH.replace("'", "")
+    assert "(only 0 of 3 lines parse as Python statements)" in compute_tracks(prose)[2][0]
+    with pytest.raises(CellTextError, match=r"does not read as Python.*in_string.*need"):
+        compute_tracks(prose, ["in_string", "column"])
+
+
+def test_explain_cells_says_prose_is_not_python(model) -> None:
+    res = explain_cells(model, zen_of_python(), vocab=VOCAB, progress=False)
+    assert res.mode == "chars" and res.tracks == track_names("chars")
+    assert any("Python" in n and "character tracks used instead" in n for n in res.notes)
+
+
+def test_fragments_of_code_stay_python() -> None:
+    two = CODE * 2
+    fragments = {
+        "cut inside a def": CODE[CODE.index("x ="):],
+        "cut inside brackets": two[CODE.index("b]"):len(CODE) + CODE.index("b]")],
+        "clauses alone": "    return x\nelse:\n    y = 1\ntry:\n    pass\nexcept E:\n"
+                         "    raise\nfinally:\n    z()\n@property\ndef g(self):\n"
+                         "    match v:\n        case 1:\n            pass\n",
+    }
+    for name, text in fragments.items():
+        with pytest.raises(SyntaxError):
+            ast.parse(text)
+        values, mode, notes = compute_tracks(text, "python")
+        assert mode == "python" and notes == [], name
+    text = fragments["cut inside a def"]
+    seg = slice(0, len('x = "s\'q" + r\'t\'  # note\n'))
+    assert digits(compute_tracks(text)[0]["in_string"][seg]) == "0000111100000110000000000"
+    # begun inside one docstring and ended inside another, it tokenizes inside out (the
+    # code read as a string): never read so, it falls back and says why
+    inside = two[CODE.index("more."):len(CODE) + CODE.index("Doc")]
+    values, mode, notes = compute_tracks(inside, "python")
+    assert mode == "chars" and "does not read as Python" in notes[0], notes
+
+
+def test_windows_of_the_pysource_corpus_read_as_python() -> None:
+    text = corpus_text("test", 200_000)
+    whole, mode, notes = compute_tracks(text, "python")
+    assert (mode, notes) == ("python", [])  # ast.parse takes it whole
+    rng = random.Random(0)
+    tokenized = python = inside = 0
+    for _ in range(120):  # 2,000 characters, mostly from the middle of a line to another's
+        start = rng.randrange(1, len(text) - 2000)
+        _, mode, notes = compute_tracks(text[start:start + 2000], "python")
+        tokenized += not any("does not tokenize" in n for n in notes)
+        python += mode == "python"
+        if any("does not read as Python" in n for n in notes):  # only inside out:
+            assert whole["in_string"][start] == 1, (start, notes)  # begun in a string
+            inside += 1
+    # most cut windows do not tokenize (a string, a bracket or an indentation cut); every
+    # one that tokenizes reads as Python, but those begun inside a docstring
+    assert python + inside == tokenized and python >= 5
+
+
+def test_lines_parse_statement_by_statement() -> None:
+    text = ('if x:  # a header\n    f(1,\n      2)\nelse:\n    """a\n    string"""\n'
+            "@dec\nexcept E:\n\n# a comment\nNot a statement.\nNor this one\n")
+    assert python_lines(text, _tokens(text)) == (9, 11)
+    cut = "1]\na = [1,\n     2]\nb = {1:\n"  # begun and ended inside brackets:
+    assert python_lines(cut, _tokens(cut)) == (2, 3)  # '1]' fails, 'b = {1:' not counted
 
 
 def test_tracks_are_registered_in_one_dict() -> None:

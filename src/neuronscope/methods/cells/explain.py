@@ -18,8 +18,9 @@ inside a comment, bracket depth, position in the line... Tracks live in the regi
   ``quote_parity`` (inside '...' or "..." by parity on each line).
 
 With ``tracks="python"``, text that does not tokenize (a fragment cut inside a
-multi-line string, a bad dedent) degrades to the ``"chars"`` tracks; the result says so
-(`CellExplanation.mode`, `.notes`) and the log warns.
+multi-line string, a bad dedent) or does not read as Python (English prose, which
+tokenizes: under half of its lines parse as statements) degrades to the ``"chars"``
+tracks; the result says so (`CellExplanation.mode`, `.notes`) and the log warns.
 
 How the text is fed (any model that takes character ids [B, T] and whose layer gives
 [B, T, units], or [B, units, T] where its unit axis is 1, as after a Conv1d): in

@@ -1,9 +1,10 @@
 """Reading a text once for the feature tracks: `parse` gives a `Parsed` text (per
 character its code point, its line's start and the line's first non-blank column) and,
 for Python, its tokens from Python's own `tokenize` with absolute character offsets.
-`string_spans` finds every string literal among those tokens (f-strings whole) and
-whether it is a statement of its own (a docstring). The tracks (`builtin_tracks.py`)
-read nothing but a `Parsed`.
+`tokenize` reads English too (even "aren't"), so a text that tokenizes must also read as
+Python (`pycheck.reads_as_python`). `string_spans` finds every string
+literal among the tokens (f-strings whole) and whether it is a statement of its own (a
+docstring). The tracks (`builtin_tracks.py`) read nothing but a `Parsed`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import tokenize
 from dataclasses import dataclass
 
 import numpy as np
+
+from .pycheck import reads_as_python
 
 
 @dataclass
@@ -28,8 +31,16 @@ class Parsed:
 
 
 def parse(text: str, python: bool) -> tuple[Parsed, str | None]:
-    """(`Parsed` text, None), or with ``python`` a text that does not tokenize:
-    (character-only `Parsed`, why)."""
+    """(`Parsed` text, None), or with ``python`` a text that does not tokenize or does
+    not read as Python (`reads_as_python`: English, or a fragment begun inside a string,
+    which reads inside out): (character-only `Parsed`, why).
+
+    Example:
+        >>> parse("x = f(1)\\n", python=True)[1] is None
+        True
+        >>> print(parse("Now is better than never.\\n", python=True)[1])
+        the text does not read as Python (only 0 of 1 lines parse as Python statements)
+    """
     chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     n = len(chars)
     idx = np.arange(n)
@@ -56,7 +67,10 @@ def parse(text: str, python: bool) -> tuple[Parsed, str | None]:
         where = exc.args[1] if isinstance(exc, tokenize.TokenError) and len(exc.args) > 1 \
             else getattr(exc, "lineno", None)
         return parsed, f"the text does not tokenize as Python ({msg}, at {where})"
-    return parsed, None
+    why = reads_as_python(text, parsed.tokens)
+    if why is not None:  # English, or a fragment begun inside a string (read inside out)
+        parsed.tokens = None
+    return parsed, why
 
 
 def _tokens(text: str) -> list[tuple[int, int, int, str]]:

@@ -4,7 +4,8 @@ that character has been read. `compute_tracks` computes them for a text; the reg
 `builtin_tracks.py` (registered on import, here), the reading of the text in `parse.py`.
 
 The modes: ``"python"`` reads the text with Python's own `tokenize` (exact strings,
-comments, docstrings, brackets, blocks, keywords) besides the character tracks;
+comments, docstrings, brackets, blocks, keywords) besides the character tracks, for
+text that reads as Python (`pycheck.reads_as_python`: English prose tokenizes too);
 ``"chars"`` counts characters only, for any text.
 """
 
@@ -34,13 +35,19 @@ def compute_tracks(text: str, tracks: str | Sequence[str] = "python"
     """({track: [n] float32 values}, the mode used, notes) for `text`.
 
     `tracks`: a mode (``"python"``, ``"chars"``) or a list of track names. A mode of
-    ``"python"`` on text that does not tokenize falls back to ``"chars"`` (noted); listed
-    names that need Python on such text raise a `CellTextError`.
+    ``"python"`` on text that does not tokenize or does not read as Python (English
+    prose: most of its lines do not parse as statements) falls back to ``"chars"``
+    (noted, and the log warns); listed names that need Python on such text raise a
+    `CellTextError`.
 
     Example:
         >>> values, mode, notes = compute_tracks("f(x)  # hi\\n")
         >>> mode, values["in_comment"].tolist()[:7], values["bracket_depth"].tolist()[:4]
         ('python', [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0])
+        >>> values, mode, notes = compute_tracks("Now is better than never.\\n")
+        >>> print(mode, notes[0].split(";")[0], sep="\\n")
+        chars
+        the text does not read as Python (only 0 of 1 lines parse as Python statements)
     """
     notes: list[str] = []
     if isinstance(tracks, str):
