@@ -78,10 +78,12 @@ def test_text_examples_are_shaded_snippets(tmp_path: Path) -> None:
     assert len(shown.inputs) == 2 and act.shape == (2, 6)
     assert torch.isclose(act[0].max(), res["rnn[0]"].values[1, 0])
     assert torch.equal(act, unit_traces(model, tokens, res["rnn[0]"], 1, shown.indices))
-    write_examples(model, tokens, res, tmp_path, progress=False)
+    folders = write_examples(model, tokens, res, tmp_path, progress=False)
     page = (tmp_path / "index.html").read_text()
     assert page.count("class='snippet'") == 3 * 2 * 2  # units x sides x examples
     assert "rgba(220, 40, 40" in page
+    assert "pictures show a snippet of each input around its peak" in page  # not "whole"
+    assert not folders["rnn[0]"].exists()  # snippets live in the page: no empty folder
 
 
 class CharClassifier(nn.Module):

@@ -165,7 +165,7 @@ class ExampleDrawer:
         if self.field is not None and not self.field.is_global:
             return (f"the receptive field ({'x'.join(map(str, self.field.size))} px, outlined) "
                     "around each input's maximum")
-        return "whole inputs"
+        return self.kind.shows if self.kind is not None else "whole inputs"
 
 
 class LayerDrawing(Parted):

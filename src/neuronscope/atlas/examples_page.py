@@ -27,6 +27,7 @@ def _unit(drawer: ExampleDrawer, ex: LayerExamples, u: int, folder: Path) -> str
         caption = "lowest" if bottom else "highest"
         if isinstance(picture, Image.Image):
             name = AtlasStore.unit_name(u, "bottom" if bottom else "top") + ".png"
+            folder.mkdir(parents=True, exist_ok=True)  # only where pictures are files
             save_png(picture, folder / name)
             cells.append(f"<figure><img src='{esc(folder.name)}/{name}' alt='{caption} "
                          f"examples of unit {u}'><figcaption>{caption}</figcaption></figure>")
@@ -39,10 +40,11 @@ def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Pat
                    units: dict[str, list[int]] | None = None, progress: bool = True
                    ) -> dict[str, Path]:
     """Draw the examples of `res` into `out`: ``out/LAYER/unit-0017-top.png`` (and
-    ``-bottom``) for images, shaded snippets for text, and ``out/index.html``.
+    ``-bottom``) for images, shaded snippets for text (in the page: no folder), and
+    ``out/index.html``.
 
     `units` limits the units drawn per layer (default: every unit). Returns the
-    folder of each layer.
+    folder of each layer (made where it holds pictures).
 
     Example:
         >>> import torch, tempfile, torch.nn as nn, neuronscope as ns
@@ -60,7 +62,7 @@ def write_examples(model: nn.Module, data: Any, res: TopExamples, out: str | Pat
         ex = res[name]
         chosen = units.get(name, list(range(ex.n_units))) if units else range(ex.n_units)
         folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         folders[name] = folder
         drawer = ExampleDrawer(model, data, ex)
         rows = []

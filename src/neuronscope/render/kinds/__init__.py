@@ -53,7 +53,7 @@ class InputKind:
     for the caller's default. ``sources``: the dataset method whose result it wants in
     ``shown.sources`` (a sound's ``waveform``), or None. ``rows_up``: row 0 of its inputs
     is drawn at the bottom (a spectrogram's lowest band), so pictures of weights that see
-    the input are flipped to match.
+    the input are flipped to match. ``shows``: what its pictures of examples show.
     """
 
     name: ClassVar[str] = ""
@@ -62,6 +62,7 @@ class InputKind:
     reduce: ClassVar[str | None] = None
     sources: ClassVar[str | None] = None
     rows_up: ClassVar[bool] = False
+    shows: ClassVar[str] = "whole inputs"  # what its pictures of examples show, in words
 
     def accepts(self, spec: InputSpec | None, sample: torch.Tensor) -> bool:
         """Whether this kind can draw `sample` (one input, no batch axis)."""

@@ -30,6 +30,7 @@ class TextKind(InputKind):
     name = "text"
     needs_traces = True
     reduce = "max"  # a unit of text fires at some position: inputs ranked by their peak
+    shows = "a snippet of each input around its peak, every token shaded by the unit"
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (sample.dim() == 1 and not sample.is_floating_point()
