@@ -146,6 +146,10 @@ def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> 
     assert re.search(r"rgba\((220, 40, 40|40, 90, 220), (0\.[1-9]|1\.00)", page)  # shaded
     assert "Lesion" in page
     assert "same value on every input" not in page
+    layer_page = client.get("/layer/rnn[0]").text
+    assert "Inversion" not in layer_page  # a need the model lacks: on the model page only
+    gallery = atlas.manifest["sections"]["gallery"]
+    assert gallery["skipped"] == "the model takes no images"  # not EfficientNet's targets
     with torch.no_grad():  # a dead unit: the same value on every input
         model.head.weight[1] = 0.0
         model.head.bias[1] = -1.0

@@ -54,6 +54,7 @@ def test_a_waveform_is_drawn_by_its_spectrogram_and_named_in_samples() -> None:
     assert int(s[0].mean(1).argmax()) == round(hz / RATE * 128)  # the tone's own bin
     assert float(s.min()) >= 0 and float(s.max()) == 1.0
     assert field_size([32], "audio", SPEC) == "32 samples (4 ms)"
+    assert (field_size([1]), field_size([5])) == ("1 step", "5 steps")  # any other kind
     assert filter_grid(torch.randn(4, 1, 32), scale=2).size == (66, 13)  # a row per filter
 
 

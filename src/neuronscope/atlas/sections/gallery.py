@@ -56,10 +56,10 @@ class Gallery(Section):
     def compute_model(self, job: Any) -> dict[str, Any]:
         targets, settings = self.asked(job)
         spec = job.spec
+        if spec is None or spec.kind != "image" or len(spec.shape) != 3:
+            return {"skipped": "the model takes no images"}  # whatever the targets
         if not targets:
             return {"skipped": SKIPPED}
-        if spec is None or spec.kind != "image" or len(spec.shape) != 3:
-            return {"skipped": "the model takes no images"}
         if settings.get("n_starts", 1) != 1:
             raise ValueError("gallery_settings: one picture per target (n_starts 1)")
         size = settings["size"] or tuple(spec.shape[1:])

@@ -92,8 +92,8 @@ class Inversion(Parted, Section):
         entry = view.entry(layer, self.name)
         if not entry:
             return ""
-        if "image" not in entry:
-            why = entry.get("skipped", "")
+        if "image" not in entry:  # a need the model lacks: said once, on the model page
+            why = "" if entry.get("unmet") else entry.get("skipped", "")
             return f"{view.heading(self)}<p class='muted'>{view.esc(why)}</p>" if why else ""
         return (f"{view.heading(self)}"
                 f"{view.figure(view.img(entry['source'], 'photo'), entry['photo'])}"

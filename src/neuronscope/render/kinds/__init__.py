@@ -104,7 +104,8 @@ class InputKind:
         model's InputSpec or its JSON dict, where known."""
         if len(size) >= 2:
             return "x".join(str(int(s)) for s in size) + " px"
-        return f"{int(size[0]) if size else '?'} steps"
+        n = int(size[0]) if size else None
+        return "? steps" if n is None else f"{n} step{'' if n == 1 else 's'}"
 
     def photographic(self, sample: torch.Tensor) -> bool:
         """Whether its pictures of inputs like `sample` are photographs, kept as JPEG
