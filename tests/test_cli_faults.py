@@ -175,7 +175,8 @@ def test_data_faults(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
                  "--split", "all"]) == 2
     err = capsys.readouterr().err
     assert str(huge) in err and "too large" in err and "400000000 pixels" in err
-    assert main(["atlas", f"{nets}:rgb", "--data", f"folder:{files / 'few'}"]) == 2
+    assert main(["atlas", f"{nets}:rgb", "--data", f"folder:{files / 'few'}", "--split",
+                 "test"]) == 2  # a folder is read whole unless a split is asked for
     err = capsys.readouterr().err
     assert "no items in split 'test'" in err and "--split all" in err
     assert main(["atlas", f"{nets}:rgb", "--data", f"folder:{files / 'empty'}"]) == 2
