@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .data import wrapped
+from .errors import NeuronscopeError
 
 KINDS = ("image", "text", "audio", "vector")
 
@@ -153,7 +154,8 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
         if tuple(model.shape) != tuple(data.shape) or (None not in rates
                                                        and rates[0] != rates[1]):
             at = [f" at {r} Hz" if r is not None else "" for r in rates]
-            return (f"the data are spectrograms {list(data.shape)}{at[1]}; the model takes "
+            what = "waveforms" if len(data.shape) == 2 else "spectrograms"
+            return (f"the data are {what} {list(data.shape)}{at[1]}; the model takes "
                     f"{list(model.shape)}{at[0]}")
     return None
 
@@ -172,8 +174,6 @@ def refuse_unreadable(model: nn.Module, data: Any) -> None:
         ...     print(str(exc).split(": ", 1)[1])
         the data are spectrograms [1, 64, 63]; the model takes [1, 40, 63]
     """
-    from .errors import NeuronscopeError
-
     why = spec_mismatch(input_spec(model), data_spec(data))
     if why:
         raise NeuronscopeError(f"the model cannot read these data: {why}")
