@@ -230,3 +230,26 @@ def test_a_named_layer_that_does_not_put_the_batch_first_is_refused_before_writi
     assert not (tmp_path / "a").exists()
     build_atlas(Net(), data, str(tmp_path / "a"), layers=["gru[0]"], sections=("examples",),
                 progress=False)
+
+
+def test_lesions_of_a_model_that_scores_every_position_need_labels_there(
+        tmp_path: Path) -> None:
+    from torch.utils.data import TensorDataset
+
+    from neuronscope.core.spec import InputSpec, attach_spec
+
+    class LM(torch.nn.Module):  # logits at every position: [B, T, vocabulary]
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.out = torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.emb(x))
+
+    torch.manual_seed(0)
+    model = attach_spec(LM().eval(), InputSpec(shape=(6,), kind="text", vocab="abcd\n"))
+    one_label = TensorDataset(torch.randint(0, 5, (12, 6)), torch.randint(0, 5, (12,)))
+    atlas = build_atlas(model, one_label, str(tmp_path), sections=("examples", "ablation"),
+                        k=2, progress=False)  # skipped with the reason, not a traceback
+    why = atlas.manifest["layers"]["out"]["ablation"]["skipped"]
+    assert why.startswith("the model gives [6, 5] per input and the data one label"), why

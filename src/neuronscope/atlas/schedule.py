@@ -108,8 +108,34 @@ def unmet(section: Section, job: Job) -> str | None:
                             f"compute it (--sections {section.name})" if section.per_position and
                             label.dim() == 1 else ""))
             why = foreign_labels(job.data, spec)
+            if why is None:  # once per build: one pass of the first input
+                if "per_class" not in job.__dict__:
+                    job.__dict__["per_class"] = _not_per_class(job)
+                why = job.__dict__["per_class"]
             if why:
                 return why
+    return None
+
+
+def _not_per_class(job: Job) -> str | None:
+    """Why the model's output is not one score per class for an input with one label (a
+    language model's logits at every position), or None."""
+    import torch
+
+    from ..core.data import item_input
+    from ..core.layers import eval_mode
+    from ..core.model import logits_of, model_device
+
+    try:
+        with eval_mode(job.model), torch.no_grad():
+            out = logits_of(job.model(item_input(job.data, 0)[None].to(
+                model_device(job.model))))
+    except Exception:  # noqa: BLE001 - the sweep says what fails, with the model's words
+        return None
+    if isinstance(out, torch.Tensor) and out.dim() != 2:
+        return (f"the model gives {list(out.shape[1:])} per input and the data one label per "
+                "input: accuracy needs one score per class ([batch, classes]), or a label at "
+                "every position of a language model")
     return None
 
 
