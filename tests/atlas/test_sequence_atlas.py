@@ -111,8 +111,13 @@ def test_lesions_on_part_of_the_data_say_so() -> None:
 
     view = SimpleNamespace(manifest={"data": {"n": 1200}})
     assert _scored(view, 500, "inputs") == \
-        "the first 500 of 1,200 inputs: lesions take at most --ablation-n"
+        "500 of 1,200 inputs, a fixed random sample: lesions take at most --ablation-n"
     assert _scored(view, 1200, "inputs") == "1,200 inputs"
+    from neuronscope.atlas.sections.ablation import scored
+
+    sample = scored(90, 40)  # a folder of 3 classes x 30 files, sorted by class
+    assert len(set(sample)) == 40 and sample == sorted(sample)
+    assert {i // 30 for i in sample} == {0, 1, 2}  # every class, not the first 40 files
 
 
 def test_the_minilm_atlas_shows_neurons_per_token(tmp_path: Path) -> None:

@@ -227,7 +227,8 @@ def add_parsers(sub: Any) -> None:
                    help="units computed together (feature visualizations, lesions, "
                    "pictures): the parts that processes share (default: 64)")
     p.add_argument("--ablation-n", type=positive_int, default=500, metavar="N",
-                   help="inputs lesions are scored on: the data's first N (default: 500)")
+                   help="inputs lesions are scored on: N of the data's, drawn at random "
+                   "with a fixed seed (default: 500)")
     p.add_argument("--gallery", nargs="+", metavar="TARGET",
                    help="the gallery's targets, visualized once for the model at its input "
                    "size: classes of the output layer (fc:779) and units (block12:5)")

@@ -6,6 +6,7 @@ prediction, and no class selectivity."""
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import torch
@@ -38,8 +39,7 @@ class Ablation(Parted, Section):
                                             job.option("unit_batch", self))]
 
     def compute_part(self, job: Any, layer: str, part: Any) -> dict[str, Any]:
-        n = job.option("ablation_n", self)
-        subset = Subset(job.data, range(min(n, len(job.data))))
+        subset = Subset(job.data, scored(len(job.data), job.option("ablation_n", self)))
         if part == "selectivity":
             if _per_position(job):  # next tokens: no class per input to be selective for
                 return {"selectivity": None}
@@ -114,10 +114,25 @@ def _change(delta: float) -> str:
     return f"{delta:+.4f}" if abs(delta) >= 5e-5 else f"{delta:+.1e}"
 
 
+def scored(total: int, n: int, seed: int = 0) -> list[int]:
+    """The inputs lesions are scored on: all `total`, or `n` of them drawn at random with
+    `seed` (the same on every rank and build) and kept in order, so that data sorted by
+    class (a folder) are not scored on its first classes alone.
+
+    Example:
+        >>> scored(5, 10), len(scored(100, 10)), scored(100, 10) == scored(100, 10)
+        ([0, 1, 2, 3, 4], 10, True)
+    """
+    if n >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), n))
+
+
 def _scored(view: Any, n: int, noun: str) -> str:
-    """How many inputs the lesions were scored on, and that they are the first of more
+    """How many inputs the lesions were scored on, and that they are a sample of more
     where the data hold more (``ablation_n``: ``--ablation-n`` on the command line)."""
     total = view.manifest.get("data", {}).get("n")
     if isinstance(total, int) and total > n:
-        return f"the first {n:,} of {total:,} {noun}: lesions take at most --ablation-n"
+        return (f"{n:,} of {total:,} {noun}, a fixed random sample: lesions take at most "
+                "--ablation-n")
     return f"{n:,} {noun}"
