@@ -181,6 +181,12 @@ def test_data_the_model_cannot_read_are_refused_and_foreign_labels_said(
         ns.top_examples(forty, tones, ["1"], progress=False)
     with pytest.raises(ns.NeuronscopeError, match="cannot read tones"):
         ns.datasets.load("tones", split="test", model=forty, n=12)
+    with pytest.raises(ns.NeuronscopeError, match="cannot read these data"):
+        ns.unit_stats(forty, tones, "1", progress=False)
+    other = attach_spec(copy.deepcopy(net), dataclasses.replace(  # the same shape, made
+        tones_spec(), extra={**tones_spec().extra, "n_fft": 256}))  # another way
+    with pytest.raises(ns.NeuronscopeError, match="n_fft 512, the model's with 256"):
+        ns.datasets.load("tones", split="test", model=other, n=12)
     renamed = attach_spec(net, dataclasses.replace(
         tones_spec(), class_names=[f"c{i}" for i in range(6)]))
     with caplog.at_level(logging.WARNING):

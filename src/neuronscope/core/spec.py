@@ -157,7 +157,18 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
             what = "waveforms" if len(data.shape) == 2 else "spectrograms"
             return (f"the data are {what} {list(data.shape)}{at[1]}; the model takes "
                     f"{list(model.shape)}{at[0]}")
+        for key in SPECTROGRAM_SETTINGS:  # the same shape made another way
+            mine, theirs = model.extra.get(key), data.extra.get(key)
+            if mine is not None and theirs is not None and mine != theirs:
+                shown = [f"{len(v) - 2} bands from {v[0]:g} to {v[-1]:g} Hz"
+                         if isinstance(v, list | tuple) and len(v) > 2 else v
+                         for v in (theirs, mine)]
+                return (f"the data's spectrograms are made with {key} {shown[0]}, the "
+                        f"model's with {shown[1]}")
     return None
+
+
+SPECTROGRAM_SETTINGS = ("n_fft", "hop", "window", "center", "band_edges", "db_floor", "db_ref")
 
 
 def refuse_unreadable(model: nn.Module, data: Any) -> None:

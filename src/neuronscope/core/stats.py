@@ -12,6 +12,7 @@ from .data import as_dataset, batch_input, first_batch, loader, move, run_model
 from .hooks import tap
 from .layers import eval_mode, find_layer, layer_table
 from .model import model_device
+from .spec import refuse_unreadable
 from .units import per_unit
 
 
@@ -30,6 +31,7 @@ def unit_stats(model: nn.Module, data: Any, layer: str, *, batch_size: int = 256
         (torch.Size([3]), torch.Size([3]))
     """
     dataset = as_dataset(data)
+    refuse_unreadable(model, dataset)
     device = model_device(model)
     s1 = s2 = None
     count = 0
