@@ -212,3 +212,18 @@ def test_a_recurrent_field_is_not_claimed_exact() -> None:
         rf = receptive_field(model, layer, ids)  # step t sees every step up to t
         assert not rf.exact and not rf.is_global and rf.stride == (1,)
         assert rf.box(31, clip=(64,)) == (0, 32)  # the centre step: all 32 steps so far
+
+
+def test_a_final_recurrent_state_has_no_field_along_the_batch() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.gru = nn.Embedding(9, 4), nn.GRU(4, 6, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.gru(self.emb(x))[0]
+
+    ids = torch.randint(0, 9, (4, 16))
+    with pytest.raises(NeuronscopeError, match=r"gru\[1\]: a final state \[layers, batch"):
+        receptive_field(Net(), "gru[1]", ids)  # [layers, batch, units]: no positions
+    assert receptive_field(Net(), "gru[0]", ids).stride == (1,)  # every step: along time

@@ -254,13 +254,28 @@ def batch_not_first(model: nn.Module, info: LayerInfo) -> str | None:
     (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
     one built with batch_first=False: [time, batch, units]), or of any other layer whose
     traced output's first axis is not the batch's; or None."""
-    path, _, rest = info.name.partition("[")
-    module = dict(model.named_modules()).get(path) if rest else None
-    if not isinstance(module, nn.RNNBase):
+    path = info.name.partition("[")[0]
+    if not isinstance(dict(model.named_modules()).get(path), nn.RNNBase):
         return None if info.lead is None else (
             f"its output's first axis has {info.lead[0]}, not the traced batch of "
             f"{info.lead[1]}: the batch is not first (after a time-first RNN?)")
-    if not info.name.endswith(path + "[0]"):
+    return rnn_not_batch_first(model, info.name)
+
+
+def rnn_not_batch_first(model: nn.Module, layer: str) -> str | None:
+    """Why output `layer` of torch's own RNN, GRU or LSTM does not put the batch first
+    (see `batch_not_first`), from the module alone; None for it and any other layer.
+
+    Example:
+        >>> m = nn.Sequential(nn.GRU(3, 4, num_layers=2))
+        >>> rnn_not_batch_first(m, "0[1]")
+        'a final state [layers, batch, units]: 0[0] holds every step'
+    """
+    path, _, rest = layer.partition("[")
+    module = dict(model.named_modules()).get(path) if rest else None
+    if not isinstance(module, nn.RNNBase):
+        return None
+    if not layer.endswith(path + "[0]"):
         return f"a final state [layers, batch, units]: {path}[0] holds every step"
     if not module.batch_first:
         return "its batch comes second: [time, batch, units] (batch_first=False)"

@@ -31,7 +31,7 @@ from torch import nn
 from .errors import NeuronscopeError
 from .field import ReceptiveField
 from .hooks import forward_kwargs
-from .layers import eval_mode, resolve_example
+from .layers import eval_mode, resolve_example, rnn_not_batch_first
 from .receptive_chain import NotAChain, analytic
 from .receptive_gradient import gradient
 from .units import Unit, find_module
@@ -66,6 +66,9 @@ def receptive_field(model: nn.Module, layer: Any, example_input: Any = None,
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     unit = Unit(Unit.parse(layer).layer)
     find_module(model, unit.module_path)  # LayerNotFoundError with suggestions
+    why = rnn_not_batch_first(model, unit.layer)
+    if why:  # its first axis would be read as the batch, its second as positions
+        raise NeuronscopeError(f"no receptive field for {unit.layer}: {why}")
     x = _input_tensor(resolve_example(model, example_input))
     if method == "analytic" and not x.is_floating_point():
         raise NeuronscopeError(
