@@ -51,6 +51,14 @@ def test_pages_and_files(client: TestClient) -> None:
     assert "Lesion" in unit.text and "selectivity" in unit.text
     assert client.get("/layer/conv2/unit/3").status_code == 404
     assert client.get("/layer/nope").status_code == 404
+    assert client.get("/layer/nope").json() == {"detail": "no layer 'nope' in this atlas"}
+    browser = client.get("/layer/nope", headers={"Accept": "text/html,*/*"})
+    assert browser.status_code == 404 and "text/html" in browser.headers["content-type"]
+    assert "no layer &#x27;nope&#x27; in this atlas" in browser.text
+    assert "href='/'" in browser.text  # a way back
+    api = client.get("/api/text/layers", headers={"Accept": "text/html"})
+    assert "text/html" not in api.headers["content-type"]  # the API answers JSON
+    assert client.get("/favicon.ico").status_code == 204
     assert client.get("/static/live.js").status_code == 200
     assert client.get("/static/secret.py").status_code == 404
 

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from torch import nn
 
@@ -34,12 +36,13 @@ from ..atlas.sections import sections
 from ..core.errors import NeuronscopeError
 from ..core.spec import input_spec
 from ..methods.live import LiveProbe, NotLiveModelError
+from ..render.html import esc, page
 from .ondemand import OnDemand, ondemand_routes
 from .routes_atlas import atlas_routes
 from .routes_live import live_routes
 from .routes_text import text_routes
 from .server import LOOPBACK
-from .state import Microscope, ServedStore
+from .state import Microscope, ServedStore, base_of
 from .uploads import BODY_TIMEOUT, MAX_PIXELS, MAX_UPLOAD, READ_TIMEOUT
 from .workers import QUEUE, THREADS, ModelThread, Workers, server_threads
 
@@ -126,6 +129,22 @@ def atlas_app(atlas_dir: str | Path, model: nn.Module | Callable[[], nn.Module] 
     @app.exception_handler(NeuronscopeError)
     async def bad_input(request: Request, exc: NeuronscopeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """A page asked for by a browser gets its error as a page, with a way back; the
+        API (and any other client) the JSON it reads."""
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+                "accept", ""):
+            return await http_exception_handler(request, exc)
+        home = base_of(request) + "/"
+        return HTMLResponse(page("neuronscope", f"<p><a href='{esc(home)}'>model</a></p>"
+                                 f"<h1>{exc.status_code}</h1><p>{esc(str(exc.detail))}</p>"),
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon, and no 404 in the browser's log
 
     app.include_router(text_routes(scope))  # first: its /static/probe.js
     app.include_router(atlas_routes(scope))
