@@ -148,6 +148,8 @@ def test_text_inputs_are_drawn_by_the_text_kind_in_the_atlas(tmp_path: Path) -> 
     assert "same value on every input" not in page
     layer_page = client.get("/layer/rnn[0]").text
     assert "Inversion" not in layer_page  # a need the model lacks: on the model page only
+    home = client.get("/").text
+    assert "Not dissected" not in home and "not-computed" in home  # listed once, folded
     gallery = atlas.manifest["sections"]["gallery"]
     assert gallery["skipped"] == "the model takes no images"  # not EfficientNet's targets
     with torch.no_grad():  # a dead unit: the same value on every input

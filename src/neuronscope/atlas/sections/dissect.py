@@ -170,6 +170,9 @@ class Dissect(Section):
         entries = {n: e for n in order if (e := view.manifest["layers"].get(n, {}).get(self.name))}
         done = {n: e for n, e in entries.items() if "counts" in e}
         if not done:
+            kind = view.manifest.get("model", {}).get("spec", {}).get("kind")
+            if kind not in (None, "image"):  # text, sound: in the "not computed" list alone
+                return ""
             reasons = sorted({e["skipped"] for e in entries.values() if "skipped" in e})
             return (f"{view.heading(self)}<p class='muted'>Not dissected: "
                     f"{view.esc('; '.join(reasons))}.</p>" if reasons else "")
