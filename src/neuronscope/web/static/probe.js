@@ -60,7 +60,7 @@
       const res = await r.json().catch(() => ({ detail: r.statusText }));
       if (!r.ok) {
         const why = typeof res.detail === "string" ? res.detail : JSON.stringify(res.detail);
-        fail(box, `${r.status}: ${why}`);
+        fail(box, r.status >= 500 ? `${r.status}: ${why}` : why);  // a refusal says why
         return;
       }
       draw(box, res, performance.now() - start);
