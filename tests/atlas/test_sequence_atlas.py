@@ -191,3 +191,20 @@ def test_the_histogram_shows_the_range_of_the_data_only() -> None:
 
     svg = _histogram([0, 0, 3, 0, 5, 0, 0], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
     assert svg.count("<rect") == 3 and "from 2 to 5" in svg
+
+
+def test_a_character_models_output_units_are_named_by_their_characters(tmp_path: Path
+                                                                       ) -> None:
+    model, data = tiny_lstm()
+    build_atlas(model, data, str(tmp_path), layers=["lstm.h", "decoder"],
+                sections=("examples",), k=2, progress=False)
+    vocab = data.vocab
+    unit = vocab.index(",")
+    assert "the character &#x27;,&#x27;" in unit_page(tmp_path, "decoder", unit)
+    assert "the character" not in unit_page(tmp_path, "lstm.h", 3)  # not the output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["model"]["spec"]["vocab"]  # an atlas of the version before the names
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    build_atlas(model, data, str(tmp_path), layers=["lstm.h", "decoder"],  # the same model
+                sections=("examples",), k=2, progress=False)
+    assert "the character &#x27;,&#x27;" in unit_page(tmp_path, "decoder", unit)

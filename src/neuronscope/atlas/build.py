@@ -202,5 +202,9 @@ def _layer_facts(model: nn.Module, info: LayerInfo, example: torch.Tensor) -> di
 
 def _spec_json(model: nn.Module) -> dict[str, Any]:
     spec = input_spec(model)
-    return {} if spec is None else {"shape": list(spec.shape), "kind": spec.kind,
-                                    "classes": spec.class_names or []}
+    if spec is None:
+        return {}
+    out = {"shape": list(spec.shape), "kind": spec.kind, "classes": spec.class_names or []}
+    if spec.vocab and len(spec.vocab) <= 4096:  # a character model: its output units' names
+        out["vocab"] = spec.vocab
+    return out

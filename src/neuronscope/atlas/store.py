@@ -98,7 +98,7 @@ class AtlasStore:
         data's ``source``, how to load it again, is not compared: it is kept up to date)."""
         for key, value in (("model", model), ("data", data)):
             old = self.manifest.get(key)
-            if old and _compared(old) != _compared(value):
+            if old and not _same(_compared(old), _compared(value)):
                 raise NeuronscopeError(
                     f"the atlas in {self.root} was built for another {key} ({old}); use "
                     "another --out folder, or delete this one")
@@ -276,3 +276,18 @@ class AtlasStore:
 
 def _compared(header: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in header.items() if k != "source"}
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Whether header `new` describes what `old` does: equal in every key `old` has (a key
+    a later version added, such as a character model's ``vocab``, is not a difference).
+
+    Example:
+        >>> _same({"spec": {"kind": "text"}}, {"spec": {"kind": "text", "vocab": "ab"}})
+        True
+        >>> _same({"spec": {"kind": "text"}}, {"spec": {"kind": "image"}})
+        False
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(k in new and _same(v, new[k]) for k, v in old.items())
+    return old == new

@@ -216,10 +216,14 @@ def unit_page(view: AtlasView, layer: str, unit: int, computes: Collection[str] 
            if unit + 1 < n else "")
     nav = (f"<p class='neighbors'>{prev}<a href='{esc(view.layer_url(layer))}'>{esc(layer)}</a>"
            f"{nxt}</p>")
-    classes = view.manifest.get("model", {}).get("spec", {}).get("classes", [])
+    spec = view.manifest.get("model", {}).get("spec", {})
+    classes, vocab = spec.get("classes", []), spec.get("vocab") or ""
     last = [name for name in view.manifest.get("order", []) if name in view.manifest["layers"]]
+    output = bool(last) and layer == last[-1] and unit < n
     named = (f" <span class='muted'>class “{esc(classes[unit])}”</span>"
-             if last and layer == last[-1] and n == len(classes) and unit < n else "")
+             if output and n == len(classes) else
+             f" <span class='muted'>the character {esc(repr(vocab[unit]))}</span>"
+             if output and n == len(vocab) else "")
     parts = [f"<h1>{esc(layer)}:{unit}{named}</h1>", nav]
     parts += [(_missing(view, s, layer, unit, s.name in computes) if _open(view, s, layer) else "")
               or s.unit_html(view, layer, unit) for s in page_sections()]
