@@ -136,8 +136,9 @@ def visualize(
     # ReLUs pass a stuck image the gradient that turns it on (hooked before the recording)
     with eval_mode(model), redirected_relu_grad(model), \
             Runner(model, total, spec, (channels_, *hw), plain) as run:
+        shown = names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")
         losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
-                                    sign, fill, progress, callback)
+                                    sign, fill, progress and f"visualize {shown}", callback)
         with torch.no_grad():
             final = image().detach()
             activations = _score(targets, n_starts, run, final)
@@ -159,18 +160,19 @@ def visualize(
 
 def _optimize(image: ImageParam | GeneratorParam, objective: Objective, run: Runner,
               steps_t: list[Any], gens: list[torch.Generator], cfg: Settings,
-              steps: tuple[int, int], sign: float, fill: float, progress: bool,
+              steps: tuple[int, int], sign: float, fill: float, progress: bool | str,
               callback: Callable | None
               ) -> tuple[list[torch.Tensor], float]:
     """The optimization loop over ``steps = (all, polish)``: each step's losses [n], and
-    the seconds of the loop alone."""
+    the seconds of the loop alone; `progress`: the progress bar's words (or False)."""
     from tqdm.auto import tqdm
 
     opt = _adam(image.raw, cfg.optimizer.lr)
     steps, polish = steps
     losses = []
     start = time.perf_counter()  # set-up (layer listing, optimizer) is not counted
-    for step in tqdm(range(steps), desc="visualize", disable=not progress, leave=False,
+    desc = progress if isinstance(progress, str) else "visualize"
+    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False,
                      mininterval=0.5):
         x = T.apply(image(), steps_t if step < steps - polish else [], gens, fill=fill)
         loss = -(sign * objective(run(x)))
