@@ -187,6 +187,12 @@ def test_data_the_model_cannot_read_are_refused_and_foreign_labels_said(
         tones_spec(), extra={**tones_spec().extra, "n_fft": 256}))  # another way
     with pytest.raises(ns.NeuronscopeError, match="n_fft 512, the model's with 256"):
         ns.datasets.load("tones", split="test", model=other, n=12)
+    from neuronscope.data.tones import band_edges
+
+    alike = attach_spec(copy.deepcopy(net), dataclasses.replace(  # edges as a tuple, not
+        tones_spec(), extra={**tones_spec().extra,  # rounded: the same spectrograms
+                             "band_edges": tuple(band_edges().tolist())}))
+    assert len(ns.datasets.load("tones", split="test", model=alike, n=12)) == 12
     renamed = attach_spec(net, dataclasses.replace(
         tones_spec(), class_names=[f"c{i}" for i in range(6)]))
     with caplog.at_level(logging.WARNING):

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -157,14 +158,45 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
             what = "waveforms" if len(data.shape) == 2 else "spectrograms"
             return (f"the data are {what} {list(data.shape)}{at[1]}; the model takes "
                     f"{list(model.shape)}{at[0]}")
-        for key in SPECTROGRAM_SETTINGS:  # the same shape made another way
-            mine, theirs = model.extra.get(key), data.extra.get(key)
-            if mine is not None and theirs is not None and mine != theirs:
-                shown = [f"{len(v) - 2} bands from {v[0]:g} to {v[-1]:g} Hz"
-                         if isinstance(v, list | tuple) and len(v) > 2 else v
-                         for v in (theirs, mine)]
-                return (f"the data's spectrograms are made with {key} {shown[0]}, the "
-                        f"model's with {shown[1]}")
+        return _made_otherwise(model.extra, data.extra)
+    return None
+
+
+def _made_otherwise(model: dict[str, Any], data: dict[str, Any]) -> str | None:
+    """The first setting (defaults filled in: `core.audio.settings`) that makes the data's
+    spectrograms otherwise than the model's, in words; None when both are made alike or
+    either names no spectrogram settings (a waveform model's spec).
+
+    Example:
+        >>> s = {"sample_rate": 8000, "n_fft": 64, "hop": 16, "band_edges": (100, 500, 900)}
+        >>> _made_otherwise(s, {**s, "band_edges": [100.0, 500.0, 900.00001]}) is None
+        True
+        >>> _made_otherwise(s, {**s, "db_ref": 100.0})  # the model's: the default 1.0
+        "the data's spectrograms are made with db_ref 100.0, the model's with 1.0"
+    """
+    from .audio import NEEDED, settings
+
+    if any(k not in model or k not in data for k in NEEDED):
+        return None
+    try:
+        mine, theirs = settings(model), settings(data)
+    except ValueError:  # a setting no spectrogram takes: said where one is made
+        return None
+    for key in SPECTROGRAM_SETTINGS:
+        a, b = theirs.get(key), mine.get(key)
+        if (a is None) != (b is None):
+            same = False
+        elif isinstance(a, str | bool) or a is None:
+            same = a == b
+        else:
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            same = a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-6))
+        if not same:
+            shown = [f"{len(v) - 2} bands from {v[0]:g} to {v[-1]:g} Hz"
+                     if v is not None and np.ndim(v) == 1 and len(v) > 2 else v
+                     for v in (theirs.get(key), mine.get(key))]
+            return (f"the data's spectrograms are made with {key} {shown[0]}, the "
+                    f"model's with {shown[1]}")
     return None
 
 
