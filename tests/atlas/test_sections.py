@@ -255,3 +255,17 @@ def test_lesions_of_a_model_that_scores_every_position_need_labels_there(
                         k=2, progress=False)  # skipped with the reason, not a traceback
     why = atlas.manifest["layers"]["out"]["ablation"]["skipped"]
     assert why.startswith("the model gives [6, 5] per input and the data one label"), why
+
+
+def test_per_position_labels_that_do_not_fit_the_output_skip_lesions(tmp_path: Path) -> None:
+    from torch.utils.data import TensorDataset
+
+    from neuronscope.core.spec import InputSpec, attach_spec
+
+    torch.manual_seed(0)  # a classifier [batch, classes] given a label per position
+    model = attach_spec(CharNet().eval(), InputSpec(shape=(6,), kind="text", vocab="ab<d\n"))
+    per_position = TensorDataset(torch.randint(0, 5, (12, 6)), torch.randint(0, 5, (12, 6)))
+    atlas = build_atlas(model, per_position, str(tmp_path), layers=["head"],
+                        sections=("ablation",), progress=False)  # named, yet it cannot fit
+    why = atlas.manifest["layers"]["head"]["ablation"]["skipped"]
+    assert why.startswith("the data give a label at each of 6 positions, the model [2]"), why

@@ -59,6 +59,7 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     ranks: Ranks = field(default_factory=Ranks)
     asked: tuple[str, ...] = ()
+    found: dict[str, Any] = field(default_factory=dict)  # what a check found, kept per build
 
     @property
     def spec(self) -> InputSpec | None:

@@ -57,10 +57,11 @@ def _todo(section: Section, job: Job, layers: list[str]) -> list[str]:
     skipped (``unmet``: for what the model or data lack, or what was not asked for, which
     a later build that has it computes)."""
     todo, store = [], job.store
+    why = unmet(section, job)  # the same for every layer
     for layer in layers:
         entry = store.manifest["layers"].get(layer, {}).get(section.name)
         if entry is not None:
-            if not (entry.get("unmet") and unmet(section, job) is None):
+            if not (entry.get("unmet") and why is None):
                 continue
             del store.manifest["layers"][layer][section.name]  # met now: computed below
         record = store.demanded(layer, section.name) if section.on_demand else None
@@ -73,7 +74,6 @@ def _todo(section: Section, job: Job, layers: list[str]) -> list[str]:
             store.path(store.layer_json(layer, section.name)).unlink(missing_ok=True)
             if adopted:
                 continue
-        why = unmet(section, job)
         if why:
             job.store.mark(layer, section.name, {"skipped": why, "unmet": True})
         else:
@@ -87,56 +87,63 @@ def unmet(section: Section, job: Job) -> str | None:
     for need in section.needs:
         if need == "data" and job.data is None:
             return "no data was given"
-        why = model_unmet(need, spec)
+        why = model_unmet(need, spec) or (_labels_unmet(section, job) if need == "labels"
+                                          else None)
         if why:
             return why
-        if need == "labels":
-            from ..core.data import batch_labels
-
-            try:
-                label = batch_labels(job.data[0])
-            except Exception:  # noqa: BLE001 - any failure means: no labels
-                return "the data has no labels"
-            if label.dim() == 1 and section.per_position and section.name in job.asked:
-                continue  # a language model's next-token targets, scored at every position
-            if label.dim() != 0:  # a sequence model's next-token targets, a mask, ...
-                return (f"the data's labels are not one class per input (each item's label "
-                        f"has shape {list(label.shape)})" + (
-                            f"; scoring a language model at every position runs the whole "
-                            f"model once per unit (pysource-lstm: 1.1 s per cell over 500 "
-                            f"windows on 2 CPU cores, 5 min a layer): name the section to "
-                            f"compute it (--sections {section.name})" if section.per_position and
-                            label.dim() == 1 else ""))
-            why = foreign_labels(job.data, spec)
-            if why is None:  # once per build: one pass of the first input
-                if "per_class" not in job.__dict__:
-                    job.__dict__["per_class"] = _not_per_class(job)
-                why = job.__dict__["per_class"]
-            if why:
-                return why
     return None
 
 
-def _not_per_class(job: Job) -> str | None:
-    """Why the model's output is not one score per class for an input with one label (a
-    language model's logits at every position), or None."""
-    import torch
-
-    from ..core.data import item_input
-    from ..core.layers import eval_mode
-    from ..core.model import logits_of, model_device
+def _labels_unmet(section: Section, job: Job) -> str | None:
+    """Why the data's labels cannot score the model's output: one class per input for
+    [batch, classes], or (a section that scores every position, when named) one per
+    position for a language model's [batch, positions, classes]; or None."""
+    from ..core.data import batch_labels
 
     try:
-        with eval_mode(job.model), torch.no_grad():
-            out = logits_of(job.model(item_input(job.data, 0)[None].to(
-                model_device(job.model))))
-    except Exception:  # noqa: BLE001 - the sweep says what fails, with the model's words
-        return None
-    if isinstance(out, torch.Tensor) and out.dim() != 2:
-        return (f"the model gives {list(out.shape[1:])} per input and the data one label per "
-                "input: accuracy needs one score per class ([batch, classes]), or a label at "
-                "every position of a language model")
-    return None
+        label = batch_labels(job.data[0])
+    except Exception:  # noqa: BLE001 - any failure means: no labels
+        return "the data has no labels"
+    out = _output_shape(job)  # [classes] or [positions, classes] per input; None: unknown
+    if label.dim() == 1 and section.per_position:
+        if out is not None and out != [*label.shape, out[-1]]:
+            return (f"the data give a label at each of {len(label)} positions, the model "
+                    f"{out} per input: it needs [positions, classes]")
+        if section.name in job.asked:
+            return None  # next-token targets, scored at every position
+        return (f"the data's labels are not one class per input but one per position "
+                f"({len(label)}): scoring every "
+                "position runs the model once per unit where the layer cannot be split from "
+                "it (a recurrent state: pysource-lstm's lstm.c took 5 min on 2 CPU cores); "
+                f"name the section to compute it (--sections {section.name})")
+    if label.dim() != 0:  # a mask, several labels, ...
+        return (f"the data's labels are not one class per input (each item's label has "
+                f"shape {list(label.shape)})")
+    if out is not None and len(out) != 1:
+        return (f"the model gives {out} per input and the data one label per input: accuracy "
+                "needs one score per class ([batch, classes]), or a label at every position "
+                "of a language model")
+    return foreign_labels(job.data, job.spec)
+
+
+def _output_shape(job: Job) -> list[int] | None:
+    """The shape of the model's logits for one input, without the batch (one pass of the
+    first input, once per build); None when the model's output is not a tensor."""
+    if "output" not in job.found:
+        import torch
+
+        from ..core.data import item_input
+        from ..core.layers import eval_mode
+        from ..core.model import logits_of, model_device
+
+        try:
+            with eval_mode(job.model), torch.no_grad():
+                out = logits_of(job.model(item_input(job.data, 0)[None].to(
+                    model_device(job.model))))
+        except Exception:  # noqa: BLE001 - the section's own run says what fails
+            out = None
+        job.found["output"] = list(out.shape[1:]) if isinstance(out, torch.Tensor) else None
+    return job.found["output"]
 
 
 # The input kinds a section that needs "image_or_spectrogram" draws (as [C, H, W])
