@@ -278,16 +278,23 @@ def _compared(header: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in header.items() if k != "source"}
 
 
-def _same(old: Any, new: Any) -> bool:
-    """Whether header `new` describes what `old` does: equal in every key `old` has (a key
-    a later version added, such as a character model's ``vocab``, is not a difference).
+ADDED_LATER = {"spec": ("vocab",)}  # header keys a later version added: in a header of
+# an earlier atlas they are missing, not different
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether header `new` describes what `old` does: equal, but for the `ADDED_LATER`
+    keys an earlier atlas's header lacks.
 
     Example:
         >>> _same({"spec": {"kind": "text"}}, {"spec": {"kind": "text", "vocab": "ab"}})
         True
-        >>> _same({"spec": {"kind": "text"}}, {"spec": {"kind": "image"}})
+        >>> _same({"spec": {}}, {"spec": {"kind": "text"}})  # a model without a spec before
         False
     """
-    if isinstance(old, dict) and isinstance(new, dict):
-        return all(k in new and _same(v, new[k]) for k, v in old.items())
+    new = dict(new)
+    for part, keys in ADDED_LATER.items():
+        if isinstance(old.get(part), dict) and isinstance(new.get(part), dict):
+            new[part] = {k: v for k, v in new[part].items()
+                         if k in old[part] or k not in keys}
     return old == new

@@ -37,8 +37,9 @@ def cmd_examples(args: argparse.Namespace) -> None:
     folders = write_examples(model, dataset, res, out,
                              units={name: chosen for name in res} if chosen else None)
     print(f"mined {len(dataset):,} {args.data} items; examples of {len(folders)} layers:")
-    for name, folder in folders.items():
-        print(f"  {name:<12} {res[name].n_units:>5} units -> {folder}/")
+    for name, folder in folders.items():  # text is drawn in the page: no folder
+        where = f"{folder}/" if folder.is_dir() else "the page"
+        print(f"  {name:<12} {res[name].n_units:>5} units -> {where}")
     print(f"results: {saved}  (load with ns.TopExamples.load)")
     print(f"open {out / 'index.html'}")
 

@@ -63,7 +63,7 @@ def load_data(args: argparse.Namespace, model: nn.Module) -> Dataset:
     mean, std = _normalization(args, spec)
     sounds = spec is not None and spec.kind == "audio" and args.data.startswith("folder:")
     if tokenized(args.data) or sounds:  # text the model's tokenizer cuts; a sound folder
-        if sounds and (args.image_size or args.mean):
+        if sounds and (args.image_size or args.mean or args.std):
             raise NeuronscopeError("--image-size, --mean and --std apply to images; a folder of "
                                    "sounds is read by the model's audio settings")
         dataset = for_model(args.data, model, args.split)

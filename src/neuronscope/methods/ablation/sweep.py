@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,8 @@ from neuronscope.core.stats import unit_stats
 logger = logging.getLogger(__name__)
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 METRICS = ("accuracy", "loss")  # by name: against the data's labels as class indices
-_SAID: set[tuple[int, str]] = set()  # (model, layer) whose slow path was told, once each
+_SAID: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
+# the layers of each model whose slow path was told, once each
 
 
 def metric_sums(metric: str | Metric) -> Callable[[Any, torch.Tensor], tuple[float, int]]:
@@ -102,8 +104,9 @@ class Sweep:
                                     progress=progress)
         self.fill = _fill(value, mean).view(1, -1)
         self.split = LayerSplit(model, self.info.name)
-        if not self.split.fast and (id(model), self.info.name) not in _SAID:
-            _SAID.add((id(model), self.info.name))
+        said = _SAID.setdefault(model, set())
+        if not self.split.fast and self.info.name not in said:
+            said.add(self.info.name)
             logger.warning("ablation cannot run only the layers above %s (%s): every variant "
                            "runs the whole model, which is slower and gives the same numbers",
                            self.info.name, self.split.why)

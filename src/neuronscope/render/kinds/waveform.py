@@ -12,14 +12,13 @@ spec's value range, ``(-1, 1)`` for a waveform.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ..sound import wav_bytes
 from . import InputKind, Media, Picture, register_kind
-from .audio import colorize, samples_size, spectrogram_grid
+from .audio import colorize, spectrogram_grid
 
 RATE = 8000  # samples per second when the spec does not say
 FLOOR_DB = 80.0  # the quietest cell drawn, below the clip's loudest
@@ -59,14 +58,10 @@ class WaveformKind(InputKind):
                       key=f"item-{i:06d}")
                 for x, i in zip(shown.inputs, shown.indices, strict=True)]
 
-    def field_size(self, size: Sequence[int], spec: Any = None) -> str:
-        """A receptive field in samples, and in milliseconds where the rate is known."""
-        return samples_size(int(size[0]) if size else 0, _extra(spec).get("sample_rate"))
-
 
 def sample_rate(spec: Any) -> int:
     """The spec's ``extra["sample_rate"]``, else `RATE`."""
-    return int(_extra(spec).get("sample_rate") or RATE)
+    return int((getattr(spec, "extra", None) or {}).get("sample_rate") or RATE)
 
 
 def display_spectrogram(x: torch.Tensor, spec: Any = None) -> torch.Tensor:
@@ -77,10 +72,12 @@ def display_spectrogram(x: torch.Tensor, spec: Any = None) -> torch.Tensor:
     Example:
         >>> t = torch.arange(8000) / 8000
         >>> s = display_spectrogram(torch.sin(2 * torch.pi * 1000 * t)[None])
-        >>> s.shape, int(s[0].mean(1).argmax())  # 1 kHz: bin 16 of 64 at 8 kHz
+        >>> s.shape, int(s[0].mean(1).argmax())  # 1 kHz: bin 16 of 65 (0 to 4 kHz)
         (torch.Size([1, 65, 251]), 16)
     """
     mono = _mono(x, spec)
+    if len(mono) < 16:  # too short for any window: zero-padded to one
+        mono = torch.nn.functional.pad(mono, (0, 16 - len(mono)))
     n_fft = 1 << max(3, round(sample_rate(spec) * 0.016).bit_length() - 1)
     n_fft = min(n_fft, 1 << max(3, (len(mono) - 1).bit_length() - 1))  # a short clip
     power = torch.stft(mono, n_fft, n_fft // 4, window=torch.hann_window(n_fft),
@@ -104,9 +101,3 @@ def _mono(x: torch.Tensor, spec: Any) -> torch.Tensor:
     if (lo, hi) == (0.0, 1.0) and float(x.min()) < 0:  # a default range: not a waveform's
         lo, hi = -1.0, 1.0
     return (2 * (x.float().mean(0) - lo) / max(hi - lo, 1e-12) - 1).clamp(-1, 1)
-
-
-def _extra(spec: Any) -> dict[str, Any]:
-    if isinstance(spec, dict):
-        return dict(spec.get("extra") or {})
-    return dict(getattr(spec, "extra", None) or {})
