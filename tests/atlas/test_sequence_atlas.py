@@ -208,3 +208,31 @@ def test_a_character_models_output_units_are_named_by_their_characters(tmp_path:
     build_atlas(model, data, str(tmp_path), layers=["lstm.h", "decoder"],  # the same model
                 sections=("examples",), k=2, progress=False)
     assert "the character &#x27;,&#x27;" in unit_page(tmp_path, "decoder", unit)
+
+
+def test_each_sound_example_is_made_audible_once_per_layer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch.utils.data import TensorDataset
+
+    from neuronscope.render.kinds.audio import AudioKind
+
+    made: list[int] = []
+    original = AudioKind.media
+
+    def counted(self: AudioKind, shown: object) -> list:
+        made.extend(shown.indices)  # type: ignore[attr-defined]
+        return original(self, shown)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AudioKind, "media", counted)
+    data = ns.datasets.load("tones", split="test", n=24)
+    plain = TensorDataset(torch.stack([data[i][0] for i in range(24)]),
+                          torch.tensor([data[i][1] for i in range(24)]))
+    plain.spec = data.spec  # type: ignore[attr-defined] # no waveform: Griffin-Lim clips
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([("conv1", nn.Conv2d(1, 4, 3, padding=1)),
+                                     ("relu1", nn.ReLU())]))
+    build_atlas(attach_spec(net.eval(), tones_spec(data.classes)), plain, str(tmp_path),
+                layers=["conv1"], sections=("examples",), k=3, progress=False)
+    units = json.loads((tmp_path / "units/conv1/examples.json").read_text())["units"]
+    shown = sum(len(u["media"][side]) for u in units for side in u["media"])
+    assert shown > len(set(made)) and len(made) == len(set(made))  # shared, made once

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -52,7 +53,8 @@ class ExampleDrawer:
         self.kind: InputKind | None = kind_for(self.spec, sample)
         self.photo = self.kind is not None and self.kind.photographic(sample)  # JPEG
         self.field, self.kept = None, {}
-        self.titles: dict[int, str] = {}  # item -> its title (`media`)
+        self.clips: dict[int, Media] = {}  # item -> its file, titled (`media`)
+        self.read: dict[int, torch.Tensor] = {}  # the inputs `samples` read last
         self.table, self.table_units, self.table_rows = None, [], {}
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
@@ -112,32 +114,42 @@ class ExampleDrawer:
     def media(self, unit: int, bottom: bool = False) -> list[Media]:
         """The files the kind keeps beside the examples' picture (`InputKind.media`), each
         titled by its item and class (the unit's value is under its picture)."""
-        if self.kind is None or type(self.kind).media is InputKind.media:
+        if not self._plays():
             return []
         shown = self.shown(unit, bottom)
-        return self._titled(self.kind.media(shown), shown.indices)
+        return self._files(shown.indices, lambda missing: [
+            shown.inputs[shown.indices.index(i)] for i in missing])
 
     def sample_media(self, indices: list[int]) -> list[Media]:
         """`media` of the inputs at `indices` (the random examples by quantile band)."""
-        if self.kind is None or type(self.kind).media is InputKind.media or not indices:
+        if not self._plays() or not indices:
             return []
-        sources = (item_sources(self.data, indices, self.kind.sources)
-                   if self.kind.sources else None)
-        shown = Shown(self.ex.layer, -1, False, list(indices), [],
-                      display_inputs(self.model, self.data, indices), [], spec=self.spec,
-                      sources=sources)
-        return self._titled(self.kind.media(shown), indices)
+        return self._files(indices, lambda missing: [
+            self.read[i] if i in self.read else display_inputs(self.model, self.data, [i])[0]
+            for i in missing])
 
-    def _titled(self, files: list[Media], indices: list[int]) -> list[Media]:
-        """`files` (one per item at `indices`) titled by their items."""
-        if files and len(files) == len(indices):
-            new = [i for i in dict.fromkeys(indices) if i not in self.titles]
-            if new:  # each item read for its label once, however many units show it
-                self.titles.update(zip(new, item_titles(
-                    self.data, new, getattr(self.spec, "class_names", None)), strict=True))
-            files = [dataclasses.replace(m, title=self.titles[i])
-                     for m, i in zip(files, indices, strict=True)]
-        return files
+    def _plays(self) -> bool:
+        return self.kind is not None and type(self.kind).media is not InputKind.media
+
+    def _files(self, indices: list[int], inputs: Callable[[list[int]], list[torch.Tensor]]
+               ) -> list[Media]:
+        """The media of the items at `indices`, each made once however many units show it
+        (an item's files are its own: the same for every unit) and titled by its item and
+        class; none when the kind cannot make them (a sound it cannot play)."""
+        assert self.kind is not None
+        missing = [i for i in dict.fromkeys(indices) if i not in self.clips]
+        if missing:
+            sources = (item_sources(self.data, missing, self.kind.sources)
+                       if self.kind.sources else None)
+            made = self.kind.media(Shown(self.ex.layer, -1, False, missing, [],
+                                         inputs(missing), [], spec=self.spec,
+                                         sources=sources))
+            if len(made) != len(missing):
+                return []
+            titles = item_titles(self.data, missing, getattr(self.spec, "class_names", None))
+            self.clips.update({i: dataclasses.replace(m, title=t)
+                               for i, m, t in zip(missing, made, titles, strict=True)})
+        return [self.clips[i] for i in indices]
 
     def brief(self, unit: int) -> str | None:
         """A few words' worth of the unit's top examples (`InputKind.brief`), or None."""
@@ -153,6 +165,7 @@ class ExampleDrawer:
         if self.kind is None or not indices:
             return None
         inputs = display_inputs(self.model, self.data, indices)
+        self.read = dict(zip(indices, inputs, strict=True))  # for `sample_media` next
         if (unit is not None and self.kind.needs_traces and unit in self.table_units
                 and all(i in self.table_rows for i in indices)):
             column = self.table_units.index(unit)
@@ -259,4 +272,5 @@ class LayerDrawing(Parted):
             "count": ex.count,
             "units": [u for w in written for u in w["units"]],
             "picture": kinds[0] if kinds else None, "shows": self._layer(job, layer)[0].where()})
+        self.drawn.pop(layer, None)  # its drawer (and the clips it keeps) is done with
         return {"arrays": self.arrays, "units": units}
