@@ -113,9 +113,10 @@ class SoundFolder(Dataset):
                                info["declared_seconds"], info["seconds"])
             s = self.settings
             rate = int(s["sample_rate"])
-            self._clips[i], _ = fit_clip(samples, info["rate"], rate,
-                                         int(s["n_samples"] or rate), "loudest")
-        return torch.from_numpy(self._clips[i].astype(np.float32))
+            clip, _ = fit_clip(samples, info["rate"], rate, int(s["n_samples"] or rate),
+                               "loudest")
+            self._clips[i] = clip.astype(np.float32)  # kept for every later read: half size
+        return torch.from_numpy(self._clips[i]).clone()  # the kept clip stays as read
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         i = check_index(i, len(self))
