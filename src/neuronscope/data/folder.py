@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from neuronscope.core.spec import InputSpec
 from neuronscope.data.base import check_index, check_split, crop_resize
+from neuronscope.data.class_folders import class_files, split_files
 from neuronscope.data.image_files import (  # noqa: F401 - IMAGE_EXTENSIONS: part of this API
     IMAGE_EXTENSIONS,
     ImageFolderError,
@@ -20,8 +21,6 @@ from neuronscope.data.image_files import (  # noqa: F401 - IMAGE_EXTENSIONS: par
 )
 from neuronscope.data.normalize import parse_normalization, parse_size
 from neuronscope.data.wnids import wnid_labels
-
-TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item: an 80/20 split
 
 
 class ImageFolder(Dataset):
@@ -77,14 +76,7 @@ class ImageFolder(Dataset):
         self.height, self.width = parse_size(size)
         self.size = self.height if self.height == self.width else (self.height, self.width)
         self.mean, self.std = parse_normalization(mean, std)
-        subdirs = sorted(
-            d for d in self.root.iterdir() if d.is_dir() and not d.name.startswith(".")
-        )
-        per_class = [(d.name, images_under(d, recursive=True)) for d in subdirs]
-        per_class = [(name, files) for name, files in per_class if files]
-        if not per_class:
-            flat = images_under(self.root, recursive=False)
-            per_class = [(self.root.resolve().name or "images", flat)] if flat else []
+        per_class = class_files(self.root, images_under, "images")
         if not per_class:
             exts = ", ".join(IMAGE_EXTENSIONS)
             raise ImageFolderError(
@@ -94,14 +86,7 @@ class ImageFolder(Dataset):
             )
         self.folders: list[str] = [name for name, _ in per_class]
         self.classes, numbers = self._classes(wnids, class_names)
-        self.files: list[Path] = []
-        labels = []
-        for label, (_, files) in zip(numbers, per_class, strict=True):
-            for k, f in enumerate(files):
-                is_test = k % TEST_EVERY == TEST_EVERY - 1
-                if split == "all" or is_test == (split == "test"):
-                    self.files.append(f)
-                    labels.append(label)
+        self.files, labels = split_files(per_class, numbers, split)
         check_files(self.files)
         self.split = split
         self.labels = torch.tensor(labels, dtype=torch.int64)

@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from neuronscope.core.errors import NeuronscopeError
+from neuronscope.data.class_folders import files_under
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -18,21 +19,10 @@ class ImageFolderError(NeuronscopeError, ValueError):
     files that are not usable images."""
 
 
-def _is_image(path: Path) -> bool:
-    return (
-        path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-    )
-
-
 def images_under(folder: Path, recursive: bool) -> list[Path]:
     """The image files in `folder` (and its subfolders when `recursive`), sorted; hidden
     files and folders are left out."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if _is_image(p) and not _hidden(p.relative_to(folder)))
-
-
-def _hidden(rel: Path) -> bool:
-    return any(part.startswith(".") for part in rel.parts)
+    return files_under(folder, recursive, IMAGE_EXTENSIONS)
 
 
 def _unusable(path: Path) -> str | None:

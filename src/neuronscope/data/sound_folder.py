@@ -17,10 +17,10 @@ from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec
 from neuronscope.core.wav import WavError, read_wav
 from neuronscope.data.base import check_index, check_split
+from neuronscope.data.class_folders import class_files, files_under, split_files
 
 logger = logging.getLogger(__name__)
 
-TEST_EVERY = 5  # within each class, every 5th file (sorted) is a test item, as ImageFolder
 
 
 class SoundFolderError(NeuronscopeError, ValueError):
@@ -30,9 +30,7 @@ class SoundFolderError(NeuronscopeError, ValueError):
 def wav_files(folder: Path, recursive: bool) -> list[Path]:
     """The ``.wav`` files in `folder` (and its subfolders when `recursive`), sorted; hidden
     files and folders left out."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() == ".wav"
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return files_under(folder, recursive, (".wav",))
 
 
 class SoundFolder(Dataset):
@@ -64,12 +62,8 @@ class SoundFolder(Dataset):
         self.raw = len(spec.shape) == 2  # a waveform model [C, N]: the clip is the input
         self.settings = _waveform_settings(spec) if self.raw else _settings(spec)
         self.model_spec = spec
-        subdirs = sorted(d for d in self.root.iterdir()
-                         if d.is_dir() and not d.name.startswith("."))
-        per_class = [(d.name, wav_files(d, True)) for d in subdirs]
-        per_class = [(name, files) for name, files in per_class if files] or (
-            [(self.root.resolve().name or "sounds", wav_files(self.root, False))])
-        if not per_class[0][1]:
+        per_class = class_files(self.root, wav_files, "sounds")
+        if not per_class:
             raise SoundFolderError(f"no .wav files in {str(self.root)!r} (in class subfolders "
                                    "or directly in the folder)")
         names = [name for name, _ in per_class]
@@ -79,13 +73,7 @@ class SoundFolder(Dataset):
         else:  # classes of their own, in sorted order
             self.classes, numbers = names, list(range(len(names)))
             _warn_mixed(names, model_classes, self.root)
-        self.files: list[Path] = []
-        labels = []
-        for label, (_, files) in zip(numbers, per_class, strict=True):
-            for k, f in enumerate(files):
-                if split == "all" or (k % TEST_EVERY == TEST_EVERY - 1) == (split == "test"):
-                    self.files.append(f)
-                    labels.append(label)
+        self.files, labels = split_files(per_class, numbers, split)
         self.split, self.labels = split, torch.tensor(labels, dtype=torch.int64)
         self.spec = dataclasses.replace(spec, class_names=list(self.classes),
                                         extra={**spec.extra, "dataset": f"folder:{self.root}"})
