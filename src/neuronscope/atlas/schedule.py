@@ -59,11 +59,11 @@ def _todo(section: Section, job: Job, layers: list[str]) -> list[str]:
     todo, store = [], job.store
     why = unmet(section, job)  # the same for every layer
     for layer in layers:
-        entry = store.manifest["layers"].get(layer, {}).get(section.name)
+        entry = store.entry(layer, section.name)
         if entry is not None:
             if not (entry.get("unmet") and why is None):
                 continue
-            del store.manifest["layers"][layer][section.name]  # met now: computed below
+            store.forget(layer, section.name)  # met now: computed below
         record = store.demanded(layer, section.name) if section.on_demand else None
         if record is not None:
             adopted = section.adopts(job, layer, record)

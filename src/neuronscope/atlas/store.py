@@ -118,6 +118,15 @@ class AtlasStore:
     def done(self, layer: str, section: str) -> bool:
         return section in self.manifest["layers"].get(layer, {})
 
+    def entry(self, layer: str, section: str) -> dict[str, Any] | None:
+        """What the manifest records of `section` for `layer` (done or skipped), or None."""
+        return self.manifest["layers"].get(layer, {}).get(section)
+
+    def forget(self, layer: str, section: str) -> None:
+        """Drop the record of `section` for `layer` (a skip whose need is met now: it is
+        computed again); the manifest is saved when the section marks it anew."""
+        self.manifest["layers"].get(layer, {}).pop(section, None)
+
     def mark(self, layer: str, section: str, info: dict[str, Any]) -> None:
         """Record a finished section (after its files are written) and save the manifest."""
         self.manifest["layers"].setdefault(layer, {})[section] = info
