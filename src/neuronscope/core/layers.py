@@ -254,8 +254,7 @@ def batch_not_first(model: nn.Module, info: LayerInfo) -> str | None:
     (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
     one built with batch_first=False: [time, batch, units]), or of any other layer whose
     traced output's first axis is not the batch's; or None."""
-    path = info.name.partition("[")[0]
-    if not isinstance(dict(model.named_modules()).get(path), nn.RNNBase):
+    if not isinstance(_module(model, info.name.partition("[")[0]), nn.RNNBase):
         return None if info.lead is None else (
             f"its output's first axis has {info.lead[0]}, not the traced batch of "
             f"{info.lead[1]}: the batch is not first (after a time-first RNN?)")
@@ -272,7 +271,7 @@ def rnn_not_batch_first(model: nn.Module, layer: str) -> str | None:
         'a final state [layers, batch, units]: 0[0] holds every step'
     """
     path, _, rest = layer.partition("[")
-    module = dict(model.named_modules()).get(path) if rest else None
+    module = _module(model, path) if rest else None
     if not isinstance(module, nn.RNNBase):
         return None
     if not layer.endswith(path + "[0]"):
@@ -327,3 +326,11 @@ def study_layers(model: nn.Module) -> list[str] | None:
     """
     names = getattr(model, "study_layers", None)
     return None if not names else [str(n) for n in names]
+
+
+def _module(model: nn.Module, path: str) -> nn.Module | None:
+    """The submodule at `path`, or None (looked up by path, not by listing every module)."""
+    try:
+        return model.get_submodule(path) if path else model
+    except AttributeError:
+        return None

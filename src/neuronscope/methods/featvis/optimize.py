@@ -138,7 +138,7 @@ def visualize(
             Runner(model, total, spec, (channels_, *hw), plain) as run:
         shown = names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")
         losses, seconds = _optimize(image, total, run, steps_t, gens, cfg, (steps, polish),
-                                    sign, fill, progress and f"visualize {shown}", callback)
+                                    sign, fill, progress, callback, f"visualize {shown}")
         with torch.no_grad():
             final = image().detach()
             activations = _score(targets, n_starts, run, final)
@@ -160,18 +160,17 @@ def visualize(
 
 def _optimize(image: ImageParam | GeneratorParam, objective: Objective, run: Runner,
               steps_t: list[Any], gens: list[torch.Generator], cfg: Settings,
-              steps: tuple[int, int], sign: float, fill: float, progress: bool | str,
-              callback: Callable | None
+              steps: tuple[int, int], sign: float, fill: float, progress: bool,
+              callback: Callable | None, desc: str = "visualize"
               ) -> tuple[list[torch.Tensor], float]:
     """The optimization loop over ``steps = (all, polish)``: each step's losses [n], and
-    the seconds of the loop alone; `progress`: the progress bar's words (or False)."""
+    the seconds of the loop alone; `desc`: the progress bar's words."""
     from tqdm.auto import tqdm
 
     opt = _adam(image.raw, cfg.optimizer.lr)
     steps, polish = steps
     losses = []
     start = time.perf_counter()  # set-up (layer listing, optimizer) is not counted
-    desc = progress if isinstance(progress, str) else "visualize"
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False,
                      mininterval=0.5):
         x = T.apply(image(), steps_t if step < steps - polish else [], gens, fill=fill)
