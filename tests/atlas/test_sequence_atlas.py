@@ -159,6 +159,8 @@ def test_sound_units_keep_a_clip_per_example_once(tones_atlas: Path) -> None:
     random = [i for band in first["bands"] for i in band if i >= 0]  # by quantile band
     assert first["random"] and len(first["media"]["random"]) == len(random) > 0
     assert page.count("<audio controls") == 6 + len(random)
+    assert "value at each frame (its mean over the bands" in page  # what the strip is
+    assert page.count("class='playable'") == 3  # players kept as wide as their examples
     classes = tones_spec().class_names
     fixture = ns.datasets.load("tones", split="test", n=24)
     for side, shown in (("top", first["top"]), ("random", random)):

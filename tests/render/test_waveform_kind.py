@@ -20,7 +20,7 @@ from torch.utils.data import TensorDataset
 from neuronscope.atlas.build import build_atlas
 from neuronscope.core.spec import InputSpec, attach_spec
 from neuronscope.render.kinds import field_size, kind_for
-from neuronscope.render.kinds.waveform import display_spectrogram
+from neuronscope.render.kinds.waveform import WaveformKind, display_spectrogram
 from neuronscope.render.weights import filter_grid
 from neuronscope.web.app import create_app
 
@@ -73,8 +73,11 @@ def test_the_atlas_of_a_waveform_model_shows_and_plays_its_examples(tmp_path: Pa
     assert np.abs(played - source).max() < 1e-3  # the input itself, not a reconstruction
     picture = Image.open(tmp_path / "examples/conv1/unit-0000-top.png")
     assert picture.width >= 3 * 96  # wide enough for a player under each
+    plain = WaveformKind().samples([sounds()[i][0] for i in first["top"]], SPEC)
+    assert picture.height > plain.height  # with the strip of the unit's value over time
     client = TestClient(create_app(tmp_path), base_url="http://127.0.0.1")
     page = client.get("/layer/conv1/unit/0").text
+    assert "the strip under each is the unit" in page and "value over time" in page
     assert "statistics only" not in page and page.count("<audio controls") == 3 + 3 + len(
         first["media"].get("random", []))
     assert "32 samples (4 ms)" in client.get("/").text

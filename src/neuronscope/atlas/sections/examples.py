@@ -127,15 +127,15 @@ class Examples(Section):
             return "<p class='muted'>(no input kind draws these inputs: statistics only)</p>"
         file = view.store.unit_file
         media = ex["units"][unit].get("media", {})
-        parts = [view.figure(view.picture(file(self.name, layer, unit, side, ext),
-                                          f"{side} examples") + _players(view, media, side),
-                             caption)
+        parts = [view.figure(_playable(view.picture(file(self.name, layer, unit, side, ext),
+                                                    f"{side} examples"),
+                                       _players(view, media, side)), caption)
                  for side, caption in (("top", "highest"), ("bottom", "lowest"))]
         if ex["units"][unit].get("random", True):
-            parts.append(view.figure(view.picture(file(self.name, layer, unit, "random", ext),
-                                                  "random examples")
-                                     + _players(view, media, "random"),
-                                     "random, by quantile band (low to high)"))
+            parts.append(view.figure(
+                _playable(view.picture(file(self.name, layer, unit, "random", ext),
+                                       "random examples"), _players(view, media, "random")),
+                "random, by quantile band (low to high)"))
         return "".join(parts)
 
     def unit_html(self, view: Any, layer: str, unit: int) -> str:
@@ -149,7 +149,9 @@ class Examples(Section):
         same = ("<p class='muted'>This unit takes the same value on every input (saturated "
                 "or dead): its highest and lowest examples are in no particular order.</p>"
                 if u["std"] <= 1e-6 * max(1.0, abs(u["mean"])) else "")
-        return (f"{view.heading(self)}{same}{self._pictures(view, layer, unit, ex)}"
+        shows = (f"<p class='muted'>Pictures show {view.esc(ex['shows'])}.</p>"
+                 if ex.get("shows") and ex.get("picture", "png") is not None else "")
+        return (f"{view.heading(self)}{same}{shows}{self._pictures(view, layer, unit, ex)}"
                 f"<h2>Activation ({measure} per input)</h2>"
                 f"<p>mean {u['mean']:.3g}, std {u['std']:.3g}, positive {u['positive']:.0%} of "
                 f"{ex['count']:,} inputs</p>{_histogram(u['hist'], u['edges'])}")
@@ -189,6 +191,13 @@ def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> st
             f"11px; overflow-wrap: anywhere'>{title}</div></div>")
     return (f"<div class='players' style='display: flex; gap: 3px; width: 0; "
             f"min-width: 100%'>{''.join(rows)}</div>" if rows else "")
+
+
+def _playable(picture: str, players: str) -> str:
+    """A picture with its players under it, kept at its own size (scrolling sideways on
+    a narrow page), so that each player stays as wide as its example and keeps its
+    buttons; the picture alone when nothing plays."""
+    return f"<div class='playable'><div>{picture}{players}</div></div>" if players else picture
 
 
 def _reduce(job: Any, section: Section) -> str:

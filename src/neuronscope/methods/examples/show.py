@@ -31,7 +31,8 @@ class Shown:
     ``inputs[i]`` is example i without a batch axis, in display space (token ids for
     text); ``positions[i]`` the position of its maximum (empty for layers without
     positions); ``field`` the layer's receptive field (when asked for and known);
-    ``traces`` [k, T] the unit's activation at every input step (when asked for);
+    ``traces`` [k, T] the unit's activation at every input step (when asked for; a map's
+    mean over its other axes, a spectrogram network's over the bands);
     ``sources[i]`` what the dataset keeps of example i beside its input (a sound's
     waveform: `item_sources`), when asked for and the data have it.
     """
@@ -196,16 +197,38 @@ def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int
 
 
 def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int) -> torch.Tensor:
-    """A recorded layer [k, ...] as [k, units, steps]."""
+    """A recorded layer [k, ...] as [k, units, steps]: a map over more than one axis
+    ([k, units, bands, frames] of a spectrogram network) averaged over all but its last
+    (time), then laid along the input's steps (`_along`)."""
     k = act.shape[0]
-    if ex.unit_axis is None or act.dim() != 3:  # one value per input: the same at every step
+    if ex.unit_axis is None or act.dim() < 3:  # one value per input: the same at every step
         flat = act.reshape(k, -1)
         value = flat[:, units] if ex.unit_axis is not None else flat[:, :1].expand(-1,
                                                                                    len(units))
         return value.unsqueeze(2).expand(-1, -1, steps).float().cpu().clone()
     trace = act.index_select(ex.unit_axis, torch.tensor(units, device=act.device))
-    trace = trace.movedim(ex.unit_axis, 1).float().cpu()  # [k, units, T'], a copy
-    missing = steps - trace.shape[-1]
-    if missing > 0:  # a layer with fewer steps (unpadded convolution): centre it, zeros around
+    trace = trace.movedim(ex.unit_axis, 1).float()  # [k, units, ..., T']
+    if trace.dim() > 3:  # a map: its mean over the other axes (a spectrogram's bands)
+        trace = trace.flatten(2, -2).mean(2)
+    return _along(trace.cpu().clone(), steps)
+
+
+def _along(trace: torch.Tensor, steps: int) -> torch.Tensor:
+    """Traces [k, units, T'] laid along an input of `steps` steps. A layer with at most
+    half the input's steps (strided or pooled) is stretched over it, each value over its
+    share of the steps; one with a few steps fewer (an unpadded convolution) is centred,
+    zeros around; one with more is cut.
+
+    Example:
+        >>> _along(torch.tensor([[[1.0, 2.0]]]), 4).tolist()
+        [[[1.0, 1.0, 2.0, 2.0]]]
+        >>> _along(torch.tensor([[[1.0, 2.0, 3.0]]]), 5).tolist()
+        [[[0.0, 1.0, 2.0, 3.0, 0.0]]]
+    """
+    have = trace.shape[-1]
+    if 0 < have and 2 * have <= steps:
+        return F.interpolate(trace, size=steps, mode="nearest")
+    missing = steps - have
+    if missing > 0:
         trace = F.pad(trace, [missing // 2, missing - missing // 2])
     return trace[..., :steps]

@@ -36,6 +36,7 @@ from ..sound import (  # noqa: F401 - the sound functions' old home re-exports t
     wav_bytes,
     write_wav,
 )
+from ..strip import with_strips
 from . import InputKind, Media, Picture, register_kind
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ class AudioKind(InputKind):
 
     name = "audio"
     needs_field = True
+    needs_traces = True  # a strip under each spectrogram: the unit's value at each frame
     sources = "waveform"  # the dataset's own sound of an example, when it keeps one
     rows_up = True  # the lowest band at the bottom
+    shows = ("whole spectrograms; the strip under each is the unit's value at each frame "
+             "(its mean over the bands; red above zero, blue below)")
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
@@ -63,12 +67,14 @@ class AudioKind(InputKind):
         boxes = [_field_box(shown.field, pos) for pos in shown.positions]
         images = colorize(torch.stack([x.float() for x in shown.inputs]), shown.spec) \
             if shown.inputs else torch.zeros(0, 3, 1, 1)
-        return spectrogram_grid(images, [f"{v:.3g}" for v in shown.values], boxes)
+        return spectrogram_grid(images, [f"{v:.3g}" for v in shown.values], boxes,
+                                traces=shown.traces)
 
     def samples(self, inputs: list[torch.Tensor], spec: Any,
                 traces: torch.Tensor | None = None) -> Picture:
         return spectrogram_grid(colorize(torch.stack([x.float() for x in inputs]), spec), None,
-                     [None] * len(inputs), nrow=len(inputs))  # one row: a player under each
+                                [None] * len(inputs), nrow=len(inputs),  # a player under each
+                                traces=traces)
 
     def stimulus(self, x: torch.Tensor, spec: Any, side: int = 96) -> Picture:
         """One spectrogram [1, F, T] coloured (low bands at the bottom), each cell scaled
@@ -190,8 +196,11 @@ def _field_box(field: Any, pos: Sequence[int]) -> tuple[int, int, int, int] | No
 
 def spectrogram_grid(images: torch.Tensor, labels: list[str] | None,
           boxes: Sequence[tuple[int, int, int, int] | None], nrow: int | None = None,
-          outline: tuple[float, float, float] = (0.3, 1.0, 1.0)) -> Image.Image:
-    """Coloured spectrograms [k, 3, F, T] in a grid, `boxes` outlined (clipped to each)."""
+          outline: tuple[float, float, float] = (0.3, 1.0, 1.0),
+          traces: torch.Tensor | None = None) -> Image.Image:
+    """Coloured spectrograms [k, 3, F, T] in a grid, `boxes` outlined (clipped to each),
+    each with the strip of its trace [T] under it where `traces` [k, T] change over time
+    (`neuronscope.render.strip.with_strips`)."""
     if len(images) == 0:
         return Image.new("RGB", (64, 16), "white")
     images = images.clone()
@@ -213,5 +222,6 @@ def spectrogram_grid(images: torch.Tensor, labels: list[str] | None,
     # at least ~96 px wide (a player under a narrower picture loses its buttons), at
     # most ~256 px tall
     scale = max(1, min(-(-96 // t), 256 // f))
+    images = with_strips(images, traces)
     return image_grid(images, nrow=nrow or min(len(images), 9), pad=2, scale=scale,
                       normalize=None, labels=labels)

@@ -38,17 +38,21 @@ class WaveformKind(InputKind):
     """
 
     name = "waveform"
+    needs_traces = True  # a strip under each picture: the unit's value over time
+    shows = ("whole sounds as spectrograms; the strip under each is the unit's value over "
+             "time (red above zero, blue below)")
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
                 and sample.dim() == 2 and sample.is_floating_point())
 
     def examples(self, shown: Any) -> Picture:
-        return _pictures(shown.inputs, shown.spec, [f"{v:.3g}" for v in shown.values])
+        return _pictures(shown.inputs, shown.spec, [f"{v:.3g}" for v in shown.values],
+                         shown.traces)
 
     def samples(self, inputs: list[torch.Tensor], spec: Any,
                 traces: torch.Tensor | None = None) -> Picture:
-        return _pictures(inputs, spec, None)
+        return _pictures(inputs, spec, None, traces)
 
     def media(self, shown: Any) -> list[Media]:
         """Each example's own samples as a WAV clip (the channels' mean), kept once per
@@ -86,12 +90,15 @@ def display_spectrogram(x: torch.Tensor, spec: Any = None) -> torch.Tensor:
     return ((db - db.max() + FLOOR_DB) / FLOOR_DB).clamp(0, 1)[None]
 
 
-def _pictures(inputs: list[torch.Tensor], spec: Any, labels: list[str] | None) -> Picture:
-    """The inputs' display spectrograms in one row, labelled."""
+def _pictures(inputs: list[torch.Tensor], spec: Any, labels: list[str] | None,
+              traces: torch.Tensor | None = None) -> Picture:
+    """The inputs' display spectrograms in one row, labelled, each with the strip of its
+    trace [N] (one value per sample) under it."""
     if not inputs:
         return spectrogram_grid(torch.zeros(0, 3, 1, 1), labels, [])
     images = colorize(torch.stack([display_spectrogram(x, spec) for x in inputs]))
-    return spectrogram_grid(images, labels, [None] * len(inputs), nrow=len(inputs))
+    return spectrogram_grid(images, labels, [None] * len(inputs), nrow=len(inputs),
+                            traces=traces)
 
 
 def _mono(x: torch.Tensor, spec: Any) -> torch.Tensor:
