@@ -129,3 +129,39 @@ def test_examples_command_writes_grids_and_a_page(tmp_path: Path, capsys) -> Non
     assert res["conv2"].indices.shape == (32, 4) and res["conv2"].count == 360
     assert main(["examples", "digits-cnn", "--data", "digits", "--layer", "conv2",
                  "--units", "99", "--out", str(out)]) == 2
+
+
+class LongerConv(nn.Module):
+    """Character ids [B, T] -> a Conv1d padded on both sides by its kernel - 1 (as a causal
+    model pads before dropping the end): [B, 2, T + 4], its last 4 positions past the text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 2)
+        self.conv = nn.Conv1d(2, 2, 5, padding=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.emb(x).transpose(1, 2))
+
+
+def test_a_peak_past_the_end_of_the_text_says_so(caplog: object) -> None:
+    from neuronscope.atlas.drawing import ExampleDrawer
+
+    torch.manual_seed(0)
+    model = attach_spec(LongerConv().eval(), InputSpec(shape=(8,), kind="text",
+                                                       vocab="abcd\n"))
+    with torch.no_grad():  # every character lowers the unit; the kernel's first tap least
+        model.emb.weight.fill_(-1.0)
+        model.conv.weight.fill_(1.0)
+        model.conv.weight[..., 0] = 0.1
+        model.conv.bias.zero_()  # so the highest position is 11: it sees character 7 alone
+    tokens = torch.zeros(6, 8, dtype=torch.long)
+    res = ns.top_examples(model, tokens, layers=["conv"], k=2, progress=False)
+    assert res["conv"].positions[0, 0, 0] == 11  # mined past the text's end
+    with caplog.at_level("WARNING"):  # type: ignore[attr-defined]
+        drawer = ExampleDrawer(model, tokens, res["conv"])
+    assert "has 12 positions for inputs of 8 steps" in caplog.text  # type: ignore[attr-defined]
+    shown = drawer.shown(0)
+    assert shown.peaks == [None, None] and shown.traces.shape == (2, 8)
+    assert "(at a position past the input&#x27;s end)" in drawer.unit(0) or \
+        "(at a position past the input's end)" in drawer.unit(0)

@@ -97,3 +97,24 @@ def test_the_strip_shows_where_in_the_sound_the_unit_fired() -> None:
     assert red.any() and all(np.any(np.abs(columns - c) < scale / 2) for c in inside)
     assert not any(np.any(red[:, int(c)]) for c in [2 + (2 * first + 4) * scale]
                    if c < T_ * scale)  # and nowhere else in its tile
+
+
+def test_a_strided_layer_on_an_odd_number_of_frames_is_laid_where_it_fired() -> None:
+    """Stride 2, padded, on 15 frames: 8 positions, each centred on an even frame (not
+    the middle half of the clip, as centring a shorter layer would draw it)."""
+    conv = nn.Conv2d(1, 1, (1, 3), stride=(1, 2), padding=(0, 1))
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.zero_()
+    spec = InputSpec(shape=(1, F_, 15), kind="audio", value_range=(0.0, 1.0))
+    model = attach_spec(nn.Sequential(OrderedDict([("conv", conv)])).eval(), spec)
+    x = torch.zeros(3, 1, F_, 15)
+    for i, frame in enumerate([1, 7, 13]):
+        x[i, 0, :, frame] = 1.0
+    res = ns.top_examples(model, x, layers=["conv"], k=3, progress=False)
+    drawer = ExampleDrawer(model, x, res["conv"])
+    assert drawer.steps_field is not None and drawer.steps_field.stride[-1] == 2
+    t = drawer.shown(0).traces
+    for row, i in zip(t, drawer.shown(0).indices, strict=True):
+        frame, high = [1, 7, 13][i], torch.nonzero(row == row.max()).flatten()
+        assert row[frame] == row.max() and int((high - frame).abs().max()) <= 2

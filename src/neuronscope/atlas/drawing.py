@@ -25,12 +25,28 @@ from ..methods.examples.show import (
     traces_table,
     unit_examples,
 )
+from ..methods.examples.steps import time_field
 from ..render.kinds import InputKind, Media, Picture, kind_for
 from .parts import Parted, unit_chunks
 
 logger = logging.getLogger(__name__)
 
 TABLE_BYTES = 512 * 1024**2  # a layer's traces over its examples up to this are made at once
+
+
+def _tell_longer(ex: LayerExamples, steps: int) -> None:
+    """Log once per layer that it has more positions than its input has steps."""
+    shape = ex.spatial_shape
+    if shape and shape[-1] > steps and ex.layer not in _TOLD:
+        _TOLD.add(ex.layer)
+        logger.warning(
+            "%s has %d positions for inputs of %d steps: position t is drawn at step t, and "
+            "the last %d (padding a causal convolution drops later?) count in its ranking "
+            "but stand for no step; examples that peak there say so", ex.layer, shape[-1],
+            steps, shape[-1] - steps)
+
+
+_TOLD: set[str] = set()
 
 
 class ExampleDrawer:
@@ -56,6 +72,10 @@ class ExampleDrawer:
         self.clips: dict[int, Media] = {}  # item -> its file, titled (`media`)
         self.read: dict[int, torch.Tensor] = {}  # the inputs `samples` read last
         self.table, self.table_units, self.table_rows = None, [], {}
+        self.steps_field = None  # lays a shorter layer's traces along the input's steps
+        if self.kind is not None and self.kind.needs_traces:
+            self.steps_field = time_field(model, ex, self.data, sample.shape[-1])
+            _tell_longer(ex, sample.shape[-1])
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
             try:
@@ -83,7 +103,7 @@ class ExampleDrawer:
                     [self.table[self.table_rows[i], column] for i in indices])
             self.kept[unit, bottom] = unit_examples(
                 self.model, self.data, self.ex, unit, bottom=bottom, field=self.field,
-                traces=traces, sources=self.kind.sources)
+                traces=traces, sources=self.kind.sources, steps_field=self.steps_field)
         return self.kept[unit, bottom]
 
     def prepare(self, units: list[int], bands: Any = None) -> None:
@@ -101,7 +121,8 @@ class ExampleDrawer:
             units = every  # the whole layer in one pass
         else:
             rows = self._rows(units, bands)
-        self.table = traces_table(self.model, self.data, ex, list(units), rows)
+        self.table = traces_table(self.model, self.data, ex, list(units), rows,
+                                  field=self.steps_field)
         self.table_units, self.table_rows = list(units), {i: r for r, i in enumerate(rows)}
 
     def _rows(self, units: list[int], bands: Any = None) -> list[int]:

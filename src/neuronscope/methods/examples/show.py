@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neuronscope.core.data import as_dataset, batch_labels, item_input, run_model, wrapped
@@ -22,6 +21,7 @@ from neuronscope.core.receptive import ReceptiveField, receptive_field
 from neuronscope.core.spec import InputSpec, input_spec
 
 from .result import LayerExamples
+from .steps import along, input_step
 
 
 @dataclass
@@ -34,7 +34,9 @@ class Shown:
     ``traces`` [k, T] the unit's activation at every input step (when asked for; a map's
     mean over its other axes, a spectrogram network's over the bands);
     ``sources[i]`` what the dataset keeps of example i beside its input (a sound's
-    waveform: `item_sources`), when asked for and the data have it.
+    waveform: `item_sources`), when asked for and the data have it; ``peaks[i]`` (with
+    traces, for a layer of one position axis) the input step of example i's recorded
+    maximum, None where it falls past the input's end.
     """
 
     layer: str
@@ -48,6 +50,7 @@ class Shown:
     field: ReceptiveField | None = None
     traces: torch.Tensor | None = None
     sources: list[Any] | None = None
+    peaks: list[int | None] | None = None
 
 
 def spec_of(model: nn.Module, data: Any) -> InputSpec | None:
@@ -128,9 +131,11 @@ def field_of(model: nn.Module, ex: LayerExamples, data: Any) -> ReceptiveField:
 def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
                   bottom: bool = False, field: ReceptiveField | None = None,
                   traces: bool | Callable[[list[int]], torch.Tensor] = False,
-                  sources: str | None = None) -> Shown:
+                  sources: str | None = None,
+                  steps_field: ReceptiveField | None = None) -> Shown:
     """The top (or bottom) examples of `unit` with what drawing them needs (`sources`: the
-    name of the dataset's method that gives what it keeps beside each input).
+    name of the dataset's method that gives what it keeps beside each input;
+    `steps_field`: the field that lays a shorter layer's traces along the input).
 
     Example:
         >>> import torch, torch.nn as nn, neuronscope as ns
@@ -150,26 +155,33 @@ def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
                   [tuple(c) for c in coords], spec_of(model, data), field)
     if traces and chosen:  # computed here, or looked up (`traces(indices)` -> [k, T])
         shown.traces = (traces(chosen) if callable(traces)
-                        else unit_traces(model, data, ex, unit, chosen))
+                        else unit_traces(model, data, ex, unit, chosen, steps_field))
+        if len(ex.spatial_shape) == 1:  # a sequence: where each peak falls in the input
+            shown.peaks = [input_step(c[0], ex.spatial_shape[0], shown.traces.shape[-1],
+                                      steps_field) if c and c[0] >= 0 else None
+                           for c in shown.positions]
     if sources and chosen:
         shown.sources = item_sources(data, chosen, sources)
     return shown
 
 
 def unit_traces(model: nn.Module, data: Any, ex: LayerExamples, unit: int,
-                indices: list[int]) -> torch.Tensor:
+                indices: list[int], field: ReceptiveField | None = None) -> torch.Tensor:
     """The unit's activation at every step of each input at `indices`: [k, T].
 
-    A layer with one value per input repeats it at every step; one with fewer steps
-    than the input is centred, zeros around.
+    A layer with one value per input repeats it at every step; one with other positions
+    than the input's steps is laid along them (`neuronscope.methods.examples.steps`).
     """
-    return traces_table(model, data, ex, [unit], indices)[:, 0]
+    return traces_table(model, data, ex, [unit], indices, field=field)[:, 0]
 
 
 def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int],
-                 indices: list[int], batch_size: int = 64) -> torch.Tensor:
+                 indices: list[int], batch_size: int = 64,
+                 field: ReceptiveField | None = None) -> torch.Tensor:
     """Every unit of `units` at every step of each input at `indices`: [k, units, T], in
-    batches of `batch_size` inputs (one pass serves a whole part of a layer).
+    batches of `batch_size` inputs (one pass serves a whole part of a layer); a layer with
+    other positions than the input's steps laid along them by its receptive `field`
+    where given (`neuronscope.methods.examples.steps`).
 
     Example:
         >>> import torch, torch.nn as nn, neuronscope as ns
@@ -182,7 +194,7 @@ def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int
     dataset, out = as_dataset(data), []
 
     def take(name: str, t: torch.Tensor) -> None:  # the layer is out: the rest need not run
-        out.append(_steps(t, ex, units, steps))
+        out.append(_steps(t, ex, units, steps, field))
         raise StopPass
 
     with eval_mode(model), torch.no_grad(), tap(model, [ex.layer], take):
@@ -196,10 +208,11 @@ def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int
     return torch.cat(out) if out else torch.zeros(0, len(units), 0)
 
 
-def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int) -> torch.Tensor:
+def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int,
+           field: ReceptiveField | None = None) -> torch.Tensor:
     """A recorded layer [k, ...] as [k, units, steps]: a map over more than one axis
     ([k, units, bands, frames] of a spectrogram network) averaged over all but its last
-    (time), then laid along the input's steps (`_along`)."""
+    (time), then laid along the input's steps (`steps.along`, by `field` where given)."""
     k = act.shape[0]
     if ex.unit_axis is None or act.dim() < 3:  # one value per input: the same at every step
         flat = act.reshape(k, -1)
@@ -210,25 +223,4 @@ def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int) -
     trace = trace.movedim(ex.unit_axis, 1).float()  # [k, units, ..., T']
     if trace.dim() > 3:  # a map: its mean over the other axes (a spectrogram's bands)
         trace = trace.flatten(2, -2).mean(2)
-    return _along(trace.cpu().clone(), steps)
-
-
-def _along(trace: torch.Tensor, steps: int) -> torch.Tensor:
-    """Traces [k, units, T'] laid along an input of `steps` steps. A layer with at most
-    half the input's steps (strided or pooled) is stretched over it, each value over its
-    share of the steps; one with a few steps fewer (an unpadded convolution) is centred,
-    zeros around; one with more is cut.
-
-    Example:
-        >>> _along(torch.tensor([[[1.0, 2.0]]]), 4).tolist()
-        [[[1.0, 1.0, 2.0, 2.0]]]
-        >>> _along(torch.tensor([[[1.0, 2.0, 3.0]]]), 5).tolist()
-        [[[0.0, 1.0, 2.0, 3.0, 0.0]]]
-    """
-    have = trace.shape[-1]
-    if 0 < have and 2 * have <= steps:
-        return F.interpolate(trace, size=steps, mode="nearest")
-    missing = steps - have
-    if missing > 0:
-        trace = F.pad(trace, [missing // 2, missing - missing // 2])
-    return trace[..., :steps]
+    return along(trace.cpu().clone(), steps, field)

@@ -37,8 +37,8 @@ class TextKind(InputKind):
                 and codec_for(spec) is not None)
 
     def examples(self, shown: Any) -> Picture:
-        return _snippets(codec_for(shown.spec), shown.inputs, shown.traces, shown.positions,
-                         titles=[f"{v:.3g}" for v in shown.values])
+        return _snippets(codec_for(shown.spec), shown.inputs, shown.traces,
+                         _in_steps(shown), titles=[f"{v:.3g}" for v in shown.values])
 
     def brief(self, shown: Any) -> str | None:
         """The top example's few characters (or tokens) around its peak, shaded, in a
@@ -46,7 +46,7 @@ class TextKind(InputKind):
         if not shown.inputs:
             return None
         codec = codec_for(shown.spec)
-        body = _snippets(codec, shown.inputs[:1], shown.traces, shown.positions[:1],
+        body = _snippets(codec, shown.inputs[:1], shown.traces, _in_steps(shown)[:1],
                          context=(10, 5) if codec.unit_name == "character" else (3, 2))
         return (f"<span class='nopicture' style='overflow: hidden; font-size: 9px; "
                 f"text-align: left'>{body}</span>")
@@ -63,20 +63,35 @@ class TextKind(InputKind):
         return text_html(texts, [[0.0] * len(t) for t in texts])
 
 
+def _in_steps(shown: Any) -> list[tuple[int, ...] | None]:
+    """Each example's recorded peak as an input step: ``(step,)``; ``()`` where none was
+    recorded; None where it falls past the input's end (`Shown.peaks`)."""
+    if shown.peaks is None:
+        return list(shown.positions)
+    return [(p,) if p is not None else (None if c and c[0] >= 0 else ())
+            for p, c in zip(shown.peaks, shown.positions, strict=True)]
+
+
 def _snippets(codec: Any, inputs: list[torch.Tensor], traces: torch.Tensor | None,
-              positions: list[tuple[int, ...]], titles: list[str] | None = None,
+              positions: list[tuple[int, ...] | None], titles: list[str] | None = None,
               context: tuple[int, int] | None = None, spec: Any = None) -> str:
     """Each input as a snippet of `context` (before, after) around its peak (the recorded
-    position, else the trace's maximum over the tokens that carry text), shaded by the
-    trace, the peak outlined; an input whose trace is the same at every step (a unit with
-    one value per input) from its start, with no peak."""
+    position as an input step, else the trace's maximum over the tokens that carry text),
+    shaded by the trace, the peak outlined; an input whose trace is the same at every
+    step (a unit with one value per input) from its start, with no peak; one whose
+    recorded peak lies past its end (position None: a layer longer than its input) by
+    its end, no peak outlined, its title saying so."""
     before, after = context or _context(codec)
-    snippets, rows, marks = [], [], []
+    snippets, rows, marks, titles = [], [], [], list(titles) if titles else titles
     for i, ids in enumerate(inputs):
         pieces = codec.pieces(ids.tolist())
         trace = traces[i].tolist() if traces is not None else [0.0] * len(pieces)
         position = positions[i] if i < len(positions) else ()
-        if not position and len(set(trace)) <= 1:  # no peak (a unit without positions)
+        if position is None:  # the layer's maximum is past the input's end
+            peak, lo, hi = -1, max(0, len(pieces) - before - after - 1), len(pieces)
+            if titles:
+                titles[i] += " (at a position past the input's end)"
+        elif not position and len(set(trace)) <= 1:  # no peak (a unit without positions)
             peak, lo, hi = -1, 0, min(len(pieces), before + after + 1)  # from the start
         else:
             peak = _peak(position, trace, set(ignored_ids(spec)), ids.tolist())
