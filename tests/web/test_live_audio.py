@@ -258,6 +258,20 @@ def test_projection_onto_a_sound(client: TestClient) -> None:
     assert client.post("/api/project/conv2/1", content=png()).status_code == 415
 
 
+def test_a_model_of_several_channels_gets_the_sound_in_each_and_is_told() -> None:
+    import dataclasses
+
+    from neuronscope.data.tones import tones_spec
+    from neuronscope.web.decoders import Limits
+
+    spec = dataclasses.replace(tones_spec(), shape=(2, 64, 63))
+    decoded = decoder_for("audio").decode(wav(tone(8000, 1.0), 8000), spec, Limits())
+    assert decoded.x.shape == (2, 64, 63) and torch.equal(decoded.x[0], decoded.x[1])
+    assert decoded.shown["copied_channels"] == 2  # the page's note says so
+    mono = decoder_for("audio").decode(wav(tone(8000, 1.0), 8000), tones_spec(), Limits())
+    assert "copied_channels" not in mono.shown
+
+
 def test_decoders_are_registered_by_kind() -> None:
     assert decoder_for("image").accept == "image/*" and decoder_for("audio").flip_rows
     with pytest.raises(HTTPException) as err:

@@ -137,7 +137,7 @@ def clip_html(image_src: str, audio_src: str, title: str = "") -> str:
     """
     caption = f"<div class='muted'>{html.escape(title)}</div>" if title else ""
     return (f"<figure class='clip'>{caption}<img src='{html.escape(image_src, quote=True)}' "
-            f"alt='spectrogram'><br><audio controls preload='none' "
+            f"alt='spectrogram'><br><audio controls preload='metadata' "
             f"src='{html.escape(audio_src, quote=True)}'></audio></figure>")
 
 

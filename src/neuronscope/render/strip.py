@@ -49,11 +49,11 @@ def varies(traces: torch.Tensor | None) -> bool:
     return bool((t.amax(-1) - t.amin(-1)).max() > 1e-6 * max(1.0, float(t.abs().max())))
 
 
-def with_strips(images: torch.Tensor, traces: torch.Tensor | None, gap: int = 1
-                ) -> torch.Tensor:
-    """Pictures [k, 3, H, W] with each trace's strip (`trace_strips`, about an eighth of
-    the picture high) under it after `gap` white rows; the pictures alone when no trace
-    changes over time (`varies`).
+def with_strips(images: torch.Tensor, traces: torch.Tensor | None, gap: int = 1,
+                rows: int | None = None) -> torch.Tensor:
+    """Pictures [k, 3, H, W] with each trace's strip (`trace_strips`, `rows` high, by
+    default an eighth of the picture and at least 2) under it after `gap` white rows; the
+    pictures alone when no trace changes over time (`varies`).
 
     Example:
         >>> with_strips(torch.zeros(2, 3, 16, 10), torch.rand(2, 40)).shape
@@ -62,6 +62,6 @@ def with_strips(images: torch.Tensor, traces: torch.Tensor | None, gap: int = 1
     if not varies(traces) or traces is None or len(traces) != len(images):
         return images
     k, _, h, w = images.shape
-    strips = trace_strips(traces, w, max(2, h // 8))
+    strips = trace_strips(traces, w, rows or max(2, h // 8))
     white = torch.ones(k, 3, gap, w)
     return torch.cat([images.float(), white, strips], dim=2)

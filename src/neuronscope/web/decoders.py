@@ -125,8 +125,9 @@ def _audio(body: bytes, spec: Any, limits: Limits) -> Decoded:
     from ..render.kinds.audio import colorize, data_uri, wav_bytes
 
     x, info = audio_tensor(body, spec, limits.max_seconds)
-    if x.shape[0] == 1 and len(spec.shape) == 3:  # the mono spectrogram, in every channel
-        x = x.expand(spec.shape[0], -1, -1).contiguous()
+    if x.shape[0] == 1 and len(spec.shape) == 3 and spec.shape[0] > 1:
+        x = x.expand(spec.shape[0], -1, -1).contiguous()  # the mono spectrogram in each
+        info["copied_channels"] = int(spec.shape[0])  # the page says so
     if tuple(x.shape) != tuple(spec.shape):
         raise HTTPException(409, f"this model's audio settings make spectrograms of shape "
                                  f"{tuple(x.shape)}, but it takes {tuple(spec.shape)}")

@@ -185,7 +185,7 @@ def _players(view: Any, media: dict[str, list[dict[str, str]]], side: str) -> st
         title = view.esc(m.get("title") or f"example {i + 1}")  # (atlases before titles)
         rows.append(
             f"<div class='player' style='flex: 1; min-width: 0; width: 0'>"
-            f"<{m['element']} controls preload='none' title='{title}' "
+            f"<{m['element']} controls preload='metadata' title='{title}' "
             f"src='{view.esc(view.file_url(m['file']))}' type='{view.esc(m['mime'])}' "
             f"style='width: 100%'></{m['element']}><div class='muted' style='font-size: "
             f"11px; overflow-wrap: anywhere'>{title}</div></div>")

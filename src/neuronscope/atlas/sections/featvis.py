@@ -174,7 +174,7 @@ class FeatureVisualization(Parted, Section):
             return img
         src, element = view.file_url(file(self.name, layer, unit, tag, media["suffix"])), \
             view.esc(media["element"])
-        return (f"<figure>{img}<br><{element} controls preload='none' title='{view.esc(alt)}' "
+        return (f"<figure>{img}<br><{element} controls preload='metadata' title='{view.esc(alt)}' "
                 f"src='{view.esc(src)}' style='width: 128px'></{element}></figure>")
 
     def thumbnail(self, view: Any, layer: str, unit: int) -> str | None:

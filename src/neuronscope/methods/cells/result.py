@@ -84,6 +84,25 @@ class CellExplanation(Result):
                 "per_track": {t: int(over[:, i].sum()) for i, t in enumerate(self.tracks)},
                 "best_cell": best}
 
+    def __repr__(self) -> str:
+        """A few lines: the layer, the text read, how many cells reach the threshold, and
+        each track's best cell (not the whole table of r).
+
+        Example:
+            >>> print(CellExplanation("lstm.c", ["a"], "chars", torch.tensor([[0.7]]), 9))
+            CellExplanation of lstm.c: 1 cells over 9 characters (chars tracks)
+              1 cells with |r| >= 0.5 for some track; best cell per track:
+              a: cell 0, r = +0.70
+        """
+        s = self.summary()
+        lines = [f"CellExplanation of {self.layer}: {s['n_cells']} cells over "
+                 f"{self.n_chars:,} characters ({self.mode} tracks)",
+                 f"  {s['n_over']} cells with |r| >= {self.threshold:g} for some track; "
+                 "best cell per track:"]
+        lines += [f"  {t}: cell {c}, r = {r:+.2f}" if c >= 0 else f"  {t}: constant here"
+                  for t, (c, r) in s["best_cell"].items()]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
     def html(self, cell: int, **kwargs: Any) -> str:
         """The kept text with each character shaded by `cell` (`render.cells.cell_html`)."""
         from neuronscope.render.cells import cell_html

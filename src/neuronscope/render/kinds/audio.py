@@ -48,8 +48,9 @@ _LUTS: dict[str, torch.Tensor] = {}
 
 @register_kind
 class AudioKind(InputKind):
-    """Spectrograms [C, F, T] of a model whose InputSpec has kind "audio": top examples as
-    whole spectrograms with the unit's receptive field outlined at its maximum."""
+    """Spectrograms [C, F, T] of a model whose InputSpec has kind "audio": examples as whole
+    spectrograms, each with a strip of the unit's value at each frame under it, and the
+    unit's receptive field outlined at its maximum where examples are ranked by it."""
 
     name = "audio"
     needs_field = True
@@ -222,6 +223,6 @@ def spectrogram_grid(images: torch.Tensor, labels: list[str] | None,
     # at least ~96 px wide (a player under a narrower picture loses its buttons), at
     # most ~256 px tall
     scale = max(1, min(-(-96 // t), 256 // f))
-    images = with_strips(images, traces)
+    images = with_strips(images, traces, rows=max(2, f // 8, -(-8 // scale)))  # >= 8 px
     return image_grid(images, nrow=nrow or min(len(images), 9), pad=2, scale=scale,
                       normalize=None, labels=labels)

@@ -22,6 +22,7 @@ from .audio import colorize, spectrogram_grid
 
 RATE = 8000  # samples per second when the spec does not say
 FLOOR_DB = 80.0  # the quietest cell drawn, below the clip's loudest
+FRAMES = 256  # the most frames (pixels across, unscaled) a clip's picture has
 
 
 @register_kind
@@ -70,21 +71,25 @@ def sample_rate(spec: Any) -> int:
 
 def display_spectrogram(x: torch.Tensor, spec: Any = None) -> torch.Tensor:
     """A picture of waveform `x` [C, N]: the STFT of its channels' mean (windows of about
-    16 ms, a quarter of that apart) in dB below its loudest cell, mapped to [0, 1]
-    (`FLOOR_DB` below it is 0): [1, bins, frames].
+    16 ms, a quarter of that apart, or further on a clip that would give over `FRAMES`
+    frames) in dB below its loudest cell, mapped to [0, 1] (`FLOOR_DB` below it is 0):
+    [1, bins, frames].
 
     Example:
         >>> t = torch.arange(8000) / 8000
         >>> s = display_spectrogram(torch.sin(2 * torch.pi * 1000 * t)[None])
         >>> s.shape, int(s[0].mean(1).argmax())  # 1 kHz: bin 16 of 65 (0 to 4 kHz)
         (torch.Size([1, 65, 251]), 16)
+        >>> display_spectrogram(torch.zeros(1, 80000)).shape  # 10 s: at most FRAMES frames
+        torch.Size([1, 65, 255])
     """
     mono = _mono(x, spec)
     if len(mono) < 16:  # too short for any window: zero-padded to one
         mono = torch.nn.functional.pad(mono, (0, 16 - len(mono)))
     n_fft = 1 << max(3, round(sample_rate(spec) * 0.016).bit_length() - 1)
     n_fft = min(n_fft, 1 << max(3, (len(mono) - 1).bit_length() - 1))  # a short clip
-    power = torch.stft(mono, n_fft, n_fft // 4, window=torch.hann_window(n_fft),
+    hop = max(n_fft // 4, -(-len(mono) // (FRAMES - 1)))  # a long clip: at most FRAMES wide
+    power = torch.stft(mono, n_fft, hop, window=torch.hann_window(n_fft),
                        return_complex=True).abs().pow(2)
     db = 10 * torch.log10(power + 1e-12)
     return ((db - db.max() + FLOOR_DB) / FLOOR_DB).clamp(0, 1)[None]

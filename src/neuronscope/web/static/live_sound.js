@@ -150,5 +150,7 @@ function showInput(input) {  // what the server made of a sound: the spectrogram
     (input.declared_seconds ? " (the file is cut short: its header promised " +
       input.declared_seconds.toFixed(2) + " s)" : "") + "; heard " + input.start.toFixed(2) + "-" + end.toFixed(2) + " s" +
     (padded > 0.005 ? " and " + padded.toFixed(2) + " s of silence" : "") + " at " +
-    kHz(state.info.sample_rate);
+    kHz(state.info.sample_rate) + (input.copied_channels ? "; the model takes " +
+      input.copied_channels + " channels and gets this one spectrogram in each (channels " +
+      "it was trained on that are made otherwise, such as deltas, are not made here)" : "");
 }
