@@ -138,7 +138,7 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
     Example:
         >>> why = spec_mismatch(InputSpec((8,), "text", vocab="ab"),
         ...                     InputSpec((8,), "text", vocab="ba"))
-        >>> why.endswith("id 0 is 'b' in the data and 'a' for the model")
+        >>> "id 0 is 'b' in the data and 'a' for the model;" in why
         True
     """
     if model is None or data is None or model.kind != data.kind:
@@ -149,7 +149,9 @@ def spec_mismatch(model: InputSpec | None, data: InputSpec | None) -> str | None
         at = (f": id {first} is {data.vocab[first]!r} in the data and {model.vocab[first]!r} "
               "for the model" if first < min(len(model.vocab), len(data.vocab)) else "")
         return (f"the data's vocabulary ({len(data.vocab)} characters) is not the "
-                f"model's ({len(model.vocab)}){at}")
+                f"model's ({len(model.vocab)}){at}; train the model over the data's "
+                "vocabulary (the dataset's spec.vocab), or give it data encoded with its "
+                "own (neuronscope.data.register)")
     if model.kind == "audio":
         rates = (model.extra.get("sample_rate"), data.extra.get("sample_rate"))
         if tuple(model.shape) != tuple(data.shape) or (None not in rates
