@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +23,11 @@ from ..methods.examples.show import (
     item_sources,
     item_titles,
     spec_of,
+    time_field,
     traces_table,
     unit_examples,
 )
-from ..methods.examples.steps import time_field
+from ..methods.examples.steps import Along, past_end
 from ..render.kinds import InputKind, Media, Picture, kind_for
 from .parts import Parted, unit_chunks
 
@@ -34,19 +36,22 @@ logger = logging.getLogger(__name__)
 TABLE_BYTES = 512 * 1024**2  # a layer's traces over its examples up to this are made at once
 
 
-def _tell_longer(ex: LayerExamples, steps: int) -> None:
-    """Log once per layer that it has more positions than its input has steps."""
+def _tell_longer(model: nn.Module, ex: LayerExamples, steps: int) -> None:
+    """Log once per model and layer that the layer has more positions than its input has
+    steps."""
     shape = ex.spatial_shape
-    if shape and shape[-1] > steps and ex.layer not in _TOLD:
-        _TOLD.add(ex.layer)
+    extra = past_end(shape[-1], steps) if shape else 0
+    told = _TOLD.setdefault(model, set())
+    if extra and ex.layer not in told:
+        told.add(ex.layer)
         logger.warning(
             "%s has %d positions for inputs of %d steps: position t is drawn at step t, and "
             "the last %d (padding a causal convolution drops later?) count in its ranking "
             "but stand for no step; examples that peak there say so", ex.layer, shape[-1],
-            steps, shape[-1] - steps)
+            steps, extra)
 
 
-_TOLD: set[str] = set()
+_TOLD: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
 
 
 class ExampleDrawer:
@@ -72,16 +77,18 @@ class ExampleDrawer:
         self.clips: dict[int, Media] = {}  # item -> its file, titled (`media`)
         self.read: dict[int, torch.Tensor] = {}  # the inputs `samples` read last
         self.table, self.table_units, self.table_rows = None, [], {}
-        self.steps_field = None  # lays a shorter layer's traces along the input's steps
-        if self.kind is not None and self.kind.needs_traces:
-            self.steps_field = time_field(model, ex, self.data, sample.shape[-1])
-            _tell_longer(ex, sample.shape[-1])
         if self.kind is not None and self.kind.needs_field and ex.spatial_shape and \
                 ex.reduce == "max":  # ranked by a mean over positions: the whole input
             try:
                 self.field = field_of(model, ex, self.data)
             except NeuronscopeError as exc:  # whole inputs instead of crops
                 logger.info("no receptive field for %s (%s): whole inputs shown", ex.layer, exc)
+        self.how = Along()  # how traces are laid along the input's steps
+        if self.kind is not None and self.kind.needs_traces:
+            steps = sample.shape[-1]
+            self.how = Along(time_field(model, ex, self.data, steps, known=self.field),
+                             self.kind.trace_width)
+            _tell_longer(model, ex, steps)
 
     def unit(self, unit: int, bottom: bool = False) -> Picture | None:
         """The unit's top (or bottom) examples, or None when the kind is unknown."""
@@ -103,7 +110,7 @@ class ExampleDrawer:
                     [self.table[self.table_rows[i], column] for i in indices])
             self.kept[unit, bottom] = unit_examples(
                 self.model, self.data, self.ex, unit, bottom=bottom, field=self.field,
-                traces=traces, sources=self.kind.sources, steps_field=self.steps_field)
+                traces=traces, sources=self.kind.sources, how=self.how)
         return self.kept[unit, bottom]
 
     def prepare(self, units: list[int], bands: Any = None) -> None:
@@ -117,12 +124,12 @@ class ExampleDrawer:
         ex = self.ex
         every = list(range(ex.n_units))
         rows = self._rows(every, bands)
-        if len(rows) * len(every) * item_input(self.data, 0).shape[-1] * 4 <= TABLE_BYTES:
+        width = min(item_input(self.data, 0).shape[-1], self.how.width or 1 << 62)
+        if len(rows) * len(every) * width * 4 <= TABLE_BYTES:
             units = every  # the whole layer in one pass
         else:
             rows = self._rows(units, bands)
-        self.table = traces_table(self.model, self.data, ex, list(units), rows,
-                                  field=self.steps_field)
+        self.table = traces_table(self.model, self.data, ex, list(units), rows, how=self.how)
         self.table_units, self.table_rows = list(units), {i: r for r, i in enumerate(rows)}
 
     def _rows(self, units: list[int], bands: Any = None) -> list[int]:
@@ -196,10 +203,12 @@ class ExampleDrawer:
 
     def where(self) -> str:
         """What the pictures show, in words."""
-        if self.field is not None and not self.field.is_global:
-            return (f"the receptive field ({'x'.join(map(str, self.field.size))} px, outlined) "
-                    "around each input's maximum")
-        return self.kind.shows if self.kind is not None else "whole inputs"
+        if self.kind is None:
+            return "whole inputs"
+        field = (self.kind.field_size(self.field.size, self.spec)
+                 if self.field is not None and not self.field.is_global else None)
+        positions = bool(self.ex.spatial_shape) and any(n > 1 for n in self.ex.spatial_shape)
+        return self.kind.describe(positions, field)
 
 
 class LayerDrawing(Parted):

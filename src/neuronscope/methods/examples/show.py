@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from neuronscope.core.data import as_dataset, batch_labels, item_input, run_model, wrapped
+from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.hooks import StopPass, tap
 from neuronscope.core.layers import eval_mode
 from neuronscope.core.model import model_device
@@ -21,7 +22,7 @@ from neuronscope.core.receptive import ReceptiveField, receptive_field
 from neuronscope.core.spec import InputSpec, input_spec
 
 from .result import LayerExamples
-from .steps import along, input_step
+from .steps import Along, along, input_step, usable
 
 
 @dataclass
@@ -128,14 +129,37 @@ def field_of(model: nn.Module, ex: LayerExamples, data: Any) -> ReceptiveField:
     return receptive_field(model, ex.layer, x)
 
 
+def time_field(model: nn.Module, ex: LayerExamples, data: Any, steps: int,
+               known: ReceptiveField | None = None) -> ReceptiveField | None:
+    """The receptive field that lays `ex`'s layer along its input's last axis (`known`
+    when already measured), where the layer has fewer positions there than the input's
+    `steps`; None where it has as many or more, or no field can be measured.
+
+    Example:
+        >>> import torch, torch.nn as nn, neuronscope as ns
+        >>> model = nn.Sequential(nn.Conv1d(1, 2, 3, stride=2, padding=1))
+        >>> x = torch.rand(4, 1, 15)
+        >>> ex = ns.top_examples(model, x, k=2, progress=False)["0"]
+        >>> time_field(model, ex, x, 15).stride, time_field(model, ex, x, 8)
+        ((2,), None)
+    """
+    shape = ex.spatial_shape
+    if not shape or shape[-1] >= steps:
+        return None
+    try:
+        field = known if known is not None else field_of(model, ex, data)
+    except NeuronscopeError:
+        return None
+    return field if usable(field, shape[-1], steps) else None
+
+
 def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
                   bottom: bool = False, field: ReceptiveField | None = None,
                   traces: bool | Callable[[list[int]], torch.Tensor] = False,
-                  sources: str | None = None,
-                  steps_field: ReceptiveField | None = None) -> Shown:
+                  sources: str | None = None, how: Along | None = None) -> Shown:
     """The top (or bottom) examples of `unit` with what drawing them needs (`sources`: the
-    name of the dataset's method that gives what it keeps beside each input;
-    `steps_field`: the field that lays a shorter layer's traces along the input).
+    name of the dataset's method that gives what it keeps beside each input; `how`: how
+    traces are laid along the input, `neuronscope.methods.examples.steps`).
 
     Example:
         >>> import torch, torch.nn as nn, neuronscope as ns
@@ -155,33 +179,33 @@ def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
                   [tuple(c) for c in coords], spec_of(model, data), field)
     if traces and chosen:  # computed here, or looked up (`traces(indices)` -> [k, T])
         shown.traces = (traces(chosen) if callable(traces)
-                        else unit_traces(model, data, ex, unit, chosen, steps_field))
+                        else unit_traces(model, data, ex, unit, chosen, how))
         if len(ex.spatial_shape) == 1:  # a sequence: where each peak falls in the input
-            shown.peaks = [input_step(c[0], ex.spatial_shape[0], shown.traces.shape[-1],
-                                      steps_field) if c and c[0] >= 0 else None
-                           for c in shown.positions]
+            steps = item_input(as_dataset(data), chosen[0]).shape[-1]
+            shown.peaks = [input_step(c[0], ex.spatial_shape[0], steps, how and how.field)
+                           if c and c[0] >= 0 else -1 for c in shown.positions]
     if sources and chosen:
         shown.sources = item_sources(data, chosen, sources)
     return shown
 
 
 def unit_traces(model: nn.Module, data: Any, ex: LayerExamples, unit: int,
-                indices: list[int], field: ReceptiveField | None = None) -> torch.Tensor:
+                indices: list[int], how: Along | None = None) -> torch.Tensor:
     """The unit's activation at every step of each input at `indices`: [k, T].
 
     A layer with one value per input repeats it at every step; one with other positions
     than the input's steps is laid along them (`neuronscope.methods.examples.steps`).
     """
-    return traces_table(model, data, ex, [unit], indices, field=field)[:, 0]
+    return traces_table(model, data, ex, [unit], indices, how=how)[:, 0]
 
 
 def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int],
                  indices: list[int], batch_size: int = 64,
-                 field: ReceptiveField | None = None) -> torch.Tensor:
+                 how: Along | None = None) -> torch.Tensor:
     """Every unit of `units` at every step of each input at `indices`: [k, units, T], in
     batches of `batch_size` inputs (one pass serves a whole part of a layer); a layer with
-    other positions than the input's steps laid along them by its receptive `field`
-    where given (`neuronscope.methods.examples.steps`).
+    other positions than the input's steps laid along them as `how` says (by its
+    receptive field; at most ``how.width`` columns: `neuronscope.methods.examples.steps`).
 
     Example:
         >>> import torch, torch.nn as nn, neuronscope as ns
@@ -194,7 +218,7 @@ def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int
     dataset, out = as_dataset(data), []
 
     def take(name: str, t: torch.Tensor) -> None:  # the layer is out: the rest need not run
-        out.append(_steps(t, ex, units, steps, field))
+        out.append(_steps(t, ex, units, steps, how))
         raise StopPass
 
     with eval_mode(model), torch.no_grad(), tap(model, [ex.layer], take):
@@ -209,18 +233,19 @@ def traces_table(model: nn.Module, data: Any, ex: LayerExamples, units: list[int
 
 
 def _steps(act: torch.Tensor, ex: LayerExamples, units: list[int], steps: int,
-           field: ReceptiveField | None = None) -> torch.Tensor:
-    """A recorded layer [k, ...] as [k, units, steps]: a map over more than one axis
-    ([k, units, bands, frames] of a spectrogram network) averaged over all but its last
-    (time), then laid along the input's steps (`steps.along`, by `field` where given)."""
+           how: Along | None = None) -> torch.Tensor:
+    """A recorded layer [k, ...] as [k, units, steps] (or ``how.width``): a map over more
+    than one axis ([k, units, bands, frames] of a spectrogram network) averaged over all
+    but its last (time), then laid along the input's steps (`steps.along`)."""
     k = act.shape[0]
     if ex.unit_axis is None or act.dim() < 3:  # one value per input: the same at every step
         flat = act.reshape(k, -1)
         value = flat[:, units] if ex.unit_axis is not None else flat[:, :1].expand(-1,
                                                                                    len(units))
-        return value.unsqueeze(2).expand(-1, -1, steps).float().cpu().clone()
+        width = min(steps, how.width) if how and how.width else steps
+        return value.unsqueeze(2).expand(-1, -1, width).float().cpu().clone()
     trace = act.index_select(ex.unit_axis, torch.tensor(units, device=act.device))
     trace = trace.movedim(ex.unit_axis, 1).float()  # [k, units, ..., T']
     if trace.dim() > 3:  # a map: its mean over the other axes (a spectrogram's bands)
         trace = trace.flatten(2, -2).mean(2)
-    return along(trace.cpu().clone(), steps, field)
+    return along(trace.cpu(), steps, how).clone()

@@ -9,20 +9,32 @@ each step stands for it, exact for any stride, pooling and padding; without one,
 positions are equal shares of the input, in order (exact for padded strided layers, off
 by at most half a kernel for unpadded ones). One with more (a convolution padded on both
 sides whose extra positions the model drops later, as a causal one does): position t is
-step t, and the positions past the input's end stand for no step.
+step t, and the positions past the input's end stand for no step (`past_end`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
-from ...core.errors import NeuronscopeError
 from ...core.field import ReceptiveField
 
 
-def _usable(field: ReceptiveField | None, have: int, steps: int) -> bool:
+@dataclass(frozen=True)
+class Along:
+    """How a layer is laid along its input: the layer's receptive ``field`` (for a layer
+    shorter than the input; None: equal shares) and ``width``, the most columns a trace
+    is kept at (each the mean of its share of the steps; None: one per step), for a
+    picture narrower than the input has steps (a waveform's samples)."""
+
+    field: ReceptiveField | None = None
+    width: int | None = None
+
+
+def usable(field: ReceptiveField | None, have: int, steps: int) -> bool:
+    """Whether `field` lays a layer of `have` positions along `steps` input steps: the
+    layer is shorter and the field has a stride (not a global one)."""
     return (have < steps and field is not None and not field.is_global
             and bool(field.stride))
 
@@ -40,7 +52,7 @@ def positions_for(have: int, steps: int, field: ReceptiveField | None = None
         [0, 1, 1, 2, 2]
     """
     s = torch.arange(steps, dtype=torch.float64)
-    if _usable(field, have, steps):
+    if usable(field, have, steps):
         assert field is not None
         at = (s - field.offset[-1]) / field.stride[-1]
     elif have < steps:
@@ -52,49 +64,58 @@ def positions_for(have: int, steps: int, field: ReceptiveField | None = None
 
 def input_step(position: int, have: int, steps: int, field: ReceptiveField | None = None
                ) -> int | None:
-    """The input step at the centre of layer `position` (of `have`), or None where it
-    falls outside the input's `steps` (the extra positions of a layer longer than it).
+    """The input step at the centre of layer `position` (of `have`), within the input
+    for a layer shorter than it (a border position's centre may lie just outside); -1
+    for a layer of one position (no peak to show); None past the input's end (the extra
+    positions of a layer longer than the input).
 
     Example:
-        >>> input_step(1, 2, 4), input_step(5, 6, 6), input_step(5, 6, 4)
-        (3, 5, None)
+        >>> input_step(1, 2, 4), input_step(5, 6, 6), input_step(5, 6, 4), input_step(0, 1, 4)
+        (3, 5, None, -1)
+        >>> f = ReceptiveField(size=(3,), stride=(2,), offset=(-1.0,), method="analytic")
+        >>> input_step(0, 3, 5, f)  # its centre is step -1: its window starts the input
+        0
     """
-    if _usable(field, have, steps):
+    if have <= 1 or (field is not None and field.is_global):
+        return -1
+    if usable(field, have, steps):
         assert field is not None
         at = field.offset[-1] + position * field.stride[-1]
     elif have < steps:
         at = (position + 0.5) * steps / have - 0.5
     else:
-        at = position
-    step = int(round(at + 1e-9))
-    return step if 0 <= step < steps else None
+        return position if position < steps else None
+    return min(max(int(round(at + 1e-9)), 0), steps - 1)
 
 
-def along(trace: torch.Tensor, steps: int, field: ReceptiveField | None = None
-          ) -> torch.Tensor:
-    """Traces [..., have] laid along an input of `steps` steps: [..., steps].
+def past_end(have: int, steps: int) -> int:
+    """How many of a layer's `have` positions stand for no step of an input of `steps`.
+
+    Example:
+        >>> past_end(100, 96), past_end(48, 96)
+        (4, 0)
+    """
+    return max(have - steps, 0)
+
+
+def along(trace: torch.Tensor, steps: int, how: Along | None = None) -> torch.Tensor:
+    """Traces [..., have] laid along an input of `steps` steps: [..., steps], or
+    [..., how.width] where that is fewer (each column the mean over its share of the
+    steps).
 
     Example:
         >>> along(torch.tensor([[1.0, 2.0]]), 4).tolist()
         [[1.0, 1.0, 2.0, 2.0]]
+        >>> along(torch.tensor([[1.0, 2.0, 3.0, 5.0]]), 4, Along(width=2)).tolist()
+        [[1.5, 4.0]]
     """
+    how = how or Along()
     have = trace.shape[-1]
-    if have >= steps:
-        return trace[..., :steps]
-    return trace[..., positions_for(have, steps, field)]
-
-
-def time_field(model: Any, ex: Any, data: Any, steps: int) -> ReceptiveField | None:
-    """The receptive field that lays `ex`'s layer along its input's last axis, where the
-    layer has fewer positions there than the input's `steps`; None where it has as many
-    or more, or no field can be measured."""
-    from .show import field_of
-
-    shape = ex.spatial_shape
-    if not shape or shape[-1] >= steps:
-        return None
-    try:
-        field = field_of(model, ex, data)
-    except NeuronscopeError:
-        return None
-    return field if _usable(field, shape[-1], steps) else None
+    at = (positions_for(have, steps, how.field) if have < steps
+          else torch.arange(min(steps, have)))
+    if how.width is None or how.width >= len(at):
+        return trace[..., at]
+    columns = torch.arange(len(at)) * how.width // len(at)
+    share = torch.zeros(have, how.width, dtype=trace.dtype)
+    share.index_put_((at, columns), torch.ones(len(at), dtype=trace.dtype), accumulate=True)
+    return trace @ (share / share.sum(0))

@@ -53,7 +53,8 @@ class InputKind:
     for the caller's default. ``sources``: the dataset method whose result it wants in
     ``shown.sources`` (a sound's ``waveform``), or None. ``rows_up``: row 0 of its inputs
     is drawn at the bottom (a spectrogram's lowest band), so pictures of weights that see
-    the input are flipped to match. ``shows``: what its pictures of examples show.
+    the input are flipped to match. ``trace_width``: the most columns its pictures draw
+    traces at (None: one per input step).
     """
 
     name: ClassVar[str] = ""
@@ -62,11 +63,19 @@ class InputKind:
     reduce: ClassVar[str | None] = None
     sources: ClassVar[str | None] = None
     rows_up: ClassVar[bool] = False
-    shows: ClassVar[str] = "whole inputs"  # what its pictures of examples show, in words
+    trace_width: ClassVar[int | None] = None
 
     def accepts(self, spec: InputSpec | None, sample: torch.Tensor) -> bool:
         """Whether this kind can draw `sample` (one input, no batch axis)."""
         raise NotImplementedError
+
+    def describe(self, positions: bool, field: str | None = None) -> str:
+        """What its pictures of a layer's examples show, in words: for a layer with
+        `positions` (or one value per input), its receptive `field` in words where the
+        pictures outline it (None: they do not)."""
+        if field:
+            return f"the receptive field ({field}, outlined) around each input's maximum"
+        return "whole inputs"
 
     def examples(self, shown: Shown) -> Picture:
         """A unit's top or bottom examples, each labelled with its activation."""

@@ -57,12 +57,16 @@ class AudioKind(InputKind):
     needs_traces = True  # a strip under each spectrogram: the unit's value at each frame
     sources = "waveform"  # the dataset's own sound of an example, when it keeps one
     rows_up = True  # the lowest band at the bottom
-    shows = ("whole spectrograms; the strip under each is the unit's value at each frame "
-             "(its mean over the bands; red above zero, blue below)")
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
                 and sample.dim() == 3 and sample.is_floating_point())
+
+    def describe(self, positions: bool, field: str | None = None) -> str:
+        return ("whole spectrograms" + ("; the strip under each is the unit's value at each "
+                "frame (its mean over the bands; red above zero, blue below)" if positions
+                else "") + (f"; the receptive field ({field}) outlined at each input's "
+                            "maximum" if field else ""))
 
     def examples(self, shown: Any) -> Picture:
         boxes = [_field_box(shown.field, pos) for pos in shown.positions]

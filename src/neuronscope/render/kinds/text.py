@@ -30,15 +30,20 @@ class TextKind(InputKind):
     name = "text"
     needs_traces = True
     reduce = "max"  # a unit of text fires at some position: inputs ranked by their peak
-    shows = "a snippet of each input around its peak, every token shaded by the unit"
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (sample.dim() == 1 and not sample.is_floating_point()
                 and codec_for(spec) is not None)
 
+    def describe(self, positions: bool, field: str | None = None) -> str:
+        if not positions:
+            return "the start of each input (the unit has one value per input)"
+        return "a snippet of each input around its peak, every token shaded by the unit"
+
     def examples(self, shown: Any) -> Picture:
         return _snippets(codec_for(shown.spec), shown.inputs, shown.traces,
-                         _in_steps(shown), titles=[f"{v:.3g}" for v in shown.values])
+                         _in_steps(shown), titles=[f"{v:.3g}" for v in shown.values],
+                         spec=shown.spec)
 
     def brief(self, shown: Any) -> str | None:
         """The top example's few characters (or tokens) around its peak, shaded, in a
@@ -47,7 +52,8 @@ class TextKind(InputKind):
             return None
         codec = codec_for(shown.spec)
         body = _snippets(codec, shown.inputs[:1], shown.traces, _in_steps(shown)[:1],
-                         context=(10, 5) if codec.unit_name == "character" else (3, 2))
+                         context=(10, 5) if codec.unit_name == "character" else (3, 2),
+                         spec=shown.spec)
         return (f"<span class='nopicture' style='overflow: hidden; font-size: 9px; "
                 f"text-align: left'>{body}</span>")
 
@@ -64,12 +70,11 @@ class TextKind(InputKind):
 
 
 def _in_steps(shown: Any) -> list[tuple[int, ...] | None]:
-    """Each example's recorded peak as an input step: ``(step,)``; ``()`` where none was
-    recorded; None where it falls past the input's end (`Shown.peaks`)."""
+    """Each example's recorded peak as an input step (`Shown.peaks`): ``(step,)``; ``()``
+    where there is none to show (-1); None where it falls past the input's end."""
     if shown.peaks is None:
         return list(shown.positions)
-    return [(p,) if p is not None else (None if c and c[0] >= 0 else ())
-            for p, c in zip(shown.peaks, shown.positions, strict=True)]
+    return [None if p is None else () if p < 0 else (p,) for p in shown.peaks]
 
 
 def _snippets(codec: Any, inputs: list[torch.Tensor], traces: torch.Tensor | None,
@@ -87,8 +92,10 @@ def _snippets(codec: Any, inputs: list[torch.Tensor], traces: torch.Tensor | Non
         pieces = codec.pieces(ids.tolist())
         trace = traces[i].tolist() if traces is not None else [0.0] * len(pieces)
         position = positions[i] if i < len(positions) else ()
-        if position is None:  # the layer's maximum is past the input's end
-            peak, lo, hi = -1, max(0, len(pieces) - before - after - 1), len(pieces)
+        if position is None:  # the layer's maximum is past the input's end: show the end
+            ignore = set(ignored_ids(spec))
+            hi = 1 + max((j for j, t in enumerate(ids.tolist()) if t not in ignore), default=0)
+            peak, lo = -1, max(0, hi - before - after - 1)
             if titles:
                 titles[i] += " (at a position past the input's end)"
         elif not position and len(set(trace)) <= 1:  # no peak (a unit without positions)

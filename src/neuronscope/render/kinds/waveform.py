@@ -40,8 +40,12 @@ class WaveformKind(InputKind):
 
     name = "waveform"
     needs_traces = True  # a strip under each picture: the unit's value over time
-    shows = ("whole sounds as spectrograms; the strip under each is the unit's value over "
-             "time (red above zero, blue below)")
+    trace_width = FRAMES  # as wide as the picture at most, not one column per sample
+
+    def describe(self, positions: bool, field: str | None = None) -> str:
+        return "whole sounds as spectrograms" + (
+            "; the strip under each is the unit's value over time (red above zero, blue "
+            "below)" if positions else "")
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
@@ -71,26 +75,27 @@ def sample_rate(spec: Any) -> int:
 
 def display_spectrogram(x: torch.Tensor, spec: Any = None) -> torch.Tensor:
     """A picture of waveform `x` [C, N]: the STFT of its channels' mean (windows of about
-    16 ms, a quarter of that apart, or further on a clip that would give over `FRAMES`
-    frames) in dB below its loudest cell, mapped to [0, 1] (`FLOOR_DB` below it is 0):
-    [1, bins, frames].
+    16 ms, a quarter of that apart; on a clip of more than `FRAMES` frames, neighbouring
+    frames averaged down to `FRAMES`) in dB below its loudest cell, mapped to [0, 1]
+    (`FLOOR_DB` below it is 0): [1, bins, frames].
 
     Example:
         >>> t = torch.arange(8000) / 8000
         >>> s = display_spectrogram(torch.sin(2 * torch.pi * 1000 * t)[None])
         >>> s.shape, int(s[0].mean(1).argmax())  # 1 kHz: bin 16 of 65 (0 to 4 kHz)
         (torch.Size([1, 65, 251]), 16)
-        >>> display_spectrogram(torch.zeros(1, 80000)).shape  # 10 s: at most FRAMES frames
-        torch.Size([1, 65, 255])
+        >>> display_spectrogram(torch.zeros(1, 80000)).shape  # 10 s: FRAMES frames
+        torch.Size([1, 65, 256])
     """
     mono = _mono(x, spec)
     if len(mono) < 16:  # too short for any window: zero-padded to one
         mono = torch.nn.functional.pad(mono, (0, 16 - len(mono)))
     n_fft = 1 << max(3, round(sample_rate(spec) * 0.016).bit_length() - 1)
     n_fft = min(n_fft, 1 << max(3, (len(mono) - 1).bit_length() - 1))  # a short clip
-    hop = max(n_fft // 4, -(-len(mono) // (FRAMES - 1)))  # a long clip: at most FRAMES wide
-    power = torch.stft(mono, n_fft, hop, window=torch.hann_window(n_fft),
+    power = torch.stft(mono, n_fft, n_fft // 4, window=torch.hann_window(n_fft),
                        return_complex=True).abs().pow(2)
+    if power.shape[-1] > FRAMES:  # a long clip: neighbouring frames averaged, none skipped
+        power = torch.nn.functional.adaptive_avg_pool1d(power[None], FRAMES)[0]
     db = 10 * torch.log10(power + 1e-12)
     return ((db - db.max() + FLOOR_DB) / FLOOR_DB).clamp(0, 1)[None]
 
