@@ -11,6 +11,7 @@ from torch import nn
 
 import neuronscope as ns
 from neuronscope.atlas.build import build_atlas
+from neuronscope.core.axes import set_unit_axis
 from neuronscope.core.errors import NeuronscopeError
 from neuronscope.core.spec import InputSpec, attach_spec
 from neuronscope.core.text import TextInputError
@@ -176,3 +177,31 @@ def test_a_namedtuple_output_says_its_fields_go_by_index() -> None:
                        r"index\); it has no element \[logits\]\. Elements: nt\[0\], nt\[1\]"):
         with ns.record(model, ["nt[logits]"]):
             model(torch.zeros(1, 2))
+
+
+class PaddedPastTheEnd(nn.Module):
+    """A character Conv1d padded by kernel - 1 on both sides and trimmed in forward (as a
+    causal model is): the layer `conv` is longer than the text; `trim` is not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(len(VOCAB), 4)
+        self.conv = nn.Conv1d(4, 3, 5, padding=4)
+        self.trim = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trim(self.conv(self.emb(x).transpose(1, 2))[..., :x.shape[1]])
+
+
+def test_a_layer_longer_than_the_text_is_refused_saying_where_to_read_it() -> None:
+    torch.manual_seed(0)
+    model = attach_spec(PaddedPastTheEnd().eval(), InputSpec(shape=(32,), kind="text",
+                                                             vocab=VOCAB))
+    text = "def f(x):\n    return [x, 'a']\n" * 3
+    with pytest.raises(NeuronscopeError, match="put the trim in a module of its own"):
+        ns.explain_cells(model, text, layer="conv", progress=False)
+    with pytest.raises(NeuronscopeError, match="put the trim in a module of its own"):
+        ns.probe_text(model, text, "conv", unit=0)
+    set_unit_axis(model, "trim", 1)  # as the advice says: [batch, units, tokens]
+    assert ns.explain_cells(model, text, layer="trim", progress=False).r.shape[0] == 3
+    assert len(ns.probe_text(model, text, "trim", unit=0).values) == len(text)

@@ -31,6 +31,12 @@ from .spec import InputSpec
 
 REPLACEMENT = "\ufffd"
 
+LONGER_HINT = ("; a layer longer than its input (a convolution padded past the end that the "
+               "model trims later in forward) is read where it is trimmed: put the trim in a "
+               "module of its own and name that, with "
+               "neuronscope.core.axes.set_unit_axis(model, name, 1) when its output is "
+               "[batch, units, tokens]")
+
 
 class TextInputError(NeuronscopeError, ValueError):
     """Text a model cannot read (empty, or characters it has no token for)."""

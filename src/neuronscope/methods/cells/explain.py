@@ -68,7 +68,13 @@ from neuronscope.core.layers import eval_mode, study_layers
 from neuronscope.core.model import model_device
 from neuronscope.core.recording import record
 from neuronscope.core.spec import input_spec
-from neuronscope.core.text import REPLACEMENT, char_ids, outside_vocab, unknown_message
+from neuronscope.core.text import (
+    LONGER_HINT,
+    REPLACEMENT,
+    char_ids,
+    outside_vocab,
+    unknown_message,
+)
 
 from .result import THRESHOLD, CellExplanation
 from .tracks import CellTextError, compute_tracks, track_names  # noqa: F401 (doctests)
@@ -140,7 +146,8 @@ def cell_values(model: nn.Module, ids: torch.Tensor, layer: str, window: int, co
                     f"explain_cells needs a layer with one value per character and unit "
                     f"([batch, characters, units], or [batch, units, characters] after a "
                     f"convolution); {layer!r} gave {tuple(given.shape)} for input "
-                    f"{tuple(x.shape)}")
+                    f"{tuple(x.shape)}"
+                    + (LONGER_HINT if out.dim() == 3 and out.shape[1] > x.shape[1] else ""))
             for (s, keep), v in zip(part, out, strict=True):
                 yield s + keep, v[keep:].float().cpu()
                 bar.update(length - keep)

@@ -35,6 +35,7 @@ from neuronscope.core.model import model_device
 from neuronscope.core.result import Result
 from neuronscope.core.spec import input_spec
 from neuronscope.core.text import (
+    LONGER_HINT,
     TextCodec,
     TextInputError,
     codec_for,
@@ -232,7 +233,9 @@ def _check_layer(model: nn.Module, address: Unit, window: list[int]) -> LayerInf
             f"{ids.shape[1]} tokens (the probe checks the layer's shape on a short sample): "
             "the text probe needs one value per token and unit ([batch, tokens, units], or "
             "[batch, units, tokens] after a convolution); layers that give that: "
-            f"{', '.join(i.name for i in text_layers(model)[:8])}, ...")
+            f"{', '.join(i.name for i in text_layers(model)[:8])}, ..."
+            + (LONGER_HINT if len(info.shape) == 2 and info.unit_axis in (1, 2)
+               and info.shape[2 - info.unit_axis] > ids.shape[1] else ""))
     return info
 
 

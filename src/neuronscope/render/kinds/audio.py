@@ -66,7 +66,8 @@ class AudioKind(InputKind):
         return ("whole spectrograms" + ("; the strip under each is the unit's value at each "
                 "frame (its mean over the bands; red above zero, blue below)" if positions
                 else "") + (f"; the receptive field ({field}) outlined at each input's "
-                            "maximum" if field else ""))
+                            "maximum (in one band and frame, where the strip's mean over "
+                            "the bands may be lower)" if field else ""))
 
     def examples(self, shown: Any) -> Picture:
         boxes = [_field_box(shown.field, pos) for pos in shown.positions]
