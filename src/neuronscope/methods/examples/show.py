@@ -37,7 +37,8 @@ class Shown:
     ``sources[i]`` what the dataset keeps of example i beside its input (a sound's
     waveform: `item_sources`), when asked for and the data have it; ``peaks[i]`` (with
     traces, for a layer of one position axis) the input step of example i's recorded
-    maximum, None where it falls past the input's end.
+    maximum: -1 where there is none to show (none recorded, or a layer of one position),
+    None where it falls past the input's end.
     """
 
     layer: str
