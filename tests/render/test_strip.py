@@ -36,6 +36,13 @@ def test_a_strip_is_red_above_zero_blue_below_and_white_at_zero() -> None:
                           trace_strips(torch.tensor([[0.25, 1.0]]), 2, 1)[0, :, 0, 0])
 
 
+def test_the_line_rises_where_a_unit_that_never_nears_zero_rises() -> None:
+    s = trace_strips(torch.tensor([[1.0, 1.0, 1.1, 1.0]]), width=4, rows=5)
+    dark = (s[0].sum(0) < 1.0).nonzero().tolist()  # (row, column) of the line's pixels
+    assert sorted(dark, key=lambda rc: rc[1]) == [[4, 0], [4, 1], [0, 2], [4, 3]]
+    assert float(s[0, 0, 2, 0]) > 0.8  # elsewhere the colour: red, deep (near the largest)
+
+
 @pytest.mark.parametrize("traces", [None, torch.ones(3, 10), torch.zeros(2, 0)])
 def test_no_strip_where_nothing_changes_over_time(traces: torch.Tensor | None) -> None:
     images = torch.rand(3, 3, 16, 10)

@@ -10,13 +10,16 @@ import torch
 import torch.nn.functional as F
 
 RED, BLUE = (220, 40, 40), (40, 90, 220)  # as text_html's shading
+LINE = 0.15  # the gray of the value's line
 
 
 def trace_strips(traces: torch.Tensor, width: int, rows: int,
                  vmax: float | None = None) -> torch.Tensor:
     """Traces [k, T] as RGB strips [k, 3, rows, width] in [0, 1]: each column the mean of
     the steps it covers, its colour's depth |value| / `vmax` (default: the largest
-    magnitude over all the traces).
+    magnitude over all the traces). A strip of 4 rows or more also draws the value as a
+    dark line from the lowest value of all the traces (bottom row) to the highest (top),
+    so that a unit that never nears zero still shows where it rose and fell.
 
     Example:
         >>> s = trace_strips(torch.tensor([[0.0, 1.0, -1.0, 0.5]]), width=4, rows=2)
@@ -32,7 +35,12 @@ def trace_strips(traces: torch.Tensor, width: int, rows: int,
     red, blue = (torch.tensor(c, dtype=torch.float32) / 255 for c in (RED, BLUE))
     colour = torch.where((t >= 0)[..., None], red, blue)  # [k, width, 3]
     rgb = 1 - depth[..., None] * (1 - colour)  # over white
-    return rgb.permute(0, 2, 1)[:, :, None, :].expand(-1, -1, rows, -1).contiguous()
+    out = rgb.permute(0, 2, 1)[:, :, None, :].expand(-1, -1, rows, -1).contiguous()
+    lo, hi = float(t.min()), float(t.max())
+    if rows >= 4 and hi > lo:  # the line: row 0 is the top
+        row = ((hi - t) / (hi - lo) * (rows - 1)).round().long()  # [k, width]
+        out.scatter_(2, row[:, None, None, :].expand(-1, 3, 1, -1), LINE)
+    return out
 
 
 def varies(traces: torch.Tensor | None) -> bool:

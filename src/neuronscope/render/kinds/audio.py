@@ -64,7 +64,8 @@ class AudioKind(InputKind):
 
     def describe(self, positions: bool, field: str | None = None) -> str:
         return ("whole spectrograms" + ("; the strip under each is the unit's value at each "
-                "frame (its mean over the bands; red above zero, blue below)" if positions
+                "frame (its mean over the bands; red above zero, blue below; the dark line "
+                "is the same value, from the row's lowest to its highest)" if positions
                 else "") + (f"; the receptive field ({field}) outlined at each input's "
                             "maximum (in one band and frame, where the strip's mean over "
                             "the bands may be lower)" if field else ""))

@@ -45,7 +45,8 @@ class WaveformKind(InputKind):
     def describe(self, positions: bool, field: str | None = None) -> str:
         return "whole sounds as spectrograms" + (
             "; the strip under each is the unit's value over time (red above zero, blue "
-            "below)" if positions else "")
+            "below; the dark line is the same value, from the row's lowest to its highest)"
+            if positions else "")
 
     def accepts(self, spec: Any, sample: torch.Tensor) -> bool:
         return (spec is not None and getattr(spec, "kind", None) == "audio"
