@@ -156,11 +156,12 @@ def test_a_peak_past_the_end_of_the_text_says_so(caplog: object) -> None:
         model.conv.weight[..., 0] = 0.1
         model.conv.bias.zero_()  # so the highest position is 11: it sees character 7 alone
     tokens = torch.zeros(6, 8, dtype=torch.long)
-    res = ns.top_examples(model, tokens, layers=["conv"], k=2, progress=False)
-    assert res["conv"].positions[0, 0, 0] == 11  # mined past the text's end
     with caplog.at_level("WARNING"):  # type: ignore[attr-defined]
+        res = ns.top_examples(model, tokens, layers=["conv"], k=2, progress=False)
         drawer = ExampleDrawer(model, tokens, res["conv"])
-    assert "has 12 positions for inputs of 8 steps" in caplog.text  # type: ignore[attr-defined]
+    assert res["conv"].positions[0, 0, 0] == 11  # mined past the text's end
+    said = caplog.text.count("has 12 positions for inputs of 8 steps")  # type: ignore[attr-defined]
+    assert said == 1  # by top_examples, once for the model and layer
     shown = drawer.shown(0)
     assert shown.peaks == [None, None] and shown.traces.shape == (2, 8)
     assert "(at a position past the input&#x27;s end)" in drawer.unit(0) or \

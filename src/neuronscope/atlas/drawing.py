@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -27,31 +26,13 @@ from ..methods.examples.show import (
     traces_table,
     unit_examples,
 )
-from ..methods.examples.steps import Along, past_end
+from ..methods.examples.steps import Along, tell_past_end
 from ..render.kinds import InputKind, Media, Picture, kind_for
 from .parts import Parted, unit_chunks
 
 logger = logging.getLogger(__name__)
 
 TABLE_BYTES = 512 * 1024**2  # a layer's traces over its examples up to this are made at once
-
-
-def _tell_longer(model: nn.Module, ex: LayerExamples, steps: int) -> None:
-    """Log once per model and layer that the layer has more positions than its input has
-    steps."""
-    shape = ex.spatial_shape
-    extra = past_end(shape[-1], steps) if shape else 0
-    told = _TOLD.setdefault(model, set())
-    if extra and ex.layer not in told:
-        told.add(ex.layer)
-        logger.warning(
-            "%s has %d positions for inputs of %d steps: position t is drawn at step t, and "
-            "the last %d (padding a causal convolution drops later?) count in its ranking "
-            "but stand for no step; examples that peak there say so", ex.layer, shape[-1],
-            steps, extra)
-
-
-_TOLD: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
 
 
 class ExampleDrawer:
@@ -88,7 +69,7 @@ class ExampleDrawer:
             steps = sample.shape[-1]
             self.how = Along(time_field(model, ex, self.data, steps, known=self.field),
                              self.kind.trace_width)
-            _tell_longer(model, ex, steps)
+            tell_past_end(model, ex.layer, ex.spatial_shape, steps)
 
     def unit(self, unit: int, bottom: bool = False) -> Picture | None:
         """The unit's top (or bottom) examples, or None when the kind is unknown."""

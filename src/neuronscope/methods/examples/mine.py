@@ -41,6 +41,7 @@ from . import runs
 from .reduce import REDUCE, reduce_for
 from .result import LayerExamples, TopExamples
 from .state import LayerState
+from .steps import tell_past_end
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def top_examples(
     rank, world = _shard(shard)
     with eval_mode(model):
         infos = choose_layers(model, example, layers)
+        _past_end(model, infos, example)
         cfg = {"layers": [i.name for i in infos], "k": k, "reduce": reduce, "bottom": bottom,
                "bins": bins, "per_bin": per_bin, "seed": seed, "batch_size": batch_size,
                "n": n, "rank": rank, "world": world, "model": model_fingerprint(model),
@@ -228,6 +230,18 @@ def _mine(model: nn.Module, dataset: Any, infos: list[LayerInfo],
                 save(done + step + 1)
     flush()
     save(len(mine))
+
+
+def _past_end(model: nn.Module, infos: list[LayerInfo], example: Any) -> None:
+    """Say which layers of a model of token ids ([1, T]: the one input whose steps are
+    known here) have more positions than the input has tokens (`steps.tell_past_end`)."""
+    if not (isinstance(example, torch.Tensor) and example.dim() == 2
+            and not example.is_floating_point()):
+        return
+    for info in infos:
+        if info.unit_axis is not None and len(info.shape) == 2:
+            positions = tuple(n for a, n in enumerate(info.shape) if a != info.unit_axis - 1)
+            tell_past_end(model, info.name, positions, example.shape[-1])
 
 
 def _result(infos: list[LayerInfo], states: dict[str, LayerState], reduce: str,

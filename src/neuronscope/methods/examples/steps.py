@@ -14,6 +14,8 @@ step t, and the positions past the input's end stand for no step (`past_end`).
 
 from __future__ import annotations
 
+import logging
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -96,6 +98,38 @@ def past_end(have: int, steps: int) -> int:
         (4, 0)
     """
     return max(have - steps, 0)
+
+
+def tell_past_end(model: object, layer: str, shape: tuple[int, ...], steps: int) -> bool:
+    """Log once per model and layer (of positions `shape`, without units) that the layer
+    has more positions than its input has `steps`: its extra positions count in a
+    ranking but stand for no step. True when it has.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> m = nn.Identity()
+        >>> tell_past_end(m, "conv", (12,), 8), tell_past_end(m, "fc", (8,), 8)
+        (True, False)
+    """
+    extra = past_end(shape[-1], steps) if len(shape) == 1 else 0
+    if not extra:
+        return False
+    try:
+        told = _TOLD.setdefault(model, set())
+    except TypeError:  # not weakly referable: told every time
+        told = set()
+    if layer not in told:
+        told.add(layer)
+        logger.warning(
+            "%s has %d positions for inputs of %d steps: position t stands for step t, and "
+            "the last %d (padding a causal convolution drops later?) count in its ranking "
+            "but stand for no step; examples that peak there say so", layer, shape[-1],
+            steps, extra)
+    return True
+
+
+_TOLD: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+logger = logging.getLogger(__name__)
 
 
 def along(trace: torch.Tensor, steps: int, how: Along | None = None) -> torch.Tensor:
