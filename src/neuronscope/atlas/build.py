@@ -34,7 +34,7 @@ from ..core.layers import (
 from ..core.model import model_device
 from ..core.ranks import Ranks
 from ..core.receptive import receptive_field
-from ..core.spec import InputSpec, data_spec, input_spec, spec_mismatch
+from ..core.spec import InputSpec, input_spec, refuse_unreadable
 from ..render.kinds import field_size
 from .schedule import run_section, save_digests
 from .sections import Section, get_section, sections
@@ -104,9 +104,7 @@ def build_atlas(model: nn.Module, data: Any, out: str, *, layers: list[str] | No
     chosen_sections = _sections(sections, options)
     dataset = as_dataset(data)
     ranks = Ranks.current()
-    why = spec_mismatch(input_spec(model), data_spec(dataset))
-    if why:
-        raise NeuronscopeError(f"the data do not fit the model: {why}")
+    refuse_unreadable(model, dataset)
     with eval_mode(model):
         example = first_batch(dataset, model_device(model))
         infos = layer_table(model, example)

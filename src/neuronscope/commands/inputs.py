@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.errors import NeuronscopeError
-from ..core.spec import InputSpec, attach_spec, data_spec, input_spec, spec_mismatch
+from ..core.spec import InputSpec, attach_spec, input_spec, refuse_unreadable
 from ..data.base import SPLITS
 from .common import channel_values, plugin_arg, positive_int
 
@@ -162,9 +162,7 @@ def check_fits(model: nn.Module, dataset: Dataset, model_name: str, data_name: s
     from ..core.model import model_device
 
     spec = input_spec(model)
-    why = spec_mismatch(spec, data_spec(dataset))
-    if why:
-        raise NeuronscopeError(f"{model_name} cannot read {data_name}: {why}")
+    refuse_unreadable(model, dataset, model_name, data_name)
     x = item_input(dataset, 0)
     got, want = "x".join(map(str, x.shape)), "x".join(map(str, spec.shape)) if spec else "?"
     axes = " (C,H,W)" if spec is not None and len(spec.shape) == 3 else ""

@@ -254,7 +254,8 @@ def batch_not_first(model: nn.Module, info: LayerInfo) -> str | None:
     (its final states ``gru[1]``, ``lstm[1][0]``: [layers, batch, units]; every output of
     one built with batch_first=False: [time, batch, units]), or of any other layer whose
     traced output's first axis is not the batch's; or None."""
-    if not isinstance(_module(model, info.name.partition("[")[0]), nn.RNNBase):
+    path, _, rest = info.name.partition("[")
+    if not rest or not isinstance(_module(model, path), nn.RNNBase):
         return None if info.lead is None else (
             f"its output's first axis has {info.lead[0]}, not the traced batch of "
             f"{info.lead[1]}: the batch is not first (after a time-first RNN?)")

@@ -205,10 +205,12 @@ def _made_otherwise(model: dict[str, Any], data: dict[str, Any]) -> str | None:
 SPECTROGRAM_SETTINGS = ("n_fft", "hop", "window", "center", "band_edges", "db_floor", "db_ref")
 
 
-def refuse_unreadable(model: nn.Module, data: Any) -> None:
+def refuse_unreadable(model: nn.Module, data: Any, model_name: str = "the model",
+                      data_name: str = "these data") -> None:
     """Raise a `NeuronscopeError` when `data` say they are inputs `model` cannot read
     (`spec_mismatch`: another vocabulary, other spectrograms), before a method runs the
-    model on them and reports numbers that mean nothing.
+    model on them and reports numbers that mean nothing; the message names them as
+    `model_name` and `data_name`.
 
     Example:
         >>> from types import SimpleNamespace
@@ -221,7 +223,7 @@ def refuse_unreadable(model: nn.Module, data: Any) -> None:
     """
     why = spec_mismatch(input_spec(model), data_spec(data))
     if why:
-        raise NeuronscopeError(f"the model cannot read these data: {why}")
+        raise NeuronscopeError(f"{model_name} cannot read {data_name}: {why}")
 
 
 def foreign_labels(data: Any, spec: InputSpec | None) -> str | None:

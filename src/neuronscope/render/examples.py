@@ -43,10 +43,13 @@ def example_grid(crops: torch.Tensor, values: Sequence[float], nrow: int | None 
                       normalize=None, labels=labels)
 
 
+RED, BLUE = (220, 40, 40), (40, 90, 220)  # positive and negative values, as text and strips
+
+
 def _shade(value: float, vmax: float) -> str:
     """Red for positive, blue for negative, stronger for larger magnitude."""
     alpha = min(1.0, abs(value) / vmax) if vmax > 0 else 0.0
-    rgb = "220, 40, 40" if value >= 0 else "40, 90, 220"
+    rgb = ", ".join(map(str, RED if value >= 0 else BLUE))
     return f"rgba({rgb}, {alpha:.2f})"
 
 

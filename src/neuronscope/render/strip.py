@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-RED, BLUE = (220, 40, 40), (40, 90, 220)  # as text_html's shading
+from .examples import BLUE, RED
+
 LINE = 0.15  # the gray of the value's line
 
 

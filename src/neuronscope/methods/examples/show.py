@@ -182,7 +182,7 @@ def unit_examples(model: nn.Module, data: Any, ex: LayerExamples, unit: int, *,
         shown.traces = (traces(chosen) if callable(traces)
                         else unit_traces(model, data, ex, unit, chosen, how))
         if len(ex.spatial_shape) == 1:  # a sequence: where each peak falls in the input
-            steps = item_input(as_dataset(data), chosen[0]).shape[-1]
+            steps = shown.inputs[0].shape[-1]  # display space keeps the steps
             shown.peaks = [input_step(c[0], ex.spatial_shape[0], steps, how and how.field)
                            if c and c[0] >= 0 else -1 for c in shown.positions]
     if sources and chosen:
